@@ -1,0 +1,58 @@
+# peerstudy: two commands on a fresh machine.
+#   make report   set up .venv if needed and build the default report (reports/outpatient_default/)
+#   make test     set up .venv if needed (and headless chromium) and run the tests
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCENARIO ?= outpatient_default
+PRESETS := outpatient_default ed_bridge moud_clinic cluster_randomised null_effect
+
+.PHONY: venv test report data bench lab lock browser r-reference clean help
+
+help:
+	@echo "make report | make test | make venv | make data | make bench | make lab | make lock | make r-reference"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name peerstudy --display-name "peerstudy (.venv)" >/dev/null
+	touch $(STAMP)
+
+# Headless chromium for the report browser test (Debian package; needs root or sudo on a fresh machine).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: venv browser
+	$(BIN)/python -m pytest -q -n 2 tests
+
+report: venv
+	$(BIN)/peerstudy report --scenario $(SCENARIO)
+
+data: venv
+	$(BIN)/python -m peerstudy.make_data data/synthetic
+
+bench: venv
+	$(BIN)/python benchmarks/run.py --out benchmarks/results.json
+
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+# Re-resolve the pins from requirements.in (then copy the direct pins into environment.yml; a test checks they agree).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet -r requirements.in
+	.lock-venv/bin/pip freeze --exclude-editable > requirements.lock && rm -rf .lock-venv
+
+# Regenerate the stored R reference outputs (needs: apt-get install r-base-core r-cran-survival r-cran-cmprsk r-cran-rpact r-cran-quantreg).
+r-reference:
+	cd tests/reference && for f in *.R; do Rscript --vanilla $$f; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,65 @@
+"""The ``peerstudy`` command: thin argument parsing over the package.
+
+Each verb lives in ``peerstudy/cli/<verb>.py`` and defines ``add_parser(subparsers)`` (which
+returns its parser) and ``run(args) -> int``. Verb modules import heavy libraries only inside
+``run`` so that ``peerstudy --help`` and light verbs start fast.
+
+Exit status: 0 ok, 2 bad input (any :class:`~peerstudy.exceptions.PeerstudyError`, one line on
+stderr), 1 a bug (with its traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..exceptions import PeerstudyError
+
+__all__ = ["main", "build_parser"]
+
+VERBS = ("scenarios", "simulate", "validate", "analyse", "report", "power", "study")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with status 2 and a one-line message (its default is also 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = _Parser(prog="peerstudy", description="Simulate, design and analyse peer-support retention studies.")
+    parser.add_argument("--version", action="version", version=f"peerstudy {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    sub.required = True
+    for verb in VERBS:
+        try:
+            module = importlib.import_module(f"{__name__}.{verb}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{verb}":
+                continue  # verb not built yet
+            raise
+        p = module.add_parser(sub)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except PeerstudyError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"peerstudy {args.verb}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("peerstudy: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,486 @@
+"""Scenarios: frozen, validated parameter objects for simulating peer-support cohorts.
+
+A :class:`Scenario` is validated once, at construction, and round-trips through plain dicts
+and YAML (:meth:`Scenario.to_dict`, :meth:`Scenario.from_dict`, :func:`load_scenario`), so the
+CLI, papermill notebooks and simulation studies pass the same object.
+
+Parameterisation (all times in days):
+
+* Dropout hazard for a participant with covariates ``x`` at site ``j`` and arm ``a``::
+
+      h(t | x, j, a) = Z_j * exp(beta' (x - centre)) * r_a(t) * h0(t)
+      h0(t) = (shape / scale) * (t / scale) ** (shape - 1)        (Weibull, scale in days)
+
+  ``r_a(t) = hazard_ratio`` for the peer arm while ``t <= effect_stops_day`` (always, if that is
+  ``None``), else 1. ``Z_j`` is a site frailty, gamma with mean 1 and variance
+  ``frailty_variance`` (0 = no site heterogeneity). Covariate hazard ratios are per unit stated
+  in each covariate (e.g. age per 10 years).
+* ``scale`` is not set directly: it is solved so that the *marginal* usual-care retention
+  (net of competing endings, averaged over covariates and site frailty) at ``target_day``
+  equals ``target_retention`` (see :mod:`peerstudy.truth`).
+* Competing endings and loss to follow-up have constant hazards, independent of covariates:
+  ``incarceration_rate`` and ``death_rate`` are events per person-year;
+  ``loss_to_follow_up_per_year`` is the proportion lost in a year (hazard ``-log(1 - p) / 365.25``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+from .exceptions import ScenarioError
+
+__all__ = [
+    "BinaryCovariate",
+    "NumericCovariate",
+    "CountCovariate",
+    "Covariates",
+    "Scenario",
+    "PRESETS",
+    "list_presets",
+    "preset",
+    "load_scenario",
+    "apply_overrides",
+]
+
+DAYS_PER_YEAR = 365.25
+
+
+def _fail(name: str, rule: str, value: Any) -> None:
+    raise ScenarioError(f"{name} must be {rule}; got {value!r}")
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        _fail(name, "a finite number", value)
+    return float(value)
+
+
+def _integer(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        _fail(name, "a whole number", value)
+    return int(value)
+
+
+def _prob(name: str, value: Any, *, open_low: bool = False, open_high: bool = False) -> float:
+    v = _number(name, value)
+    low_ok = v > 0 if open_low else v >= 0
+    high_ok = v < 1 if open_high else v <= 1
+    if not (low_ok and high_ok):
+        lo = "(0" if open_low else "[0"
+        hi = "1)" if open_high else "1]"
+        _fail(name, f"in {lo}, {hi}", value)
+    return v
+
+
+def _positive(name: str, value: Any) -> float:
+    v = _number(name, value)
+    if v <= 0:
+        _fail(name, "> 0", value)
+    return v
+
+
+@dataclass(frozen=True)
+class BinaryCovariate:
+    """A 0/1 covariate: ``prevalence`` = P(x = 1); ``hazard_ratio`` for x = 1 vs 0."""
+
+    prevalence: float
+    hazard_ratio: float = 1.0
+
+    def _validate(self, name: str) -> None:
+        _prob(f"{name}.prevalence", self.prevalence)
+        _positive(f"{name}.hazard_ratio", self.hazard_ratio)
+
+
+@dataclass(frozen=True)
+class NumericCovariate:
+    """A whole-number covariate drawn as ``round(Normal(mean, sd))`` clipped to ``[lower, upper]``.
+
+    ``hazard_ratio`` is per ``per`` units (e.g. per 10 years of age), centred at ``mean``.
+    """
+
+    mean: float
+    sd: float
+    lower: float
+    upper: float
+    hazard_ratio: float = 1.0
+    per: float = 1.0
+
+    def _validate(self, name: str) -> None:
+        _number(f"{name}.mean", self.mean)
+        _positive(f"{name}.sd", self.sd)
+        lo, hi = _number(f"{name}.lower", self.lower), _number(f"{name}.upper", self.upper)
+        if lo != round(lo) or hi != round(hi):
+            _fail(f"{name}.lower/upper", "whole numbers", (self.lower, self.upper))
+        if not lo < hi:
+            _fail(f"{name}.upper", f"> lower ({self.lower!r})", self.upper)
+        if lo < 0:
+            _fail(f"{name}.lower", ">= 0", self.lower)
+        if not lo <= self.mean <= hi:
+            _fail(f"{name}.mean", f"within [lower, upper] = [{self.lower!r}, {self.upper!r}]", self.mean)
+        _positive(f"{name}.hazard_ratio", self.hazard_ratio)
+        _positive(f"{name}.per", self.per)
+
+
+@dataclass(frozen=True)
+class CountCovariate:
+    """A count drawn as ``Poisson(mean)`` capped at ``upper``; ``hazard_ratio`` per extra count, centred at ``mean``."""
+
+    mean: float
+    upper: int = 30
+    hazard_ratio: float = 1.0
+
+    def _validate(self, name: str) -> None:
+        m = _number(f"{name}.mean", self.mean)
+        if m < 0:
+            _fail(f"{name}.mean", ">= 0", self.mean)
+        u = _integer(f"{name}.upper", self.upper)
+        if u < 1:
+            _fail(f"{name}.upper", ">= 1", self.upper)
+        _positive(f"{name}.hazard_ratio", self.hazard_ratio)
+
+
+_COVARIATE_KINDS = {
+    "age": NumericCovariate,
+    "female": BinaryCovariate,
+    "homeless": BinaryCovariate,
+    "stimulant_use": BinaryCovariate,
+    "injects": BinaryCovariate,
+    "unemployed": BinaryCovariate,
+    "depression": NumericCovariate,
+    "prior_treatments": CountCovariate,
+}
+
+
+@dataclass(frozen=True)
+class Covariates:
+    """Participant covariates: distributions and hazard ratios on dropout (independent of each other)."""
+
+    age: NumericCovariate = NumericCovariate(mean=35, sd=10, lower=18, upper=75, hazard_ratio=0.80, per=10)
+    female: BinaryCovariate = BinaryCovariate(prevalence=0.35, hazard_ratio=1.0)
+    homeless: BinaryCovariate = BinaryCovariate(prevalence=0.25, hazard_ratio=1.30)
+    stimulant_use: BinaryCovariate = BinaryCovariate(prevalence=0.20, hazard_ratio=1.50)
+    injects: BinaryCovariate = BinaryCovariate(prevalence=0.35, hazard_ratio=1.25)
+    unemployed: BinaryCovariate = BinaryCovariate(prevalence=0.60, hazard_ratio=1.30)
+    depression: NumericCovariate = NumericCovariate(mean=17, sd=9, lower=0, upper=63, hazard_ratio=1.09, per=10)
+    prior_treatments: CountCovariate = CountCovariate(mean=1.5, upper=30, hazard_ratio=1.0)
+
+    def _validate(self, name: str = "covariates") -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = _COVARIATE_KINDS[f.name]
+            if not isinstance(value, kind):
+                _fail(f"{name}.{f.name}", f"a {kind.__name__}", value)
+            value._validate(f"{name}.{f.name}")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A peer-support cohort study, frozen and validated at construction.
+
+    Parameters
+    ----------
+    name, description : str
+        Identifier and one-line description.
+    n : int
+        Participants (>= 2).
+    n_sites : int
+        Sites (>= 1; >= 2 when ``allocation == "cluster"``).
+    allocation : {"individual", "cluster"}
+        Individual randomisation (exactly ``round(n * peer_fraction)`` people to peer support)
+        or cluster randomisation (``round(n_sites * peer_fraction)`` sites to peer support).
+    peer_fraction : float
+        Share allocated to peer support, in (0, 1); 0.5 = 1:1.
+    enrolment_days : int
+        Enrolment is uniform over this many days from ``start_date``.
+    follow_up_days : int
+        Each participant is followed this many days; still in treatment then = ``retained``.
+    start_date : str
+        First enrolment date, ``YYYY-MM-DD``.
+    weibull_shape : float
+        Weibull shape of the baseline dropout hazard (< 1: falling hazard).
+    target_day, target_retention : int, float
+        Calibrate the Weibull scale so usual-care retention at ``target_day`` is ``target_retention``.
+    hazard_ratio : float
+        Conditional hazard ratio of dropout, peer vs usual care (> 0; < 1 = peer support helps).
+    effect_stops_day : int or None
+        Day after which the peer effect stops (a coaching cap); ``None`` = never.
+    covariates : Covariates
+        Participant covariates.
+    frailty_variance : float
+        Variance of the gamma site frailty on dropout (>= 0).
+    loss_to_follow_up_per_year : float
+        Proportion losing research contact in a year, in [0, 1).
+    incarceration_rate, death_rate : float
+        Competing-event hazards, events per person-year (>= 0).
+    """
+
+    name: str = "custom"
+    description: str = ""
+    n: int = 800
+    n_sites: int = 8
+    allocation: Literal["individual", "cluster"] = "individual"
+    peer_fraction: float = 0.5
+    enrolment_days: int = 548
+    follow_up_days: int = 180
+    start_date: str = "2025-01-06"
+    weibull_shape: float = 0.8
+    target_day: int = 90
+    target_retention: float = 0.55
+    hazard_ratio: float = 0.80
+    effect_stops_day: int | None = None
+    covariates: Covariates = field(default_factory=Covariates)
+    frailty_variance: float = 0.10
+    loss_to_follow_up_per_year: float = 0.10
+    incarceration_rate: float = 0.0609
+    death_rate: float = 0.0201
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            _fail("name", "a non-empty string", self.name)
+        if not isinstance(self.description, str):
+            _fail("description", "a string", self.description)
+        n = _integer("n", self.n)
+        if n < 2:
+            _fail("n", ">= 2", self.n)
+        sites = _integer("n_sites", self.n_sites)
+        if sites < 1:
+            _fail("n_sites", ">= 1", self.n_sites)
+        if self.allocation not in ("individual", "cluster"):
+            _fail("allocation", "'individual' or 'cluster'", self.allocation)
+        _prob("peer_fraction", self.peer_fraction, open_low=True, open_high=True)
+        if self.allocation == "cluster":
+            if sites < 2:
+                _fail("n_sites", ">= 2 for cluster allocation", self.n_sites)
+            k = round(sites * self.peer_fraction)
+            if not 0 < k < sites:
+                _fail("peer_fraction", f"such that some but not all of the {sites} sites get peer support", self.peer_fraction)
+        if _integer("enrolment_days", self.enrolment_days) < 1:
+            _fail("enrolment_days", ">= 1", self.enrolment_days)
+        if _integer("follow_up_days", self.follow_up_days) < 1:
+            _fail("follow_up_days", ">= 1", self.follow_up_days)
+        try:
+            import datetime as _dt
+
+            _dt.date.fromisoformat(str(self.start_date))
+        except ValueError:
+            _fail("start_date", "a date YYYY-MM-DD", self.start_date)
+        if not isinstance(self.start_date, str):
+            object.__setattr__(self, "start_date", str(self.start_date))
+        _positive("weibull_shape", self.weibull_shape)
+        if self.weibull_shape > 20:
+            _fail("weibull_shape", "<= 20", self.weibull_shape)
+        day = _integer("target_day", self.target_day)
+        if day < 1:
+            _fail("target_day", ">= 1", self.target_day)
+        _prob("target_retention", self.target_retention, open_low=True, open_high=True)
+        _positive("hazard_ratio", self.hazard_ratio)
+        if self.effect_stops_day is not None and _integer("effect_stops_day", self.effect_stops_day) < 1:
+            _fail("effect_stops_day", ">= 1 or null", self.effect_stops_day)
+        if not isinstance(self.covariates, Covariates):
+            _fail("covariates", "a Covariates object", self.covariates)
+        self.covariates._validate()
+        fv = _number("frailty_variance", self.frailty_variance)
+        if not 0 <= fv <= 10:
+            _fail("frailty_variance", "in [0, 10]", self.frailty_variance)
+        _prob("loss_to_follow_up_per_year", self.loss_to_follow_up_per_year, open_high=True)
+        for nm in ("incarceration_rate", "death_rate"):
+            v = _number(nm, getattr(self, nm))
+            if not 0 <= v <= 50:
+                _fail(nm, "in [0, 50] events per person-year", getattr(self, nm))
+        # normalise integer-valued floats from YAML/CLI to int
+        for nm in ("n", "n_sites", "enrolment_days", "follow_up_days", "target_day"):
+            object.__setattr__(self, nm, int(getattr(self, nm)))
+        if self.effect_stops_day is not None:
+            object.__setattr__(self, "effect_stops_day", int(self.effect_stops_day))
+
+    # ----- derived rates --------------------------------------------------------------------
+    @property
+    def loss_hazard(self) -> float:
+        """Loss-to-follow-up hazard per day."""
+        return -math.log1p(-self.loss_to_follow_up_per_year) / DAYS_PER_YEAR
+
+    @property
+    def incarceration_hazard(self) -> float:
+        """Incarceration hazard per day."""
+        return self.incarceration_rate / DAYS_PER_YEAR
+
+    @property
+    def death_hazard(self) -> float:
+        """Death hazard per day."""
+        return self.death_rate / DAYS_PER_YEAR
+
+    # ----- round trip -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON-ready)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Scenario":
+        """Build from a (possibly partial) nested dict; unknown keys are errors naming the key."""
+        if not isinstance(data, Mapping):
+            raise ScenarioError(f"a scenario must be a mapping of field names to values; got {type(data).__name__}")
+        data = dict(data)
+        _reject_unknown(data, [f.name for f in fields(cls)], "")
+        cov = data.pop("covariates", None)
+        if cov is not None:
+            data["covariates"] = _covariates_from_dict(cov)
+        return cls(**data)
+
+    def to_yaml(self) -> str:
+        """YAML text that :func:`load_scenario` reads back to an equal scenario."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+    def replace(self, **changes: Any) -> "Scenario":
+        """A copy with some top-level fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _reject_unknown(data: Mapping[str, Any], known: list[str], prefix: str) -> None:
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+            raise ScenarioError(f"unknown scenario field {prefix}{key!r}{hint}; known fields: {', '.join(known)}")
+
+
+def _covariates_from_dict(data: Any) -> Covariates:
+    if isinstance(data, Covariates):
+        return data
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"covariates must be a mapping; got {data!r}")
+    _reject_unknown(data, list(_COVARIATE_KINDS), "covariates.")
+    base = Covariates()
+    out = {}
+    for name, kind in _COVARIATE_KINDS.items():
+        if name not in data:
+            continue
+        spec = data[name]
+        if isinstance(spec, kind):
+            out[name] = spec
+            continue
+        if not isinstance(spec, Mapping):
+            raise ScenarioError(f"covariates.{name} must be a mapping of {', '.join(f.name for f in fields(kind))}; got {spec!r}")
+        _reject_unknown(spec, [f.name for f in fields(kind)], f"covariates.{name}.")
+        merged = {**dataclasses.asdict(getattr(base, name)), **spec}
+        out[name] = kind(**merged)
+    return dataclasses.replace(base, **out)
+
+
+# ----- presets ------------------------------------------------------------------------------
+PRESETS: tuple[str, ...] = ("outpatient_default", "ed_bridge", "moud_clinic", "cluster_randomised", "null_effect")
+
+
+def _preset_text(name: str) -> str:
+    return resources.files("peerstudy").joinpath("presets", f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def preset(name: str) -> Scenario:
+    """A preset scenario by name (see :data:`PRESETS`; each YAML file cites its sources)."""
+    if name not in PRESETS:
+        close = difflib.get_close_matches(str(name), PRESETS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ScenarioError(f"unknown preset {name!r}{hint}; presets: {', '.join(PRESETS)}")
+    return Scenario.from_dict(yaml.safe_load(_preset_text(name)))
+
+
+def list_presets() -> dict[str, str]:
+    """Preset name -> one-line description."""
+    return {name: preset(name).description for name in PRESETS}
+
+
+def load_scenario(spec: "str | Path | Scenario | Mapping[str, Any]") -> Scenario:
+    """A scenario from a preset name, a YAML file path, a dict, or a Scenario.
+
+    A YAML file may name a ``base`` preset and override some of its fields.
+    """
+    if isinstance(spec, Scenario):
+        return spec
+    if isinstance(spec, Mapping):
+        return _from_mapping(spec)
+    text = str(spec)
+    if text in PRESETS:
+        return preset(text)
+    path = Path(text)
+    if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
+        if not path.is_file():
+            raise ScenarioError(f"scenario file not found: {text!r}")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ScenarioError(f"scenario file {text!r} is not valid YAML: {exc}") from None
+        if data is None:
+            data = {}
+        return _from_mapping(data)
+    return preset(text)  # raises "unknown preset" with a suggestion
+
+
+def _from_mapping(data: Mapping[str, Any]) -> Scenario:
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"a scenario must be a mapping of field names to values; got {type(data).__name__}")
+    data = dict(data)
+    base = data.pop("base", None)
+    if base is None:
+        return Scenario.from_dict(data)
+    merged = _deep_merge(preset(str(base)).to_dict(), data)
+    return Scenario.from_dict(merged)
+
+
+def _deep_merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in changes.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def apply_overrides(scenario: Scenario, overrides: "Mapping[str, Any] | list[str]") -> Scenario:
+    """Override fields by (dotted) name, e.g. ``{"hazard_ratio": 0.7, "covariates.homeless.prevalence": 0.3}``.
+
+    ``overrides`` may also be a list of ``"KEY=VALUE"`` strings (values parsed as YAML scalars).
+    """
+    if not isinstance(overrides, Mapping):
+        parsed: dict[str, Any] = {}
+        for item in overrides:
+            if "=" not in item:
+                raise ScenarioError(f"--set expects KEY=VALUE; got {item!r}")
+            key, _, raw = item.partition("=")
+            try:
+                parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else raw
+            except yaml.YAMLError:
+                parsed[key.strip()] = raw
+        overrides = parsed
+    data = scenario.to_dict()
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            prefix = ".".join(parts[:depth])
+            if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
+                known = [k for k, v in node.items() if isinstance(v, dict)] if isinstance(node, dict) else []
+                close = difflib.get_close_matches(part, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                where = f"{prefix}." if prefix else ""
+                raise ScenarioError(f"unknown scenario field {where}{part!r}{hint} in override {key!r}")
+            node = node[part]
+        leaf = parts[-1]
+        if leaf not in node:
+            known = list(node)
+            close = difflib.get_close_matches(leaf, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ScenarioError(f"unknown scenario field {key!r}{hint}")
+        if isinstance(node[leaf], dict):
+            raise ScenarioError(f"scenario field {key!r} is a group; set one of its fields, e.g. {key}.{next(iter(node[leaf]))}")
+        node[leaf] = value
+    return Scenario.from_dict(data)
