@@ -1,0 +1,1 @@
+"""Study design: power and sample size, and simulation studies."""
