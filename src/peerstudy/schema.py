@@ -282,6 +282,13 @@ def read_cohort(path: str | os.PathLike, *, validate: bool = True) -> pd.DataFra
     return df
 
 
+def _iso_dates(s: pd.Series) -> pd.Categorical:
+    """Dates as YYYY-MM-DD strings, formatting each distinct date once (fast for large cohorts)."""
+    codes, uniques = pd.factorize(s)
+    labels = np.datetime_as_string(uniques.to_numpy().astype("datetime64[D]"), unit="D")
+    return pd.Categorical.from_codes(codes, categories=pd.Index(labels)) if len(labels) else pd.Categorical([])
+
+
 def write_cohort(df: pd.DataFrame, path: str | os.PathLike, *, metadata: dict[str, str] | None = None) -> None:
     """Write a cohort atomically as CSV or Parquet (by the file's suffix).
 
@@ -301,13 +308,16 @@ def write_cohort(df: pd.DataFrame, path: str | os.PathLike, *, metadata: dict[st
         if suffix == ".csv":
             out = df
             if "enrolled_on" in df.columns and pd.api.types.is_datetime64_any_dtype(df["enrolled_on"]):
-                out = df.assign(enrolled_on=df["enrolled_on"].dt.strftime("%Y-%m-%d"))
+                out = df.assign(enrolled_on=_iso_dates(df["enrolled_on"]))
             out.to_csv(tmp, index=False, lineterminator="\n")
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
             table = pa.Table.from_pandas(df, preserve_index=False)
+            if "enrolled_on" in df.columns and pd.api.types.is_datetime64_any_dtype(df["enrolled_on"]):
+                i = table.schema.get_field_index("enrolled_on")
+                table = table.set_column(i, "enrolled_on", table.column(i).cast(pa.date32()))
             if metadata:
                 meta = dict(table.schema.metadata or {})
                 meta.update({f"peerstudy.{k}".encode(): str(v).encode() for k, v in metadata.items()})

@@ -1,0 +1,64 @@
+"""``peerstudy simulate``: simulate a cohort and write it with its truth sidecar."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "simulate",
+        help="simulate a cohort (CSV or Parquet) with its truth sidecar",
+        description="Simulate a peer-support cohort. Writes FILE and, beside it, FILE.truth.json "
+        "(e.g. cohort.csv -> cohort.truth.json).",
+    )
+    p.add_argument("--scenario", required=True, metavar="NAME_OR_YAML", help="preset name or scenario YAML file")
+    p.add_argument("--n", type=int, default=None, help="number of participants (overrides the scenario)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, recorded in the truth file)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario field, e.g. hazard_ratio=0.7 or covariates.homeless.prevalence=0.3")
+    p.add_argument("--out", required=True, metavar="FILE", help="output .csv or .parquet")
+    return p
+
+
+def truth_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".truth.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    import contextlib
+
+    import numpy as np
+
+    from .._io import atomic_path, dumps_json
+    from ..exceptions import DataError, ScenarioError
+    from ..scenario import apply_overrides, load_scenario
+    from ..schema import write_cohort
+    from ..simulate import simulate_cohort, truth_sidecar
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise DataError(f"--out must end in .csv or .parquet; got {args.out!r}")
+    scenario = load_scenario(args.scenario)
+    if args.overrides:
+        scenario = apply_overrides(scenario, args.overrides)
+    if args.n is not None:
+        if args.n < 2:
+            raise ScenarioError(f"n must be >= 2; got {args.n}")
+        scenario = scenario.replace(n=args.n)
+    if args.seed is not None and args.seed < 0:
+        raise ScenarioError(f"seed must be >= 0; got {args.seed}")
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (2**63))
+    df = simulate_cohort(scenario, rng=seed)
+    sidecar = truth_sidecar(scenario, seed=seed)
+    # both files or neither: write the sidecar to a temp path, then the cohort, then rename the sidecar
+    tpath = truth_path(out)
+    with atomic_path(tpath) as tmp_truth:
+        tmp_truth.write_text(dumps_json(sidecar), encoding="utf-8")
+        write_cohort(df, out, metadata={"seed": str(seed), "scenario": scenario.name})
+    if not tpath.exists():  # pragma: no cover - atomic_path renamed it
+        with contextlib.suppress(FileNotFoundError):
+            out.unlink()
+    print(f"wrote {out} ({len(df):,} participants) and {tpath}")
+    return 0

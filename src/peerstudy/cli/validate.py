@@ -1,0 +1,29 @@
+"""``peerstudy validate``: check a cohort file against the canonical schema."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("validate", help="check a cohort file against the canonical schema",
+                       description="Check a cohort file (CSV or Parquet) against the canonical schema; "
+                       "exit 0 if valid, 2 with every problem listed if not.")
+    p.add_argument("file", metavar="FILE")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..exceptions import SchemaError
+    from ..schema import read_cohort
+
+    try:
+        df = read_cohort(args.file)
+    except SchemaError as exc:
+        print(f"{args.file}: INVALID, {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: valid cohort, {len(df):,} participants, {int(df['event'].sum()):,} dropouts")
+    return 0
