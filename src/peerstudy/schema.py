@@ -102,6 +102,12 @@ def _ids(df: pd.DataFrame, mask: np.ndarray | pd.Series) -> str:
     return f"{label} {shown}" + (f" and {more} more" if more > 0 else "")
 
 
+def _show(value: object) -> str:
+    """repr of a value without numpy's type wrapper (2, not np.int64(2))."""
+    item = getattr(value, "item", None)
+    return repr(item() if callable(item) else value)
+
+
 def _check_binary(df: pd.DataFrame, col: str, problems: list[str]) -> None:
     s = df[col]
     if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
@@ -110,7 +116,7 @@ def _check_binary(df: pd.DataFrame, col: str, problems: list[str]) -> None:
     bad = ~s.isin([0, 1]).to_numpy()
     if bad.any():
         problems.append(f"column {col!r} must be 0/1; {int(bad.sum())} value(s) are not (e.g. "
-                        f"{s[bad].iloc[0]!r}) at {_ids(df, bad)}")
+                        f"{_show(s[bad].iloc[0])}) at {_ids(df, bad)}")
 
 
 def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFrame:
@@ -199,7 +205,7 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
             bad = (s.isna() | (s < 1)).to_numpy()
             if bad.any():
                 problems.append(f"column 'time' must be >= 1 day; {int(bad.sum())} value(s) are not "
-                                f"(e.g. {s[bad].iloc[0]!r}) at {_ids(df, bad)}")
+                                f"(e.g. {_show(s[bad].iloc[0])}) at {_ids(df, bad)}")
             frac = (s.notna() & (s != np.floor(s))).to_numpy()
             if frac.any():
                 problems.append(f"column 'time' must be whole days; {int(frac.sum())} value(s) are not, at {_ids(df, frac)}")

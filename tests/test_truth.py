@@ -1,0 +1,98 @@
+"""The truth is computed from the scenario; check it against independent calculations."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate
+
+from peerstudy.scenario import preset
+from peerstudy.truth import (arm_cumulative_hazard, compute_truth, linear_predictor_distribution, weibull_scale)
+
+
+def test_target_retention_is_met_by_the_truth():
+    for name in ("outpatient_default", "ed_bridge", "moud_clinic"):
+        s = preset(name)
+        t = compute_truth(s)
+        day = str(s.target_day)
+        assert t.net_survival["usual_care"][day] == pytest.approx(s.target_retention, abs=1e-9)
+
+
+def test_without_covariates_or_frailty_truth_is_closed_form():
+    s = preset("outpatient_default").replace(frailty_variance=0.0)
+    s = s.replace(covariates=type(s.covariates)(**{
+        name: type(getattr(s.covariates, name))(**{**getattr(s.covariates, name).__dict__, "hazard_ratio": 1.0})
+        for name in s.covariates.__dataclass_fields__}))
+    t = compute_truth(s)
+    scale, k = weibull_scale(s), s.weibull_shape
+    # S(90) = 0.55 -> scale = 90 / (-log 0.55) ** (1/k)
+    assert scale == pytest.approx(90 / (-math.log(0.55)) ** (1 / k), rel=1e-9)
+    for day in (30, 90, 180):
+        s_uc = math.exp(-((day / scale) ** k))
+        s_peer = s_uc ** s.hazard_ratio
+        assert t.net_survival["usual_care"][str(day)] == pytest.approx(s_uc, abs=1e-12)
+        assert t.net_survival["peer"][str(day)] == pytest.approx(s_peer, abs=1e-12)
+        # CIF of dropout with competing exponential hazards, by quadrature of h(u) S(u) e^{-lc u}
+        lc = s.incarceration_hazard + s.death_hazard
+        f = lambda u: (k / scale) * (u / scale) ** (k - 1) * math.exp(-((u / scale) ** k) - lc * u)
+        cif = integrate.quad(f, 0, day, limit=200)[0]
+        assert t.cif["dropout"]["usual_care"][str(day)] == pytest.approx(cif, abs=2e-5)
+        g = lambda u: s.death_hazard * math.exp(-((u / scale) ** k) - lc * u)
+        assert t.cif["died"]["usual_care"][str(day)] == pytest.approx(integrate.quad(g, 0, day)[0], abs=1e-6)
+        # whole-day RMST = sum_{j<tau} S(j)
+        rm = sum(math.exp(-((j / scale) ** k)) for j in range(day))
+        assert t.rmst[str(day)]["usual_care"] == pytest.approx(rm, abs=1e-9)
+
+
+def test_marginal_survival_matches_brute_force_monte_carlo():
+    """Average exact conditional survival over 2 million draws of covariates and frailty."""
+    from peerstudy.simulate import _draw_covariate
+    from peerstudy.truth import covariate_coefficients
+
+    s = preset("ed_bridge")
+    rng = np.random.default_rng(11)
+    n = 2_000_000
+    lp = np.zeros(n)
+    for name, (beta, centre) in covariate_coefficients(s).items():
+        lp += beta * (_draw_covariate(getattr(s.covariates, name), n, rng) - centre)
+    z = rng.gamma(1 / s.frailty_variance, s.frailty_variance, n)
+    t = compute_truth(s)
+    for arm in ("usual_care", "peer"):
+        for day in (30, 90, 180):
+            H = float(arm_cumulative_hazard(np.array([day]), s, arm == "peer")[0])
+            est = np.exp(-H * z * np.exp(lp))
+            se = est.std() / math.sqrt(n)
+            assert abs(est.mean() - t.net_survival[arm][str(day)]) < 4 * se + 1e-4
+
+
+def test_coaching_cap_makes_hazard_ratio_one_after_the_cap():
+    s = preset("ed_bridge")
+    h_uc = arm_cumulative_hazard(np.array([90.0, 150.0]), s, False)
+    h_peer = arm_cumulative_hazard(np.array([90.0, 150.0]), s, True)
+    assert h_peer[0] == pytest.approx(0.8 * h_uc[0])
+    assert h_peer[1] - h_peer[0] == pytest.approx(h_uc[1] - h_uc[0])
+
+
+def test_linear_predictor_distribution_is_a_distribution():
+    v, p = linear_predictor_distribution(preset("outpatient_default"))
+    assert p.sum() == pytest.approx(1.0) and (p > 0).all()
+    # mean of the linear predictor = sum of beta * (E[x] - centre); binary centres are 0
+    s = preset("outpatient_default").covariates
+    expected = sum(math.log(getattr(s, b).hazard_ratio) * getattr(s, b).prevalence
+                   for b in ("female", "homeless", "stimulant_use", "injects", "unemployed"))
+    # numeric covariates are centred at their mean; clipping/rounding shifts them by < 1e-3 here
+    assert float(v @ p) == pytest.approx(expected, abs=2e-3)
+
+
+def test_truth_sidecar_contract():
+    from peerstudy.simulate import truth_sidecar
+
+    doc = truth_sidecar(preset("outpatient_default"), seed=3)
+    assert {"seed", "n", "scenario", "hazard_ratio", "estimands"} <= set(doc)
+    est = doc["estimands"]
+    for arm in ("usual_care", "peer"):
+        assert set(est["net_survival"][arm]) == {"30", "90", "180"}
+        for ending in ("dropout", "incarcerated", "died"):
+            assert set(est["cif"][ending][arm]) == {"30", "90", "180"}
+        assert {"90", "180"} <= set(est["rmst"])
+        assert est["rmst"]["180"]["peer"] > est["rmst"]["180"]["usual_care"]
