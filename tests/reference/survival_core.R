@@ -154,6 +154,13 @@ out$cif$sim <- cif_ref(sim, "time", "outcome", "arm", c("retained", "lost_to_fol
                        c("dropout", "incarcerated", "died"), c(30, 90, 180))
 out$cif$mgus2 <- cif_ref(mg, "etime", "ending", "sex", "censor", c("pcm", "death"), c(60, 120, 240))
 
+# The Cox model that analyse_cohort fits on the simulated cohort with covariates age, homeless, strata and cluster site.
+sim$arm <- factor(sim$arm, levels = c("usual_care", "peer"))
+cx <- coxph(Surv(time, event) ~ arm + age + homeless + strata(site), data = sim, cluster = site, ties = "efron")
+out$analyse_cox <- list(terms = c("arm[peer]", "age", "homeless"), coef = unname(coef(cx)),
+                        se = unname(sqrt(diag(cx$naive.var))), robust_se = unname(sqrt(diag(cx$var))),
+                        loglik = cx$loglik[2])
+
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = FALSE),
            file.path(here, "survival_core.json"))
 cat("wrote", file.path(here, "survival_core.json"), "\n")

@@ -1,0 +1,78 @@
+"""``peerstudy analyse``: files written, the results.json contract, exit 2 with one clear line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from peerstudy.cli import main
+
+REF = Path(__file__).parent / "reference"
+COHORT = REF / "survival_core_cohort.csv"
+R = json.loads((REF / "survival_core.json").read_text())
+
+
+def test_writes_results_and_tables(tmp_path, capsys):
+    out = tmp_path / "res"
+    rc = main(["analyse", str(COHORT), "--out", str(out), "--covariates", "age,homeless", "--strata", "site",
+               "--cluster", "site", "--ending", "outcome", "--cause", "dropout", "--horizons", "30,90,180"])
+    assert rc == 0
+    assert "600 participants" in capsys.readouterr().out
+    d = json.loads((out / "results.json").read_text())
+    assert d["n"] == 600 and d["events"] == 341
+    assert d["km"]["peer"]["survival"]["90"] == pytest.approx(R["km"]["sim"]["log-log"]["at"]["peer"]["surv"][1],
+                                                              abs=1e-6)
+    assert d["logrank"]["statistic"] == pytest.approx(R["logrank"]["sim"]["rho0"]["statistic"], abs=1e-6)
+    assert {"estimate", "ci_lower", "ci_upper"} <= set(d["rmst"]["180"]["difference"])
+    assert set(d["competing"]["cif"]) >= {"dropout"}
+    assert d["input"]["file"] == str(COHORT)
+    for name in ("km_curves", "km_horizons", "km_medians", "logrank", "rmst", "cif"):
+        assert len(pd.read_csv(out / f"{name}.csv")) > 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_real_data_with_other_columns(tmp_path):
+    uis = Path(__import__("peerstudy").__file__).parent / "data" / "uis.csv"
+    out = tmp_path / "uis"
+    assert main(["analyse", str(uis), "--out", str(out), "--time", "TIME", "--event", "CENSOR", "--arm", "TREAT",
+                 "--horizons", "30,90,180,365"]) == 0
+    d = json.loads((out / "results.json").read_text())
+    assert [round(d["km"]["0"]["survival"][h], 3) for h in ("30", "90", "180", "365")] == [0.903, 0.689, 0.415, 0.215]
+
+
+def test_parquet_input(tmp_path):
+    pq = tmp_path / "c.parquet"
+    pd.read_csv(COHORT).to_parquet(pq)
+    assert main(["analyse", str(pq), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "results.json").is_file()
+
+
+@pytest.mark.parametrize("extra,frame,message", [
+    (["--time", "days"], None, "missing column(s) 'days'"),
+    ([], lambda d: d.assign(time=d["time"].astype(str).where(d.index != 0, "abc")), "'time' (time) must be numeric"),
+    ([], lambda d: d.assign(event=d["event"].where(d.index != 1, 5)), "'event' (event) must be 0/1"),
+    ([], lambda d: d.assign(time=d["time"].where(d.index != 2, -4)), "must be > 0; got -4"),
+    ([], lambda d: d[d.arm == "peer"], "'arm' (arm) needs at least 2 levels"),
+    (["--horizons", "30,abc"], None, "--horizons must be comma-separated days"),
+    (["--cause", "dropout"], None, "--cause needs --ending"),
+    (["--ending", "outcome", "--cause", "relapse"], None, "cause 'relapse' does not occur"),
+])
+def test_bad_input_exits_2(tmp_path, capsys, extra, frame, message):
+    path = COHORT
+    if frame is not None:
+        path = tmp_path / "bad.csv"
+        frame(pd.read_csv(COHORT)).to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert main(["analyse", str(path), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (out / "results.json").exists()
+
+
+def test_missing_file(tmp_path, capsys):
+    assert main(["analyse", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o")]) == 2
+    assert "not found" in capsys.readouterr().err
+
