@@ -115,7 +115,7 @@ def event_terms(S, D, d, dw, p, efron, want_groups):  # pragma: no cover - compi
 
 
 @njit(cache=True)
-def concordance_counts(stop, start, status, rank, w, nrank, has_start):  # pragma: no cover - compiled
+def concordance_counts(stop, start, status, rank, w, nrank, has_start, order, sorder):  # pragma: no cover - compiled
     """Weighted concordant / discordant / tied-on-risk pair counts, as R's ``concordancefit``.
 
     Arrays hold one stratum. A death at time t is compared with everyone at risk at t except
@@ -124,8 +124,7 @@ def concordance_counts(stop, start, status, rank, w, nrank, has_start):  # pragm
     concordant (R's ``reverse = TRUE`` for a Cox linear predictor).
     """
     n = stop.shape[0]
-    order = np.argsort(-stop, kind="mergesort")
-    sorder = np.argsort(-start, kind="mergesort")
+    # order: rows by decreasing stop; sorder: by decreasing start (sorted by the caller, numpy is faster)
     tree = np.zeros(nrank + 1)
     byrank = np.zeros(nrank)
     total = 0.0
@@ -183,3 +182,48 @@ def concordance_counts(stop, start, status, rank, w, nrank, has_start):  # pragm
                 total += w[q]
         i = e
     return conc, disc, tied
+
+
+@njit(cache=True)
+def risk_and_death_sums(slot, gev, status, w, X, beta, nslots, G):  # pragma: no cover - compiled
+    """One pass over the rows: linear predictor, per-slot risk sums, per-event death sums.
+
+    Returns ``eta``, ``agg`` (nslots x (1+p+p*p), as ``aggregate``), ``D`` (G x (1+p+p*p)) over the
+    deaths, and ``sum(w * eta)`` over the deaths (the first term of the log partial likelihood).
+    """
+    n, p = X.shape
+    m = 1 + p + p * p
+    agg = np.zeros((nslots, m))
+    D = np.zeros((G, m))
+    eta = np.empty(n)
+    weta = 0.0
+    for i in range(n):
+        e = 0.0
+        for a in range(p):
+            e += X[i, a] * beta[a]
+        eta[i] = e
+        ri = w[i] * np.exp(e)
+        b = slot[i]
+        dead = status[i] != 0
+        g = gev[i]
+        agg[b, 0] += ri
+        if dead:
+            D[g, 0] += ri
+            weta += w[i] * e
+        for a in range(p):
+            xa = ri * X[i, a]
+            agg[b, 1 + a] += xa
+            if dead:
+                D[g, 1 + a] += xa
+            base = 1 + p + a * p
+            for c in range(a + 1):
+                v = xa * X[i, c]
+                agg[b, base + c] += v
+                if dead:
+                    D[g, base + c] += v
+    for out in (agg, D):
+        for b in range(out.shape[0]):
+            for a in range(p):
+                for c in range(a):
+                    out[b, 1 + p + c * p + a] = out[b, 1 + p + a * p + c]
+    return eta, agg, D, weta

@@ -262,27 +262,21 @@ class _Engine:
         self.d = np.bincount(self.gdead, minlength=self.G).astype(np.float64)
         self.dw = np.bincount(self.gdead, weights=self.w[self.dead], minlength=self.G)
         self.wx_dead = (self.w[self.dead, None] * self.Xc[self.dead]).sum(axis=0)
-        self.Xdead = np.ascontiguousarray(self.Xc[self.dead])
-
-    def _sums(self, r):
-        agg = K.aggregate(self.slot_hi, r, self.Xc, self.nslots)
-        rc = K.reverse_cumsum(agg, self.slot_last)
-        # risk set at event g = rows whose slot_hi lies after g, i.e. slot >= g_slot
-        S = rc[self.g_slot - 1]
-        if self.slot_lo is not None:
-            agg2 = K.aggregate(self.slot_lo, r, self.Xc, self.nslots)
-            rc2 = K.reverse_cumsum(agg2, self.slot_last)
-            S = S - rc2[self.g_slot - 1]
-        D = K.aggregate(self.gdead, r[self.dead], self.Xdead, self.G)
-        return S, D
+        # event index of each death (0 for the others: only read where status is 1)
+        self.gev = np.where(dead, self.ghi - 1, 0)
 
     def evaluate(self, beta, groups=False):
-        eta = self.Xc @ beta
-        r = self.w * np.exp(eta)
-        S, D = self._sums(r)
+        beta = np.ascontiguousarray(beta, dtype=float)
+        eta, agg, D, weta = K.risk_and_death_sums(self.slot_hi, self.gev, self.status, self.w, self.Xc, beta,
+                                                  self.nslots, self.G)
+        # risk set at event g = rows whose slot_hi lies after g, i.e. slot >= g_slot
+        S = K.reverse_cumsum(agg, self.slot_last)[self.g_slot - 1]
+        if self.slot_lo is not None:
+            agg2 = K.aggregate(self.slot_lo, self.w * np.exp(eta), self.Xc, self.nslots)
+            S = S - K.reverse_cumsum(agg2, self.slot_last)[self.g_slot - 1]
         p = len(beta)
         ll, xsum, info, h0, h1, h0d, h1d, xbb, ug, ig = K.event_terms(S, D, self.d, self.dw, p, self.efron, groups)
-        ll += float(self.w[self.dead] @ eta[self.dead])
+        ll += weta
         score = self.wx_dead - xsum
         out = {"ll": ll, "score": score, "info": info, "eta": eta, "h0": h0, "h1": h1, "h0d": h0d,
                "h1d": h1d, "xbarbar": xbb}
@@ -442,8 +436,11 @@ def _concordance(data: _CoxData, eta: np.ndarray) -> float:
         m = data.strata == s
         if data.strata.max() == 0:
             m = slice(None)
-        cc, dd, tt = K.concordance_counts(data.stop[m], start[m], data.status[m], rank[m], data.weights[m],
-                                          nrank, has_start)
+        stop_s, start_s = data.stop[m], start[m]
+        order = np.argsort(-stop_s, kind="stable")
+        sorder = np.argsort(-start_s, kind="stable") if has_start else order
+        cc, dd, tt = K.concordance_counts(stop_s, start_s, data.status[m], rank[m], data.weights[m],
+                                          nrank, has_start, order, sorder)
         c, d, t = c + cc, d + dd, t + tt
     tot = c + d + t
     return (c + t / 2) / tot if tot > 0 else float("nan")
