@@ -78,3 +78,12 @@ def test_console_script_exit_status(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "peerstudy", "simulate", "--scenario", "nope", "--out",
                            str(tmp_path / "x.csv")], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().startswith("peerstudy simulate: error: unknown preset")
+
+
+def test_simulate_writes_contact_log_when_enabled(tmp_path):
+    out = tmp_path / "obs.parquet"
+    assert main(["simulate", "--scenario", "observational", "--n", "500", "--seed", "4", "--out", str(out)]) == 0
+    log = pd.read_parquet(tmp_path / "obs.contacts.parquet")
+    assert list(log.columns) == ["participant_id", "day", "contact_type"] and len(log) > 0
+    truth = json.loads((tmp_path / "obs.truth.json").read_text())
+    assert truth["estimands"] and truth["scenario"]["allocation"] == "observational"

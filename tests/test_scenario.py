@@ -52,7 +52,7 @@ def test_frozen():
         ({"hazard_ratio": -1.0}, r"hazard_ratio must be > 0; got -1.0"),
         ({"hazard_ratio": 0}, r"hazard_ratio must be > 0; got 0"),
         ({"target_retention": 1.2}, r"target_retention must be in \(0, 1\); got 1.2"),
-        ({"allocation": "site"}, r"allocation must be 'individual' or 'cluster'; got 'site'"),
+        ({"allocation": "site"}, r"allocation must be 'individual', 'cluster' or 'observational'; got 'site'"),
         ({"allocation": "cluster", "n_sites": 1}, r"n_sites must be >= 2 for cluster allocation; got 1"),
         ({"effect_stops_day": 0}, r"effect_stops_day must be >= 1 or null; got 0"),
         ({"frailty_variance": -0.1}, r"frailty_variance must be in \[0, 10\]; got -0.1"),

@@ -96,3 +96,34 @@ def test_truth_sidecar_contract():
             assert set(est["cif"][ending][arm]) == {"30", "90", "180"}
         assert {"90", "180"} <= set(est["rmst"])
         assert est["rmst"]["180"]["peer"] > est["rmst"]["180"]["usual_care"]
+
+
+def test_contact_kernels_agree_with_each_other():
+    """Survival from the cumulative-hazard kernel equals the empirical survival of times from the inversion kernel."""
+    from peerstudy._contacts import invert_with_windows, mean_survival_with_windows
+    from peerstudy.simulate import draw_sessions
+
+    s = preset("observational")
+    rng = np.random.default_rng(5)
+    n = 200_000
+    offsets, days = draw_sessions(n, s.contacts, 90.0, rng)
+    lp = np.zeros(n)
+    args = (offsets, days, 14.0, 0.75, 0.9, np.inf, 60.0, 0.8)
+    T = invert_with_windows(rng.standard_exponential(n), *args)
+    grid = np.array([0.5, 7.0, 14.0, 30.0, 90.0, 180.0])
+    S = mean_survival_with_windows(grid, lp, *args, 0.0)
+    for g, s_g in zip(grid, S):
+        emp = (T > g).mean()
+        assert abs(emp - s_g) < 4 * math.sqrt(s_g * (1 - s_g) / n), (g, emp, s_g)
+    # no sessions and no contact effect: the closed form
+    none = np.zeros(n + 1, dtype=np.int64)
+    S0 = mean_survival_with_windows(grid, lp, none, np.zeros(0), 14.0, 0.75, 0.9, np.inf, 60.0, 0.8, 0.0)
+    np.testing.assert_allclose(S0, np.exp(-0.9 * (grid / 60.0) ** 0.8), rtol=1e-10)
+
+
+def test_observational_truth_does_not_depend_on_assignment_or_size():
+    s = preset("observational")
+    a = compute_truth(s).to_dict()
+    b = compute_truth(s.replace(n=50, allocation="individual")).to_dict()
+    assert a == b
+    assert a["contact"]["hazard_ratio_recent"] == 0.75 and a["contact"]["window_days"] == 14

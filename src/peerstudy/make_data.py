@@ -15,7 +15,7 @@ from pathlib import Path
 from ._io import atomic_path, dumps_json
 from .scenario import PRESETS, preset
 from .schema import CODEBOOK, COLUMNS, OPTIONAL_COLUMNS, write_cohort
-from .simulate import simulate_cohort, truth_sidecar
+from .simulate import simulate_cohort, simulate_with_contacts, truth_sidecar
 
 SEED = 2026
 N = 800
@@ -40,7 +40,15 @@ def make_synthetic(folder: str | Path) -> list[Path]:
     for name in PRESETS:
         scenario = preset(name).replace(n=N)
         out = folder / f"{name}.csv"
-        write_cohort(simulate_cohort(scenario, rng=SEED), out)
+        if scenario.contacts.enabled:
+            cohort, log = simulate_with_contacts(scenario, rng=SEED)
+            log_path = folder / f"{name}.contacts.csv"
+            with atomic_path(log_path) as tmp:
+                log.to_csv(tmp, index=False, lineterminator="\n")
+            written.append(log_path)
+        else:
+            cohort = simulate_cohort(scenario, rng=SEED)
+        write_cohort(cohort, out)
         truth = folder / f"{name}.truth.json"
         with atomic_path(truth) as tmp:
             tmp.write_text(dumps_json(truth_sidecar(scenario, seed=SEED)), encoding="utf-8")

@@ -42,6 +42,8 @@ __all__ = [
     "NumericCovariate",
     "CountCovariate",
     "Covariates",
+    "Assignment",
+    "Contacts",
     "Scenario",
     "PRESETS",
     "list_presets",
@@ -184,6 +186,70 @@ class Covariates:
 
 
 @dataclass(frozen=True)
+class Assignment:
+    """Non-randomised (observational) assignment to peer support.
+
+    ``logit P(peer | x) = intercept + sum_k log_odds_k * (x_k - centre_k)``, with each covariate's
+    log-odds per unit of the covariate (per year of age, per depression point, per prior treatment),
+    centred like the hazard model (binary covariates at 0, others at their mean). Used when
+    ``allocation == "observational"``; all zero = a fair coin.
+    """
+
+    intercept: float = 0.0
+    age: float = 0.0
+    female: float = 0.0
+    homeless: float = 0.0
+    stimulant_use: float = 0.0
+    injects: float = 0.0
+    unemployed: float = 0.0
+    depression: float = 0.0
+    prior_treatments: float = 0.0
+
+    def _validate(self, name: str = "assignment") -> None:
+        for f in fields(self):
+            v = _number(f"{name}.{f.name}", getattr(self, f.name))
+            if abs(v) > 20:
+                _fail(f"{name}.{f.name}", "a log-odds in [-20, 20]", getattr(self, f.name))
+
+
+@dataclass(frozen=True)
+class Contacts:
+    """Peer-coach sessions for participants in the peer arm (a contact log).
+
+    Sessions follow a Poisson process with rate ``rate_per_week / 7`` per day at enrolment, halving
+    every ``halving_days`` days (``None``: constant), with no sessions after ``cap_day`` (``None``: no
+    cap). A session happens at the end of a whole day ``d`` (recorded as ``day = d``; at most one a
+    day) and only while the participant is still observed. Each is by phone with probability
+    ``phone_fraction``, else face to face. The dropout hazard is multiplied by
+    ``hazard_ratio_recent`` during the ``window_days`` days after each session (``(d, d + window]``),
+    on top of the arm's ``hazard_ratio``.
+    """
+
+    enabled: bool = False
+    rate_per_week: float = 1.0
+    halving_days: float | None = 60.0
+    cap_day: int | None = 90
+    phone_fraction: float = 0.4
+    window_days: int = 14
+    hazard_ratio_recent: float = 1.0
+
+    def _validate(self, name: str = "contacts") -> None:
+        if not isinstance(self.enabled, bool):
+            _fail(f"{name}.enabled", "true or false", self.enabled)
+        r = _number(f"{name}.rate_per_week", self.rate_per_week)
+        if not 0 <= r <= 50:
+            _fail(f"{name}.rate_per_week", "in [0, 50]", self.rate_per_week)
+        if self.halving_days is not None:
+            _positive(f"{name}.halving_days", self.halving_days)
+        if self.cap_day is not None and _integer(f"{name}.cap_day", self.cap_day) < 1:
+            _fail(f"{name}.cap_day", ">= 1 or null", self.cap_day)
+        _prob(f"{name}.phone_fraction", self.phone_fraction)
+        if _integer(f"{name}.window_days", self.window_days) < 1:
+            _fail(f"{name}.window_days", ">= 1", self.window_days)
+        _positive(f"{name}.hazard_ratio_recent", self.hazard_ratio_recent)
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A peer-support cohort study, frozen and validated at construction.
 
@@ -195,9 +261,10 @@ class Scenario:
         Participants (>= 2).
     n_sites : int
         Sites (>= 1; >= 2 when ``allocation == "cluster"``).
-    allocation : {"individual", "cluster"}
-        Individual randomisation (exactly ``round(n * peer_fraction)`` people to peer support)
-        or cluster randomisation (``round(n_sites * peer_fraction)`` sites to peer support).
+    allocation : {"individual", "cluster", "observational"}
+        Individual randomisation (exactly ``round(n * peer_fraction)`` people to peer support),
+        cluster randomisation (``round(n_sites * peer_fraction)`` sites to peer support), or
+        observational assignment by the logistic model in ``assignment`` (confounded by covariates).
     peer_fraction : float
         Share allocated to peer support, in (0, 1); 0.5 = 1:1.
     enrolment_days : int
@@ -222,13 +289,17 @@ class Scenario:
         Proportion losing research contact in a year, in [0, 1).
     incarceration_rate, death_rate : float
         Competing-event hazards, events per person-year (>= 0).
+    assignment : Assignment
+        Logistic model for peer support when ``allocation == "observational"``.
+    contacts : Contacts
+        Peer-coach session log and the effect of recent contact (off unless ``contacts.enabled``).
     """
 
     name: str = "custom"
     description: str = ""
     n: int = 800
     n_sites: int = 8
-    allocation: Literal["individual", "cluster"] = "individual"
+    allocation: Literal["individual", "cluster", "observational"] = "individual"
     peer_fraction: float = 0.5
     enrolment_days: int = 548
     follow_up_days: int = 180
@@ -243,6 +314,8 @@ class Scenario:
     loss_to_follow_up_per_year: float = 0.10
     incarceration_rate: float = 0.0609
     death_rate: float = 0.0201
+    assignment: Assignment = field(default_factory=Assignment)
+    contacts: Contacts = field(default_factory=Contacts)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -255,8 +328,14 @@ class Scenario:
         sites = _integer("n_sites", self.n_sites)
         if sites < 1:
             _fail("n_sites", ">= 1", self.n_sites)
-        if self.allocation not in ("individual", "cluster"):
-            _fail("allocation", "'individual' or 'cluster'", self.allocation)
+        if self.allocation not in ("individual", "cluster", "observational"):
+            _fail("allocation", "'individual', 'cluster' or 'observational'", self.allocation)
+        if not isinstance(self.assignment, Assignment):
+            _fail("assignment", "an Assignment object", self.assignment)
+        self.assignment._validate()
+        if not isinstance(self.contacts, Contacts):
+            _fail("contacts", "a Contacts object", self.contacts)
+        self.contacts._validate()
         _prob("peer_fraction", self.peer_fraction, open_low=True, open_high=True)
         if self.allocation == "cluster":
             if sites < 2:
@@ -334,6 +413,16 @@ class Scenario:
         cov = data.pop("covariates", None)
         if cov is not None:
             data["covariates"] = _covariates_from_dict(cov)
+        for key, kind in (("assignment", Assignment), ("contacts", Contacts)):
+            block = data.pop(key, None)
+            if block is None or isinstance(block, kind):
+                if block is not None:
+                    data[key] = block
+                continue
+            if not isinstance(block, Mapping):
+                raise ScenarioError(f"{key} must be a mapping of {', '.join(f.name for f in fields(kind))}; got {block!r}")
+            _reject_unknown(block, [f.name for f in fields(kind)], f"{key}.")
+            data[key] = kind(**block)
         return cls(**data)
 
     def to_yaml(self) -> str:
@@ -377,7 +466,8 @@ def _covariates_from_dict(data: Any) -> Covariates:
 
 
 # ----- presets ------------------------------------------------------------------------------
-PRESETS: tuple[str, ...] = ("outpatient_default", "ed_bridge", "moud_clinic", "cluster_randomised", "null_effect")
+PRESETS: tuple[str, ...] = ("outpatient_default", "ed_bridge", "moud_clinic", "cluster_randomised", "null_effect",
+                            "observational")
 
 
 def _preset_text(name: str) -> str:

@@ -23,7 +23,9 @@ from .scenario import BinaryCovariate, CountCovariate, NumericCovariate, Scenari
 from .schema import ARMS, COVARIATES, OUTCOMES
 from .truth import compute_truth, covariate_coefficients, cumulative_baseline, weibull_scale
 
-__all__ = ["simulate_cohort", "simulate_arrays", "truth_sidecar"]
+__all__ = ["simulate_cohort", "simulate_arrays", "simulate_with_contacts", "truth_sidecar", "CONTACT_TYPES"]
+
+CONTACT_TYPES: tuple[str, ...] = ("face_to_face", "phone")
 
 # outcome codes used in the arrays, in the order of schema.OUTCOMES
 DROPOUT, RETAINED, LOST, INCARCERATED, DIED = range(5)
@@ -59,6 +61,38 @@ def _exponential(lam: float, n: int, rng: np.random.Generator) -> np.ndarray:
     return draws / lam if lam > 0 else np.full(n, np.inf)
 
 
+def draw_sessions(n: int, contacts: Any, horizon: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Planned session days for ``n`` people: (offsets of length n + 1, sorted unique whole days per person).
+
+    Sessions form a Poisson process with rate ``r0 * 2 ** (-t / halving_days)`` per day on ``(0, horizon]``
+    (``r0 = rate_per_week / 7``), drawn by inverting its cumulative rate; each is recorded on day ``ceil(t)``
+    and at most one is kept per day.
+    """
+    r0 = contacts.rate_per_week / 7.0
+    h = contacts.halving_days
+    if horizon <= 0 or r0 == 0:
+        return np.zeros(n + 1, dtype=np.int64), np.zeros(0)
+    cum_end = r0 * horizon if h is None else r0 * h / math.log(2) * (1 - 2.0 ** (-horizon / h))
+    counts = rng.poisson(cum_end, n)
+    v = rng.random(int(counts.sum())) * cum_end
+    t = v / r0 if h is None else -h * np.log2(1 - v * math.log(2) / (r0 * h))
+    person = np.repeat(np.arange(n), counts)
+    day = np.clip(np.ceil(t), 1, math.ceil(horizon))
+    order = np.lexsort((day, person))
+    person, day = person[order], day[order]
+    keep = np.ones(len(day), dtype=bool)
+    keep[1:] = (person[1:] != person[:-1]) | (day[1:] != day[:-1])
+    person, day = person[keep], day[keep]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(person, minlength=n), out=offsets[1:])
+    return offsets, day
+
+
+def _contact_horizon(scenario: Scenario) -> float:
+    cap = scenario.contacts.cap_day
+    return float(scenario.follow_up_days if cap is None else min(cap, scenario.follow_up_days))
+
+
 def simulate_arrays(scenario: Scenario, *, rng: Any = None, n: int | None = None) -> dict[str, np.ndarray]:
     """Simulate a cohort as plain numpy arrays (the fast core of :func:`simulate_cohort`).
 
@@ -68,19 +102,11 @@ def simulate_arrays(scenario: Scenario, *, rng: Any = None, n: int | None = None
     """
     rng = np.random.default_rng(rng)
     n = scenario.n if n is None else int(n)
-    s_alloc, s_site, s_cov, s_time, s_enrol = rng.spawn(5)
+    s_alloc, s_site, s_cov, s_time, s_enrol, s_contact = rng.spawn(6)
     n_sites = scenario.n_sites
     site = s_site.integers(0, n_sites, n)
     frailty = (s_site.gamma(1.0 / scenario.frailty_variance, scenario.frailty_variance, n_sites)
                if scenario.frailty_variance > 0 else np.ones(n_sites))
-    if scenario.allocation == "cluster":
-        k_sites = round(n_sites * scenario.peer_fraction)
-        peer_site = np.zeros(n_sites, dtype=bool)
-        peer_site[s_alloc.permutation(n_sites)[:k_sites]] = True
-        peer = peer_site[site]
-    else:
-        peer = np.zeros(n, dtype=bool)
-        peer[s_alloc.permutation(n)[: round(n * scenario.peer_fraction)]] = True
     cov_rngs = s_cov.spawn(len(COVARIATES))
     out: dict[str, np.ndarray] = {}
     lp = np.zeros(n)
@@ -91,8 +117,21 @@ def simulate_arrays(scenario: Scenario, *, rng: Any = None, n: int | None = None
         beta, centre = coefs[name]
         if beta != 0.0:
             lp += beta * (x - centre)
+    peer = _allocate(scenario, site, out, s_alloc)
     k = frailty[site] * np.exp(lp)
-    t_drop = _invert_dropout(s_time.standard_exponential(n), k, peer, scenario)
+    e = s_time.standard_exponential(n)
+    t_drop = _invert_dropout(e, k, peer, scenario)
+    contacts = scenario.contacts
+    if contacts.enabled:
+        idx = np.flatnonzero(peer)
+        offsets, days = draw_sessions(len(idx), contacts, _contact_horizon(scenario), s_contact)
+        if contacts.hazard_ratio_recent != 1.0:
+            from ._contacts import invert_with_windows
+
+            stop = np.inf if scenario.effect_stops_day is None else float(scenario.effect_stops_day)
+            t_drop[idx] = invert_with_windows(e[idx] / k[idx], offsets, days, float(contacts.window_days),
+                                              contacts.hazard_ratio_recent, scenario.hazard_ratio, stop,
+                                              weibull_scale(scenario), scenario.weibull_shape)
     t_inc = _exponential(scenario.incarceration_hazard, n, s_time)
     t_death = _exponential(scenario.death_hazard, n, s_time)
     t_lost = _exponential(scenario.loss_hazard, n, s_time)
@@ -104,6 +143,12 @@ def simulate_arrays(scenario: Scenario, *, rng: Any = None, n: int | None = None
         first = np.where(earlier, t, first)
         outcome[earlier] = code
     time = np.maximum(np.ceil(first), 1).astype(np.int64)
+    if contacts.enabled:
+        person = idx[np.repeat(np.arange(len(idx)), np.diff(offsets))]
+        held = days < first[person]  # a session happens only while the participant is still observed
+        out["contact_person"] = person[held]
+        out["contact_day"] = days[held].astype(np.int64)
+        out["contact_phone"] = s_contact.random(int(held.sum())) < contacts.phone_fraction
     out.update(
         site=site,
         peer=peer,
@@ -114,6 +159,27 @@ def simulate_arrays(scenario: Scenario, *, rng: Any = None, n: int | None = None
         event=(outcome == DROPOUT).astype(np.int64),
     )
     return out
+
+
+def _allocate(scenario: Scenario, site: np.ndarray, covariates: dict[str, np.ndarray],
+              rng: np.random.Generator) -> np.ndarray:
+    n, n_sites = len(site), scenario.n_sites
+    if scenario.allocation == "cluster":
+        k_sites = round(n_sites * scenario.peer_fraction)
+        peer_site = np.zeros(n_sites, dtype=bool)
+        peer_site[rng.permutation(n_sites)[:k_sites]] = True
+        return peer_site[site]
+    if scenario.allocation == "observational":
+        a = scenario.assignment
+        logit = np.full(n, a.intercept)
+        for name, (_, centre) in covariate_coefficients(scenario).items():
+            gamma = getattr(a, name)
+            if gamma != 0.0:
+                logit += gamma * (covariates[name] - centre)
+        return rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
+    peer = np.zeros(n, dtype=bool)
+    peer[rng.permutation(n)[: round(n * scenario.peer_fraction)]] = True
+    return peer
 
 
 def simulate_cohort(scenario: "Scenario | str", *, rng: Any = None, n: int | None = None) -> pd.DataFrame:
@@ -144,7 +210,10 @@ def simulate_cohort(scenario: "Scenario | str", *, rng: Any = None, n: int | Non
     >>> round(df.attrs["truth"]["estimands"]["net_survival"]["usual_care"]["90"], 3)
     0.55
     """
-    scenario = load_scenario(scenario)
+    return _simulate(load_scenario(scenario), rng=rng, n=n)[0]
+
+
+def _simulate(scenario: Scenario, *, rng: Any, n: int | None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
             from .exceptions import ScenarioError
@@ -169,7 +238,32 @@ def simulate_cohort(scenario: "Scenario | str", *, rng: Any = None, n: int | Non
     df = pd.DataFrame(data, copy=False)  # no block consolidation: 1M rows stay cheap
     df.attrs["truth"] = compute_truth(scenario).to_dict()
     df.attrs["scenario"] = scenario.to_dict()
-    return df
+    return df, a
+
+
+def simulate_with_contacts(scenario: "Scenario | str", *, rng: Any = None,
+                           n: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate a cohort and its peer-coach contact log (scenario ``contacts.enabled`` must be true).
+
+    Returns
+    -------
+    (cohort, contacts) : tuple of pandas.DataFrame
+        ``cohort`` as :func:`simulate_cohort` (same draws for the same seed); ``contacts`` has one row per
+        session: ``participant_id``, ``day`` (whole day >= 1 after enrolment, before the end of observation)
+        and ``contact_type`` (``face_to_face`` / ``phone``), sorted by participant and day.
+    """
+    scenario = load_scenario(scenario)
+    if not scenario.contacts.enabled:
+        from .exceptions import ScenarioError
+
+        raise ScenarioError(f"contacts.enabled must be true to simulate a contact log; got false (scenario {scenario.name!r})")
+    cohort, a = _simulate(scenario, rng=rng, n=n)
+    contacts = pd.DataFrame({
+        "participant_id": a["contact_person"].astype(np.int64) + 1,
+        "day": a["contact_day"],
+        "contact_type": pd.Categorical.from_codes(a["contact_phone"].astype(np.int8), categories=list(CONTACT_TYPES)),
+    })
+    return cohort, contacts
 
 
 def truth_sidecar(scenario: Scenario, *, seed: Any, n: int | None = None) -> dict[str, Any]:

@@ -11,7 +11,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "simulate",
         help="simulate a cohort (CSV or Parquet) with its truth sidecar",
         description="Simulate a peer-support cohort. Writes FILE and, beside it, FILE.truth.json "
-        "(e.g. cohort.csv -> cohort.truth.json).",
+        "(e.g. cohort.csv -> cohort.truth.json), and FILE.contacts.csv|parquet (the coach-contact log) "
+        "when the scenario has contacts.enabled.",
     )
     p.add_argument("--scenario", required=True, metavar="NAME_OR_YAML", help="preset name or scenario YAML file")
     p.add_argument("--n", type=int, default=None, help="number of participants (overrides the scenario)")
@@ -26,6 +27,10 @@ def truth_path(out: Path) -> Path:
     return out.with_name(out.stem + ".truth.json")
 
 
+def contacts_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".contacts" + out.suffix)
+
+
 def run(args: argparse.Namespace) -> int:
     import contextlib
 
@@ -35,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ..exceptions import DataError, ScenarioError
     from ..scenario import apply_overrides, load_scenario
     from ..schema import write_cohort
-    from ..simulate import simulate_cohort, truth_sidecar
+    from ..simulate import simulate_cohort, simulate_with_contacts, truth_sidecar
 
     out = Path(args.out)
     if out.suffix.lower() not in (".csv", ".parquet"):
@@ -50,15 +55,29 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         raise ScenarioError(f"seed must be >= 0; got {args.seed}")
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (2**63))
-    df = simulate_cohort(scenario, rng=seed)
+    log = None
+    if scenario.contacts.enabled:
+        df, log = simulate_with_contacts(scenario, rng=seed)
+    else:
+        df = simulate_cohort(scenario, rng=seed)
     sidecar = truth_sidecar(scenario, seed=seed)
-    # both files or neither: write the sidecar to a temp path, then the cohort, then rename the sidecar
-    tpath = truth_path(out)
-    with atomic_path(tpath) as tmp_truth:
+    # all files or none: the sidecar and log are renamed into place only after the cohort is written
+    tpath, cpath = truth_path(out), contacts_path(out)
+    with contextlib.ExitStack() as stack:
+        tmp_truth = stack.enter_context(atomic_path(tpath))
         tmp_truth.write_text(dumps_json(sidecar), encoding="utf-8")
+        if log is not None:
+            tmp_log = stack.enter_context(atomic_path(cpath))
+            write_table(log, tmp_log, suffix=out.suffix)
         write_cohort(df, out, metadata={"seed": str(seed), "scenario": scenario.name})
-    if not tpath.exists():  # pragma: no cover - atomic_path renamed it
-        with contextlib.suppress(FileNotFoundError):
-            out.unlink()
-    print(f"wrote {out} ({len(df):,} participants) and {tpath}")
+    extra = f", {cpath} ({len(log):,} sessions)" if log is not None else ""
+    print(f"wrote {out} ({len(df):,} participants), {tpath}{extra}")
     return 0
+
+
+def write_table(df, path: Path, *, suffix: str) -> None:
+    """Write a plain table to an already-temporary path in the format named by ``suffix``."""
+    if suffix.lower() == ".csv":
+        df.to_csv(path, index=False, lineterminator="\n")
+    else:
+        df.to_parquet(path, index=False, compression="zstd")
