@@ -20,7 +20,7 @@ $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name peerstudy --display-name "peerstudy (.venv)" >/dev/null
 	touch $(STAMP)
 
@@ -49,6 +49,7 @@ lab: venv
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet -r requirements.in
 	.lock-venv/bin/pip freeze --exclude-editable > requirements.lock && rm -rf .lock-venv
+	$(PYTHON) tools/sync_environment.py
 
 # Regenerate the stored R reference outputs (needs: apt-get install r-base-core r-cran-survival r-cran-cmprsk r-cran-rpact r-cran-quantreg).
 r-reference:
