@@ -94,9 +94,9 @@ def design_matrix(df: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.ndarr
             if len(levels) < 2:
                 raise AnalysisError(f"categorical covariate {cov!r} has a single level ({levels[0]!r}); "
                                     f"it cannot be estimated: drop it")
-            values = s.to_numpy()
-            for lev in levels[1:]:
-                cols.append((values == lev).astype(float))
+            codes = pd.Categorical(s, categories=levels).codes
+            for k, lev in enumerate(levels[1:], start=1):
+                cols.append((codes == k).astype(float))
                 names.append(f"{cov}[{lev}]")
         else:
             if not pd.api.types.is_numeric_dtype(s):
@@ -162,8 +162,8 @@ def _prepare(df, *, time, event, covariates, strata, cluster, weights, start) ->
         raise AnalysisError("covariates is empty: a Cox model needs at least one covariate")
     stop = _numeric(df, time, "time")
     ev = _numeric(df, event, "event")
-    if not np.all(np.isin(ev, (0.0, 1.0))):
-        bad = ev[~np.isin(ev, (0.0, 1.0))][0]
+    if not ((ev == 0.0) | (ev == 1.0)).all():
+        bad = ev[(ev != 0.0) & (ev != 1.0)][0]
         raise AnalysisError(f"event column {event!r} must be 0/1; got {bad:g}")
     if start is None:
         bad = stop <= 0
