@@ -1,0 +1,641 @@
+"""Simulation studies in the ADEMP frame (Morris, White & Crowther 2019, Stat Med 38:2074-102).
+
+* **Aims**: compare analysis methods for a peer-support evaluation.
+* **Data-generating mechanism**: a :class:`~peerstudy.scenario.Scenario` (or a grid of variations of
+  one); each replicate is a cohort drawn by the same model as :func:`peerstudy.simulate.simulate_arrays`.
+* **Estimands**: the conditional log hazard ratio of dropout, peer vs usual care
+  (``log(scenario.hazard_ratio)``) for the hazard-ratio methods; the difference in restricted mean
+  time in treatment to ``tau`` days (peer minus usual care, :mod:`peerstudy.truth`) for ``rmst``.
+* **Methods** (:data:`METHODS`): ``logrank`` (Peto log-HR ``(O - E) / V`` with the log-rank test),
+  ``cox`` (arm alone, model SE), ``cox_adjusted`` (arm plus the covariates that affect dropout),
+  ``cox_robust`` (arm alone, SE robust to clustering by site), ``rmst`` (Kaplan-Meier RMST difference).
+  All run on the compiled fast path :mod:`peerstudy.survival.fast`. Unadjusted methods estimate a
+  marginal hazard ratio, which is closer to 1 than the conditional one when covariates or site
+  frailty affect dropout (non-collapsibility): their "bias" against the conditional truth is real.
+* **Performance measures**: power (rejection rate at ``alpha``), bias, empirical SE, model SE, relative
+  error of the model SE, coverage of the 95% confidence interval, each with its Monte Carlo SE
+  (Morris et al. 2019, table 6).
+
+Reproducibility: replicate ``i`` draws from ``SeedSequence(seed, spawn_key=(i,))``, the ``i``-th child of
+``SeedSequence(seed).spawn(reps)``, whatever the chunking, number of workers or backend. Grid points share
+the replicate streams (common random numbers), which makes differences between them more precise.
+
+Scale-out: chunks of replicates run in-process (``workers=1``), in local processes
+(``backend="processes"``) or on a Dask cluster (``backend="dask"``: pass ``scheduler="tcp://host:8786"``
+for a real cluster started with ``dask scheduler`` and ``dask worker tcp://host:8786`` on each machine,
+each with peerstudy installed; or a ``dask.distributed.Client``). With ``out`` given, each finished chunk is
+written to ``out/chunks/`` and a rerun of the same study skips it (resume after an interruption).
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from numba import njit
+
+from ..exceptions import DataError, ParameterError
+from ..scenario import BinaryCovariate, CountCovariate, NumericCovariate, Scenario, apply_overrides, load_scenario
+
+__all__ = ["METHODS", "StudyResult", "run_study", "simulate_replicates", "analyse_replicates", "performance",
+           "replicate_seed"]
+
+METHODS: tuple[str, ...] = ("logrank", "cox", "cox_adjusted", "cox_robust", "rmst")
+_HR_METHODS = ("logrank", "cox", "cox_adjusted", "cox_robust")
+_Z975 = 1.959963984540054
+_COLUMNS = ("rep", "method", "estimate", "se", "p_value", "reject", "ci_low", "ci_high", "converged", "events")
+
+
+def replicate_seed(seed: int, rep: int) -> np.random.SeedSequence:
+    """The seed sequence of replicate ``rep``: child ``rep`` of ``SeedSequence(seed).spawn(...)``."""
+    return np.random.SeedSequence(seed, spawn_key=(rep,))
+
+
+# ----- data-generating mechanism (lean, batched) ----------------------------------------------------
+def _adjust_default(scenario: Scenario) -> tuple[str, ...]:
+    cov = scenario.covariates
+    return tuple(name for name in cov.__dataclass_fields__ if getattr(cov, name).hazard_ratio != 1.0)
+
+
+def simulate_replicates(scenario: Scenario, reps: Sequence[int], *, seed: int,
+                        covariates: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """Simulate replicates ``reps`` of ``scenario`` as 2-D arrays (replicate x participant).
+
+    The model is that of :func:`peerstudy.simulate.simulate_arrays` (same distributions: site, gamma
+    frailty, allocation, covariates, exact inversion of the dropout hazard, competing endings, whole
+    days). Each replicate draws one block of uniforms (and its site frailties) from its own stream, and a
+    compiled kernel turns a chunk of them into cohorts: covariates by inverting their discrete
+    distributions (a rounded, clipped normal is a discrete distribution on whole numbers), dropout by
+    inverting the arm's cumulative hazard. It is equal in distribution to ``simulate_arrays``, not draw
+    for draw.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    reps : sequence of int
+        Replicate numbers; replicate ``i`` uses :func:`replicate_seed` ``(seed, i)``.
+    seed : int
+        Study seed.
+    covariates : sequence of str
+        Covariates to return (those affecting dropout are always drawn).
+
+    Returns
+    -------
+    dict
+        ``time`` (days, float), ``event`` (1 = dropout), ``peer`` (0/1), ``site`` (codes), and each covariate drawn.
+    """
+    from ..truth import _covariate_pmf, covariate_coefficients, cumulative_baseline, weibull_scale
+
+    n, n_sites = scenario.n, scenario.n_sites
+    coefs = covariate_coefficients(scenario)
+    drawn = [c for c in scenario.covariates.__dataclass_fields__ if coefs[c][0] != 0.0 or c in covariates]
+    width = 1
+    tables = []
+    for name in drawn:
+        support, prob, _ = _covariate_pmf(getattr(scenario.covariates, name))
+        keep = prob > 0
+        tables.append((support[keep], np.cumsum(prob[keep])))
+        width = max(width, int(keep.sum()))
+    values = np.zeros((len(drawn), width))
+    cdfs = np.ones((len(drawn), width))
+    lengths = np.zeros(len(drawn), dtype=np.int64)
+    for j, (v, c) in enumerate(tables):
+        values[j, : len(v)], cdfs[j, : len(c)], lengths[j] = v, c, len(v)
+        cdfs[j, len(c) - 1] = 1.0
+    betas = np.array([coefs[c][0] for c in drawn])
+    centres = np.array([coefs[c][1] for c in drawn])
+    rows = 2 + len(drawn) + 4
+    m = len(reps)
+    u = np.empty((m, rows, n))
+    frailty = np.ones((m, n_sites))
+    site_u = np.zeros((m, n_sites))
+    theta = scenario.frailty_variance
+    cluster = scenario.allocation == "cluster"
+    for i, rep in enumerate(reps):
+        rng = np.random.default_rng(replicate_seed(seed, int(rep)))
+        rng.random(out=u[i])
+        if cluster:
+            rng.random(out=site_u[i])
+        if theta > 0:
+            frailty[i] = rng.standard_gamma(1.0 / theta, n_sites) * theta
+    scale, shape = weibull_scale(scenario), scenario.weibull_shape
+    stop = -1.0 if scenario.effect_stops_day is None else float(scenario.effect_stops_day)
+    h0c = 0.0 if stop < 0 else float(cumulative_baseline(stop, scale, shape))
+    k = round((n_sites if cluster else n) * scenario.peer_fraction)
+    hazards = np.array([scenario.loss_hazard, scenario.incarceration_hazard, scenario.death_hazard])
+    time = np.empty((m, n))
+    event = np.empty((m, n), dtype=np.int64)
+    peer = np.empty((m, n), dtype=np.int64)
+    site = np.empty((m, n), dtype=np.int64)
+    X = np.empty((m, len(drawn), n))
+    _simulate_kernel(u, frailty, site_u, cluster, k, values, cdfs, lengths, betas, centres, scale, shape,
+                     scenario.hazard_ratio, stop, h0c, float(scenario.follow_up_days), hazards,
+                     time, event, peer, site, X)
+    out = {name: X[:, j, :] for j, name in enumerate(drawn)}
+    out.update(time=time, event=event, peer=peer, site=site)
+    return out
+
+
+@njit(cache=True)
+def _invert_dropout_one(e, kfac, peer, scale, shape, hr, stop, h0c):
+    """Dropout time solving kfac * H_arm(T) = e (Weibull baseline, peer HR up to ``stop`` days)."""
+    target = e / kfac
+    if peer:
+        if stop >= 0.0 and target > hr * h0c:
+            h0 = target - hr * h0c + h0c
+        else:
+            h0 = target / hr
+    else:
+        h0 = target
+    return scale * h0 ** (1.0 / shape)
+
+
+@njit(cache=True)
+def _simulate_kernel(u, frailty, site_u, cluster, k, values, cdfs, lengths, betas, centres, scale, shape, hr,
+                     stop, h0c, follow, hazards, time, event, peer, site, X):
+    m, rows, n = u.shape
+    n_sites = frailty.shape[1]
+    ncov = values.shape[0]
+    base = 2 + ncov
+    for r in range(m):
+        if cluster:
+            rank = np.argsort(site_u[r])
+            peer_site = np.zeros(n_sites, np.int64)
+            for q in range(k):
+                peer_site[rank[q]] = 1
+        else:
+            rank = np.argsort(u[r, 0])
+            for q in range(n):
+                peer[r, q] = 0
+            for q in range(k):
+                peer[r, rank[q]] = 1
+        for q in range(n):
+            s = min(int(u[r, 1, q] * n_sites), n_sites - 1)
+            site[r, q] = s
+            if cluster:
+                peer[r, q] = peer_site[s]
+            lp = 0.0
+            for j in range(ncov):
+                uj = u[r, 2 + j, q]
+                idx = 0
+                while idx < lengths[j] - 1 and cdfs[j, idx] <= uj:
+                    idx += 1
+                x = values[j, idx]
+                X[r, j, q] = x
+                lp += betas[j] * (x - centres[j])
+            kfac = frailty[r, s] * math.exp(lp)
+            first = follow
+            ev = 0
+            t = _invert_dropout_one(-math.log1p(-u[r, base, q]), kfac, peer[r, q] == 1, scale, shape, hr, stop, h0c)
+            if t < first:
+                first = t
+                ev = 1
+            for j in range(3):
+                if hazards[j] > 0.0:
+                    t = -math.log1p(-u[r, base + 1 + j, q]) / hazards[j]
+                    if t < first:
+                        first = t
+                        ev = 0
+            time[r, q] = max(math.ceil(first), 1.0)
+            event[r, q] = ev
+
+
+# ----- methods ---------------------------------------------------------------------------------------
+def analyse_replicates(data: Mapping[str, np.ndarray], *, methods: Sequence[str] = METHODS,
+                       adjust: Sequence[str] = (), tau: float, alpha: float = 0.05) -> dict[str, dict[str, np.ndarray]]:
+    """Apply each method to every replicate; method -> {estimate, se, p_value, converged} arrays."""
+    from scipy.special import erfc
+
+    from ..survival import fast
+
+    t, e, g = data["time"], data["event"], data["peer"]
+    res: dict[str, dict[str, np.ndarray]] = {}
+
+    def wald(est, se, conv):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = erfc(np.abs(est / se) / math.sqrt(2.0))
+        return {"estimate": est, "se": se, "p_value": p, "converged": conv}
+
+    if "logrank" in methods:
+        lr = fast.logrank_batch(t, e, g)
+        res["logrank"] = {"estimate": lr.estimate, "se": lr.se, "p_value": lr.p_value,
+                          "converged": np.isfinite(lr.estimate)}
+    if "cox" in methods or "cox_robust" in methods:
+        fit = fast.cox_batch(t, e, g, cluster=data["site"] if "cox_robust" in methods else None)
+        if "cox" in methods:
+            res["cox"] = wald(fit.coef[:, 0], fit.se[:, 0], fit.converged)
+        if "cox_robust" in methods:
+            res["cox_robust"] = wald(fit.coef[:, 0], fit.robust_se[:, 0], fit.converged)
+    if "cox_adjusted" in methods:
+        X = np.stack([g] + [data[c] for c in adjust], axis=-1).astype(np.float64)
+        fit = fast.cox_batch(t, e, X)
+        res["cox_adjusted"] = wald(fit.coef[:, 0], fit.se[:, 0], fit.converged)
+    if "rmst" in methods:
+        rm = fast.rmst_batch(t, e, g, tau=tau)
+        res["rmst"] = wald(rm.difference, rm.se_difference, np.isfinite(rm.se_difference))
+    return {m: res[m] for m in methods}
+
+
+def _run_chunk(spec: dict[str, Any], start: int, stop: int) -> dict[str, np.ndarray]:
+    """Simulate and analyse replicates ``start..stop-1``; a flat dict of columns (cheap to ship between processes)."""
+    scenario = Scenario.from_dict(spec["scenario"])
+    cols: dict[str, list] = {c: [] for c in _COLUMNS}
+    for a in range(start, stop, _BLOCK):  # blocks keep the arrays small enough for the cache
+        _block(spec, scenario, a, min(a + _BLOCK, stop), cols)
+    return {c: np.concatenate(v) for c, v in cols.items()}
+
+
+_BLOCK = 128
+
+
+def _block(spec: dict[str, Any], scenario: Scenario, start: int, stop: int, cols: dict[str, list]) -> None:
+    data = simulate_replicates(scenario, range(start, stop), seed=spec["seed"], covariates=spec["adjust"])
+    res = analyse_replicates(data, methods=spec["methods"], adjust=spec["adjust"], tau=spec["tau"], alpha=spec["alpha"])
+    events = data["event"].sum(axis=1)
+    for method, r in res.items():
+        est, se = r["estimate"], r["se"]
+        cols["rep"].append(np.arange(start, stop))
+        cols["method"].append(np.full(stop - start, method, dtype=object))
+        cols["estimate"].append(est)
+        cols["se"].append(se)
+        cols["p_value"].append(r["p_value"])
+        cols["reject"].append(r["p_value"] < spec["alpha"])
+        cols["ci_low"].append(est - _Z975 * se)
+        cols["ci_high"].append(est + _Z975 * se)
+        cols["converged"].append(np.asarray(r["converged"], dtype=bool))
+        cols["events"].append(events)
+
+
+# ----- performance measures ---------------------------------------------------------------------------
+def performance(estimates: Any, truth: Mapping[str, float], *, alpha: float = 0.05) -> dict[str, dict[str, float]]:
+    """Performance of each method with Monte Carlo SEs (Morris, White & Crowther 2019, table 6).
+
+    Parameters
+    ----------
+    estimates : pandas.DataFrame
+        Tidy replicate estimates with columns ``method``, ``estimate``, ``se``, ``p_value``, ``ci_low``,
+        ``ci_high``, ``converged``.
+    truth : mapping
+        Method -> true value of its estimand.
+    alpha : float
+        Significance level for power.
+
+    Returns
+    -------
+    dict
+        Method -> ``reps`` (used), ``failed``, ``truth``, ``mean``, ``power``, ``bias``, ``empirical_se``,
+        ``model_se``, ``relative_se_error``, ``coverage``, each measure with ``<name>_mcse``.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for method, d in estimates.groupby("method", sort=False):
+        ok = d["converged"].to_numpy(bool) & np.isfinite(d["estimate"].to_numpy()) & np.isfinite(d["se"].to_numpy())
+        est, se = d["estimate"].to_numpy()[ok], d["se"].to_numpy()[ok]
+        n = int(ok.sum())
+        theta = float(truth[method])
+        if n < 2:
+            raise ParameterError(f"method {method!r} has {n} usable replicates; at least 2 are needed")
+        rej = float(np.mean(d["p_value"].to_numpy()[ok] < alpha))
+        cover = float(np.mean((d["ci_low"].to_numpy()[ok] <= theta) & (theta <= d["ci_high"].to_numpy()[ok])))
+        emp = float(np.std(est, ddof=1))
+        se2 = se * se
+        mod = float(math.sqrt(se2.mean()))
+        var_se2 = float(np.var(se2, ddof=1))
+        rel = mod / emp - 1.0
+        out[str(method)] = {
+            "reps": n,
+            "failed": int((~ok).sum()),
+            "truth": theta,
+            "mean": float(est.mean()),
+            "power": rej,
+            "power_mcse": math.sqrt(rej * (1 - rej) / n),
+            "bias": float(est.mean() - theta),
+            "bias_mcse": emp / math.sqrt(n),
+            "empirical_se": emp,
+            "empirical_se_mcse": emp / math.sqrt(2 * (n - 1)),
+            "model_se": mod,
+            "model_se_mcse": math.sqrt(var_se2 / (4 * n * mod * mod)),
+            "relative_se_error": rel,
+            "relative_se_error_mcse": (mod / emp) * math.sqrt(var_se2 / (4 * n * mod ** 4) + 1 / (2 * (n - 1))),
+            "coverage": cover,
+            "coverage_mcse": math.sqrt(cover * (1 - cover) / n),
+        }
+    return out
+
+
+# ----- result ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StudyResult:
+    """A finished simulation study.
+
+    ``points`` holds one entry per grid point (one entry without a grid): ``{"point": {field: value},
+    "scenario": dict, "truth": {method: value}, "methods": {method: measures}, "analytic": {...}}``.
+    ``estimates`` is the tidy table of replicate estimates (column ``point`` indexes ``points``).
+    """
+
+    reps: int
+    seed: int
+    methods: tuple[str, ...]
+    alpha: float
+    tau: int
+    adjust: tuple[str, ...]
+    points: tuple[dict, ...]
+    estimates: Any = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``performance.json`` document; gridded studies list the points under ``grid``."""
+        head = {"reps": self.reps, "seed": self.seed, "alpha": self.alpha, "tau": self.tau,
+                "adjust": list(self.adjust), "methods_run": list(self.methods)}
+        if len(self.points) == 1 and not self.points[0]["point"]:
+            return {**head, **{k: v for k, v in self.points[0].items() if k != "point"}}
+        return {**head, "grid": list(self.points)}
+
+    def table(self):
+        """Performance measures as a data frame, one row per (grid point, method)."""
+        import pandas as pd
+
+        rows = []
+        for i, p in enumerate(self.points):
+            for method, m in p["methods"].items():
+                rows.append({"point": i, **{f"{k}": v for k, v in p["point"].items()}, "method": method, **m})
+        return pd.DataFrame(rows)
+
+    def _repr_html_(self) -> str:
+        cols = ["power", "bias", "empirical_se", "model_se", "coverage"]
+        parts = [f"<p>Simulation study: {self.reps} replicates, seed {self.seed}</p>"]
+        for p in self.points:
+            head = "".join(f"<th>{c}</th>" for c in ["method"] + cols)
+            body = "".join(
+                "<tr><td>" + html.escape(meth) + "</td>"
+                + "".join(f"<td>{m[c]:.4f} ({m[c + '_mcse']:.4f})</td>" for c in cols) + "</tr>"
+                for meth, m in p["methods"].items())
+            cap = html.escape(", ".join(f"{k} = {v}" for k, v in p["point"].items()) or p["scenario"]["name"])
+            parts.append(f"<table><caption>{cap} (Monte Carlo SE)</caption><tr>{head}</tr>{body}</table>")
+        return "".join(parts)
+
+
+# ----- orchestration -----------------------------------------------------------------------------------
+def _grid_points(grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any]]:
+    if not grid:
+        return [{}]
+    keys = list(grid)
+    for k in keys:
+        if isinstance(grid[k], (str, bytes)) or not isinstance(grid[k], Iterable) or len(list(grid[k])) == 0:
+            raise ParameterError(f"grid[{k!r}] must be a non-empty list of values; got {grid[k]!r}")
+    return [dict(zip(keys, values)) for values in itertools.product(*(list(grid[k]) for k in keys))]
+
+
+def _truths(scenario: Scenario, methods: Sequence[str], tau: int) -> dict[str, float]:
+    from ..truth import compute_truth
+
+    t = compute_truth(scenario).to_dict()
+    diffs = t["estimands"]["rmst_difference"]
+    if "rmst" in methods and str(tau) not in diffs:
+        raise ParameterError(f"tau must be one of the truth's horizons {sorted(int(h) for h in diffs)}; got {tau!r}")
+    return {m: (t["log_hazard_ratio"] if m in _HR_METHODS else diffs[str(tau)]) for m in methods}
+
+
+def _analytic(scenario: Scenario, events_mean: float, alpha: float) -> dict[str, Any]:
+    from .power import power_for_events
+
+    return {
+        "events_mean": events_mean,
+        "power_schoenfeld": power_for_events(scenario.hazard_ratio, events_mean, alpha=alpha,
+                                             allocation=scenario.peer_fraction),
+        "note": "Schoenfeld power at the conditional hazard ratio for the mean number of dropouts observed; "
+                "it ignores clustering, covariates (non-collapsibility) and non-proportional effects",
+    }
+
+
+def _chunk_name(point: int, start: int, stop: int) -> str:
+    return f"p{point:03d}_{start:09d}_{stop:09d}.npz"
+
+
+def _save_chunk(folder: Path, name: str, cols: dict[str, np.ndarray]) -> None:
+    from .._io import atomic_path
+
+    arrays = {k: (v.astype(str) if v.dtype == object else v) for k, v in cols.items()}
+    with atomic_path(folder / name, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def _load_chunk(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _executor(backend: str, workers: int, scheduler: Any):
+    """(submit function, as_completed, shutdown) for the chosen backend."""
+    if backend == "dask":
+        from dask.distributed import Client, as_completed
+
+        if scheduler is None:
+            raise ParameterError("the dask backend needs scheduler= (an address like 'tcp://host:8786' or a Client)")
+        client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+        own = client is not scheduler
+
+        def submit(fn, *a):
+            return client.submit(fn, *a, pure=False)
+
+        return submit, as_completed, (client.close if own else (lambda: None))
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return pool.submit, cf.as_completed, pool.shutdown
+
+
+def run_study(
+    scenario: "Scenario | str | Mapping[str, Any]",
+    *,
+    reps: int,
+    seed: int = 0,
+    methods: Sequence[str] = METHODS,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    n: int | None = None,
+    alpha: float = 0.05,
+    tau: int | None = None,
+    adjust: Sequence[str] | None = None,
+    workers: int = 1,
+    backend: str = "processes",
+    scheduler: Any = None,
+    chunk_size: int | None = None,
+    out: "str | os.PathLike | None" = None,
+    progress: bool = False,
+) -> StudyResult:
+    """Run a simulation study of ``methods`` on ``reps`` cohorts of ``scenario`` (per grid point).
+
+    Parameters
+    ----------
+    scenario : Scenario, preset name, YAML path or dict
+        The data-generating mechanism.
+    reps : int
+        Replicates per grid point (>= 2).
+    seed : int
+        Study seed (>= 0); replicate ``i`` uses ``SeedSequence(seed, spawn_key=(i,))``.
+    methods : sequence of str
+        Any of :data:`METHODS`.
+    grid : mapping, optional
+        Scenario field (dotted for covariates) -> values; the study runs at every combination.
+    n : int, optional
+        Participants per cohort (overrides the scenario's ``n``).
+    alpha : float
+        Two-sided significance level.
+    tau : int, optional
+        RMST horizon in days; default the scenario's ``follow_up_days``.
+    adjust : sequence of str, optional
+        Covariates of ``cox_adjusted``; default those with a hazard ratio other than 1.
+    workers : int
+        Local processes (1 = in this process).
+    backend : {"processes", "dask"}
+        Where chunks run; ``"dask"`` also when ``scheduler`` is given.
+    scheduler : str or dask.distributed.Client, optional
+        Dask scheduler address or client.
+    chunk_size : int, optional
+        Replicates per chunk (default ``reps / 16`` within 50 to 1000).
+    out : path, optional
+        Folder for finished chunks (``out/chunks``); a rerun resumes from them.
+    progress : bool
+        Show a tqdm progress bar (replicates done, time left) on stderr.
+
+    Returns
+    -------
+    StudyResult
+
+    Raises
+    ------
+    ParameterError
+        An option is out of range or unknown (message names it).
+    DataError
+        ``out`` holds chunks of a different study.
+    """
+    import pandas as pd
+
+    base = load_scenario(scenario)
+    if n is not None:
+        base = apply_overrides(base, {"n": n})
+    reps = _whole("reps", reps, 2)
+    seed = _whole("seed", seed, 0)
+    workers = _whole("workers", workers, 1)
+    methods = tuple(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ParameterError(f"methods must be some of {', '.join(METHODS)}; got {list(methods)!r}")
+    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+        raise ParameterError(f"alpha must be in (0, 1); got {alpha!r}")
+    if scheduler is not None:
+        backend = "dask"
+    if backend not in ("processes", "dask"):
+        raise ParameterError(f"backend must be 'processes' or 'dask'; got {backend!r}")
+    points = _grid_points(grid)
+    scenarios = [apply_overrides(base, p) if p else base for p in points]
+    tau = int(base.follow_up_days if tau is None else _whole("tau", tau, 1))
+    if adjust is None:
+        adjust = _adjust_default(base)
+    adjust = tuple(adjust)
+    known = tuple(base.covariates.__dataclass_fields__)
+    bad = [c for c in adjust if c not in known]
+    if bad:
+        raise ParameterError(f"adjust must name covariates among {', '.join(known)}; got {bad!r}")
+    truths = [_truths(s, methods, tau) for s in scenarios]
+    if chunk_size is None:  # independent of the workers, so a rerun with other workers still resumes
+        chunk_size = min(1000, max(50, math.ceil(reps / 16)))
+    chunk_size = _whole("chunk_size", chunk_size, 1)
+    specs = [dict(scenario=s.to_dict(), seed=seed, methods=list(methods), adjust=list(adjust), tau=tau, alpha=alpha)
+             for s in scenarios]
+    tasks = [(p, a, min(a + chunk_size, reps)) for p in range(len(points)) for a in range(0, reps, chunk_size)]
+
+    folder = _prepare_out(out, specs)
+    results: dict[tuple[int, int, int], dict[str, np.ndarray]] = {}
+    if folder is not None:
+        for task in tasks:
+            path = folder / _chunk_name(*task)
+            if path.exists():
+                results[task] = _load_chunk(path)
+    todo = [t for t in tasks if t not in results]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=reps * len(points), unit="rep", desc="replicates", initial=sum(b - a for _, a, b in results))
+
+    def done(task, cols):
+        results[task] = cols
+        if folder is not None:
+            _save_chunk(folder, _chunk_name(*task), cols)
+        if bar is not None:
+            bar.update(task[2] - task[1])
+
+    try:
+        if todo and backend == "processes" and workers == 1:
+            for task in todo:
+                done(task, _run_chunk(specs[task[0]], task[1], task[2]))
+        elif todo:
+            if backend == "processes":
+                # compile (or load) the kernels once here, so forked workers inherit them ready to run
+                _block(specs[0], scenarios[0], 0, 1, {c: [] for c in _COLUMNS})
+            submit, as_completed, shutdown = _executor(backend, workers, scheduler)
+            try:
+                futures = {submit(_run_chunk, specs[t[0]], t[1], t[2]): t for t in todo}
+                for fut in as_completed(list(futures)):
+                    done(futures[fut], fut.result())
+            finally:
+                shutdown()
+    finally:
+        if bar is not None:
+            bar.close()
+
+    frames = []
+    out_points = []
+    for p, (point, sc, truth) in enumerate(zip(points, scenarios, truths)):
+        cols = [results[t] for t in tasks if t[0] == p]
+        df = pd.DataFrame({c: np.concatenate([x[c] for x in cols]) for c in _COLUMNS})
+        df["method"] = df["method"].astype(str)
+        df = df.sort_values(["method", "rep"], key=lambda s: s.map(methods.index) if s.name == "method" else s,
+                            kind="stable").reset_index(drop=True)
+        df["truth"] = df["method"].map(truth)
+        df.insert(0, "point", p)
+        frames.append(df)
+        events_mean = float(df.loc[df["method"] == methods[0], "events"].mean())
+        out_points.append({"point": point, "scenario": sc.to_dict(), "truth": truth,
+                           "methods": performance(df, truth, alpha=alpha), "analytic": _analytic(sc, events_mean, alpha)})
+    estimates = pd.concat(frames, ignore_index=True)
+    return StudyResult(reps=reps, seed=seed, methods=methods, alpha=float(alpha), tau=tau, adjust=adjust,
+                       points=tuple(out_points), estimates=estimates)
+
+
+def _whole(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ParameterError(f"{name} must be a whole number >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def _prepare_out(out: Any, specs: list[dict]) -> Path | None:
+    if out is None:
+        return None
+    root = Path(out)
+    folder = root / "chunks"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create study folder {str(folder)!r}: {exc.strerror}") from None
+    stamp = folder / "study.json"
+    text = json.dumps(specs, sort_keys=True)
+    if stamp.exists():
+        if stamp.read_text(encoding="utf-8") != text:
+            raise DataError(f"{str(folder)!r} holds chunks of a different study (scenario, seed, methods, tau or alpha "
+                            "differ); use another --out folder or delete it")
+    else:
+        from .._io import atomic_path
+
+        with atomic_path(stamp) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return folder
