@@ -288,7 +288,7 @@ def kaplan_meier(df: pd.DataFrame, *, time: str = "time", event: str = "event", 
     >>> import pandas as pd
     >>> df = pd.DataFrame({"time": [5, 8, 8, 12, 20], "event": [1, 1, 0, 1, 0]})
     >>> fit = kaplan_meier(df, horizons=(10,))
-    >>> round(fit["all"].at([10])["survival"][0], 4)
+    >>> round(float(fit["all"].at([10])["survival"][0]), 4)
     0.6
     """
     require_frame(df)
