@@ -68,7 +68,7 @@ def test_power_and_events_are_inverse():
 
 def test_power_for_subjects_uses_expected_events(rpact_sizes):
     row = rpact_sizes.iloc[3]
-    res = pw.power(row.hazard_ratio, subjects=row.subjects, alpha=row.alpha, allocation=row.allocation,
+    res = pw.power_survival(row.hazard_ratio, subjects=row.subjects, alpha=row.alpha, allocation=row.allocation,
                    method=row.method, control_median=row.control_median, accrual=row.accrual,
                    follow_up=row.follow_up, dropout_per_year=row.dropout_per_year)
     assert res.events_exact == pytest.approx(row.events, rel=1e-9)
@@ -80,7 +80,7 @@ def test_design_effect_inflates_events_and_deflates_power():
     clustered = pw.sample_size(0.8, cluster_size=50, icc=0.02)
     assert pw.design_effect(50, 0.02) == pytest.approx(1.98)
     assert clustered.events_exact == pytest.approx(base.events_exact * 1.98)
-    same_events = pw.power(0.8, events=base.events, cluster_size=50, icc=0.02)
+    same_events = pw.power_survival(0.8, events=base.events, cluster_size=50, icc=0.02)
     assert same_events.power < base.power
     assert same_events.power == pytest.approx(pw.power_for_events(0.8, base.events / 1.98))
 
@@ -128,8 +128,8 @@ def test_sample_size_errors(kwargs, match):
 
 def test_power_errors():
     with pytest.raises(ParameterError, match="exactly one of events and subjects"):
-        pw.power(0.8)
+        pw.power_survival(0.8)
     with pytest.raises(ParameterError, match="needs control_median, accrual and follow_up"):
-        pw.power(0.8, subjects=500)
+        pw.power_survival(0.8, subjects=500)
     with pytest.raises(ParameterError, match="follow_up_type must be 'study_end' or 'fixed'; got 'x'"):
         pw.event_probability(0.01, accrual=1, follow_up=1, follow_up_type="x")

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         follow_up_type="fixed" if args.fixed_follow_up else "study_end", cluster_size=args.cluster_size, icc=args.icc,
     )
     if args.events is not None:
-        result = pw.power(args.hr, events=args.events, **common)
+        result = pw.power_survival(args.hr, events=args.events, **common)
     else:
         result = pw.sample_size(args.hr, power=0.8 if args.power is None else args.power, **common)
     if args.json:

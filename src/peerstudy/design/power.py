@@ -42,7 +42,7 @@ __all__ = [
     "event_probability",
     "design_effect",
     "sample_size",
-    "power",
+    "power_survival",
 ]
 
 DAYS_PER_YEAR = 365.25
@@ -382,7 +382,7 @@ def sample_size(
     )
 
 
-def power(
+def power_survival(
     hazard_ratio: float,
     *,
     events: float | None = None,
@@ -405,7 +405,7 @@ def power(
 
     Examples
     --------
-    >>> round(power(0.8, events=200).power, 4)
+    >>> round(power_survival(0.8, events=200).power, 4)
     0.3514
     """
     if (events is None) == (subjects is None):
