@@ -243,3 +243,13 @@ def test_random_corruptions_are_always_reported(export, tmp_path_factory, col, r
     assert any(row + 2 in x.rows for x in rep.problems)
     with pytest.raises(SchemaError):
         read_export(p)
+
+
+def test_cli_validate_with_mapping(capsys):
+    from peerstudy.cli import main
+
+    rc = main(["validate", str(SYN / "messy_export.csv"), "--mapping", str(SYN / "messy_export.mapping.yaml")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "4 problem(s)" in err and "at row 22" in err and "analysed 54" in err
+    assert main(["validate", str(SYN / "teds_d_synthetic.csv"), "--mapping", "teds"]) == 0
+    assert "received 5000" in capsys.readouterr().out

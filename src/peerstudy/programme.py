@@ -568,17 +568,17 @@ def _build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: i
     with np.errstate(invalid="ignore"):
         days = (end - adm).astype("timedelta64[D]").astype(float) + 1
     outcome = np.where(ended, reason, "retained").astype(object)
-    frame = pd.DataFrame({
+    frame = {
         "participant_id": get["participant_id"].to_numpy(),
-        "site": get["site"].astype("string").to_numpy(dtype=object, na_value=None),
+        "site": get["site"].to_numpy(dtype=object),
         "arm": arm,
         "enrolled_on": adm.astype("datetime64[s]"),
-        **{f: values.get(f, np.zeros(n)) for f in COVARIATES},
+        **{f: values.get(f, np.zeros(n, np.int64)) for f in COVARIATES},
         "time": days,
         "outcome": outcome,
-    })
+    }
     if "coach" in get:
-        frame["coach"] = get["coach"].astype("string").to_numpy(dtype=object, na_value=None)
+        frame["coach"] = get["coach"].to_numpy(dtype=object)
     return ck, frame, None, str(cut), tuple(unavailable)
 
 
@@ -647,7 +647,7 @@ def _build_teds(raw: pd.DataFrame, m: dict[str, Any], first_row: int
     age_mid = {k: v[2] for k, v in teds.AGE_BANDS.items()}
     year = pd.to_numeric(raw["DISYR"], errors="coerce") if "DISYR" in raw.columns else pd.Series(np.nan, index=raw.index)
     year = year.fillna(1970).clip(1900, 2200).astype(int)
-    frame = pd.DataFrame({
+    frame = {
         "participant_id": pid_values,
         "site": [teds.CODEBOOK["STFIPS"].get(int(s), "missing") if s == s else "missing" for s in codes["STFIPS"]],
         "arm": np.full(n, "usual_care", dtype=object),
@@ -663,7 +663,7 @@ def _build_teds(raw: pd.DataFrame, m: dict[str, Any], first_row: int
         else flag("NOPRIOR", np.zeros(n)),
         "time": time,
         "outcome": outcome,
-    })
+    }
     intervals = pd.DataFrame({"time_lower": lower, "time_upper": upper})
     return ck, frame, intervals, None, tuple(dict.fromkeys(unavailable))
 
@@ -672,25 +672,39 @@ def _hash(ids: pd.Series, salt: bytes) -> np.ndarray:
     return np.array([hmac.new(salt, str(v).encode(), hashlib.sha256).hexdigest()[:16] for v in ids], dtype=object)
 
 
-def _finish(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+def _categorical(values: np.ndarray, categories: list | None = None) -> pd.Categorical:
+    """A categorical via factorize (fast on a million strings); categories in natural order unless given."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    cats = list(categories) if categories is not None else sorted((str(u) for u in uniques), key=_natural)
+    idx = np.append(pd.Index(cats).get_indexer([str(u) for u in uniques]), -1)
+    return pd.Categorical.from_codes(idx[codes], categories=cats)
+
+
+def _finish(frame: dict[str, np.ndarray], keep: np.ndarray) -> pd.DataFrame:
     """Select rows and give the canonical column order and dtypes (as peerstudy.simulate does)."""
-    out = frame.loc[keep].reset_index(drop=True)
-    out["time"] = out["time"].astype(np.int64)
-    for c in ("female", "homeless", "stimulant_use", "injects", "unemployed"):
-        out[c] = out[c].astype(np.int64)
-    for c in ("age", "depression", "prior_treatments"):
-        v = out[c].to_numpy(float)
-        out[c] = v.astype(np.int64) if len(v) and np.all(v == np.floor(v)) else v
-    out["event"] = (out["outcome"] == "dropout").astype(np.int64)
-    out["site"] = pd.Categorical(out["site"], categories=sorted(pd.unique(out["site"]).tolist(), key=_natural))
-    out["arm"] = pd.Categorical(out["arm"], categories=list(ARMS))
-    out["outcome"] = pd.Categorical(out["outcome"], categories=list(OUTCOMES))
-    if pd.api.types.is_object_dtype(out["participant_id"]):
-        num = pd.to_numeric(out["participant_id"], errors="coerce")
-        if num.notna().all() and len(num) and (num == np.floor(num)).all():
-            out["participant_id"] = num.astype(np.int64)
-    cols = list(COLUMNS) + (["coach"] if "coach" in out.columns else [])
-    return out[cols]
+    out: dict[str, Any] = {}
+    pid = np.asarray(frame["participant_id"])[keep]
+    if pid.dtype == object:
+        num = pd.to_numeric(pd.Series(pid), errors="coerce")
+        if len(num) and num.notna().all() and (num == np.floor(num)).all():
+            pid = num.to_numpy().astype(np.int64)
+    out["participant_id"] = pid
+    out["site"] = _categorical(np.asarray(frame["site"], dtype=object)[keep])
+    out["arm"] = _categorical(np.asarray(frame["arm"], dtype=object)[keep], list(ARMS))
+    out["enrolled_on"] = np.asarray(frame["enrolled_on"])[keep]
+    for c in COVARIATES:
+        v = np.asarray(frame[c])[keep]
+        if c in BINARY_COVARIATES or (len(v) and np.all(v == np.floor(v))):
+            v = v.astype(np.int64)
+        out[c] = v
+    out["time"] = np.asarray(frame["time"])[keep].astype(np.int64)
+    outcome = np.asarray(frame["outcome"], dtype=object)[keep]
+    out["outcome"] = _categorical(outcome, list(OUTCOMES))
+    out["event"] = (outcome == "dropout").astype(np.int64)
+    if "coach" in frame:
+        coach = np.asarray(frame["coach"], dtype=object)[keep]
+        out["coach"] = np.where(pd.isna(coach), None, coach)
+    return pd.DataFrame(out)
 
 
 def _natural(s: Any) -> tuple:
@@ -785,20 +799,20 @@ def read_export(path: "str | os.PathLike", *, mapping: Any = None, cutoff: Any =
         shown = ck.problems if mode == "raise" else file_level
         raise SchemaError(f"{source}: the export has {len(shown)} problem(s): " + "; ".join(p.message for p in shown),
                           [p.message for p in shown])
-    keep = pd.isna(ck.reason)
+    keep = np.asarray(pd.isna(ck.reason), dtype=bool)
     if not keep.any():
         raise SchemaError(f"{source}: no rows left to analyse; flow {ck.flow()}")
     if intervals is None:
-        t = frame["time"].to_numpy(float)
-        drop = (frame["outcome"] == "dropout").to_numpy()
+        t = np.asarray(frame["time"], dtype=float)
+        drop = np.asarray(frame["outcome"] == "dropout", dtype=bool)
         intervals = pd.DataFrame({"time_lower": np.where(drop, t - 1, t), "time_upper": np.where(drop, t, np.inf)})
     hashed = False
     if hash_ids is not None and hash_ids is not False:
         salt = secrets.token_bytes(16) if hash_ids is True else (hash_ids.encode() if isinstance(hash_ids, str) else bytes(hash_ids))
-        frame = frame.assign(participant_id=_hash(frame["participant_id"], salt))
+        frame = {**frame, "participant_id": _hash(frame["participant_id"], salt)}
         hashed = True
     cohort = _finish(frame, keep)
-    iv = intervals.loc[keep].reset_index(drop=True)
+    iv = intervals.loc[np.asarray(keep, bool)].reset_index(drop=True)
     iv.insert(0, "participant_id", cohort["participant_id"].to_numpy())
     from .schema import validate_cohort
 

@@ -11,12 +11,24 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description="Check a cohort file (CSV or Parquet) against the canonical schema; "
                        "exit 0 if valid, 2 with every problem listed if not.")
     p.add_argument("file", metavar="FILE")
+    p.add_argument("--mapping", metavar="MAP", default=None,
+                   help="read FILE as a programme export (CSV, Excel, Parquet) with this mapping: a YAML file or a "
+                   "built-in (canonical, teds); prints every problem with row numbers and the CONSORT flow")
+    p.add_argument("--cutoff", metavar="YYYY-MM-DD", default=None,
+                   help="data cut-off date for --mapping (default: latest date in the file)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from ..exceptions import SchemaError
     from ..schema import read_cohort
+
+    if args.mapping is not None:
+        from ..programme import validate_export
+
+        report = validate_export(args.file, mapping=args.mapping, cutoff=args.cutoff)
+        print(str(report), file=sys.stdout if report.valid else sys.stderr)
+        return 0 if report.valid else 2
 
     try:
         df = read_cohort(args.file)
