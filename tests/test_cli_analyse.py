@@ -76,3 +76,18 @@ def test_missing_file(tmp_path, capsys):
     assert main(["analyse", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err
 
+
+
+def test_mapping_reads_programme_export(tmp_path):
+    """--mapping reads a programme export through peerstudy.programme.read_export: same numbers as the cohort."""
+    programme = pytest.importorskip("peerstudy.programme")
+    cohort = pd.read_csv(COHORT)
+    export = tmp_path / "export.csv"
+    programme.to_export(cohort).to_csv(export, index=False)
+    assert main(["analyse", str(export), "--mapping", "canonical", "--out", str(tmp_path / "m")]) == 0
+    assert main(["analyse", str(COHORT), "--out", str(tmp_path / "c")]) == 0
+    m = json.loads((tmp_path / "m" / "results.json").read_text())
+    c = json.loads((tmp_path / "c" / "results.json").read_text())
+    assert m["n"] == c["n"] == 600 and m["events"] == c["events"]
+    assert m["km"] == c["km"] and m["logrank"] == c["logrank"]
+    assert m["input"]["mapping"] == "canonical" and "flow" in m

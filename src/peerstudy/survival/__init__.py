@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 _SUBMODULES = ("km", "logrank", "rmst", "competing", "analyse", "cox", "zph", "aft", "finegray", "weighting",
-               "interval", "fast")
+               "observational", "timevarying", "interval", "fast")
 
 
 def _load(name: str) -> ModuleType | None:
