@@ -184,10 +184,15 @@ def _simulate_kernel(u, frailty, site_u, cluster, k, values, cdfs, lengths, beta
             lp = 0.0
             for j in range(ncov):
                 uj = u[r, 2 + j, q]
-                idx = 0
-                while idx < lengths[j] - 1 and cdfs[j, idx] <= uj:
-                    idx += 1
-                x = values[j, idx]
+                lo = 0  # first index with cdf > u (binary search; the last cdf is 1)
+                hi = lengths[j] - 1
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if cdfs[j, mid] <= uj:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                x = values[j, lo]
                 X[r, j, q] = x
                 lp += betas[j] * (x - centres[j])
             kfac = frailty[r, s] * math.exp(lp)
