@@ -1,0 +1,56 @@
+"""Benchmark of ``peerstudy report``: the default report of the three notebooks, and a 100,000-person cohort.
+
+Both run the CLI as a user would (``make report`` with the venv built: ``peerstudy report --scenario
+outpatient_default``), in a subprocess, writing to a temporary folder. Targets (issue 4): default report
+<= 30 s on this 2-core machine, 100,000 participants <= 60 s. Per-notebook times come from manifest.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERSTUDY = Path(sys.executable).with_name("peerstudy")
+
+
+def _report(out: Path, *extra: str) -> tuple[float, dict]:
+    cmd = [str(PEERSTUDY), "report", "--scenario", "outpatient_default", "--out", str(out), "--quiet", *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip()}")
+    return elapsed, json.loads((out / "manifest.json").read_text())
+
+
+def run() -> dict:
+    metrics: dict = {}
+    notes: list[str] = [f"cpus: {os.cpu_count()}; load average before: {os.getloadavg()[0]:.2f}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        default_s, m = _report(Path(tmp) / "default")
+        metrics["default_report_s"] = round(default_s, 2)
+        for name, nb in m["notebooks"].items():
+            metrics[f"default_{name}_execute_s"] = nb["execute_s"]
+            metrics[f"default_{name}_html_s"] = nb["html_s"]
+        big_s, m_big = _report(Path(tmp) / "big", "-p", "n=100000")
+        metrics["n100000_report_s"] = round(big_s, 2)
+        for name, nb in m_big["notebooks"].items():
+            metrics[f"n100000_{name}_execute_s"] = nb["execute_s"]
+    notes.append("wall-clock of the whole CLI run (process start, parameter checks, 2 worker processes, "
+                 "3 kernels, HTML export, index/manifest); the machine is shared, so figures vary with load")
+    return {
+        "metrics": metrics,
+        "targets": {
+            "default_report_s": {"limit": 30.0, "value": metrics["default_report_s"],
+                                 "ok": metrics["default_report_s"] <= 30.0},
+            "n100000_report_s": {"limit": 60.0, "value": metrics["n100000_report_s"],
+                                 "ok": metrics["n100000_report_s"] <= 60.0},
+        },
+        "notes": notes,
+    }
