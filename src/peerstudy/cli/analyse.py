@@ -5,6 +5,9 @@ Reads CSV or Parquet (or a programme export with ``--mapping``), runs
 (``km_curves.csv``, ``km_horizons.csv``, ``km_medians.csv``, ``logrank.csv``, ``cox.csv``, ``rmst.csv``,
 ``cif.csv``, ... as available) and then ``results.json``, each written atomically; ``results.json``
 is written last, so its presence means the run completed. Bad input exits with status 2 and one line.
+With ``--adjust iptw --propensity A,B,...`` (non-randomised arms) it adds the inverse probability of
+treatment weighted analysis of :func:`peerstudy.survival.observational.iptw_analysis` under ``"iptw"``
+in ``results.json`` and ``iptw_balance.csv``, ``iptw_km.csv``, ``iptw_cox.csv``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="ending values that mean censoring (default: retained,lost_to_follow_up)")
     p.add_argument("--mapping", default=None, metavar="MAP.yaml",
                    help="read FILE as a programme export through this mapping (peerstudy.programme)")
+    p.add_argument("--adjust", default=None, choices=("iptw",),
+                   help="adjust a non-randomised arm comparison: iptw = inverse probability of treatment weights "
+                   "(weighted KM, weighted Cox with robust SE, weighted RMST difference; results under 'iptw')")
+    p.add_argument("--propensity", default="", metavar="A,B,...",
+                   help="propensity-model covariates for --adjust iptw, comma-separated")
     return p
 
 
@@ -60,7 +68,8 @@ def _horizons(text: str) -> tuple[float, ...]:
 
 
 def _wanted(args: argparse.Namespace) -> list[str]:
-    cols = [args.time, args.event, args.arm, args.strata, args.cluster, args.ending, *_csv_list(args.covariates)]
+    cols = [args.time, args.event, args.arm, args.strata, args.cluster, args.ending, *_csv_list(args.covariates),
+            *_csv_list(getattr(args, "propensity", "") or "")]
     return [c for c in dict.fromkeys(cols) if c and c.lower() != "none"]
 
 
@@ -117,8 +126,16 @@ def run(args: argparse.Namespace) -> int:
     if args.cause is not None and args.ending is None:
         raise ParameterError("--cause needs --ending COL (the column of endings)")
     horizons = _horizons(args.horizons)
+    propensity = _csv_list(getattr(args, "propensity", "") or "")
+    adjust = getattr(args, "adjust", None)
+    if adjust == "iptw" and not propensity:
+        raise ParameterError("--adjust iptw needs --propensity A,B,... (the covariates of the propensity model)")
+    if propensity and adjust is None:
+        raise ParameterError("--propensity is only used with --adjust iptw")
     df, flow = _read(args)
     arm = None if str(args.arm).lower() == "none" else args.arm
+    if adjust is not None and arm is None:
+        raise ParameterError("--adjust iptw needs an arm column (--arm COL)")
     import warnings
 
     with warnings.catch_warnings(record=True):
@@ -126,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         res = analyse_cohort(df, time=args.time, event=args.event, arm=arm, covariates=_csv_list(args.covariates),
                              strata=args.strata, cluster=args.cluster, ties=args.ties, horizons=horizons,
                              ending=args.ending, cause=args.cause, censored=tuple(_csv_list(args.censored)))
+    iptw = _iptw(df, args, arm, propensity, horizons) if adjust == "iptw" else None
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -135,7 +153,11 @@ def run(args: argparse.Namespace) -> int:
     payload["input"] = {"file": str(args.file), "mapping": args.mapping}
     if flow is not None:
         payload["flow"] = flow
-    for name, table in res.tables().items():
+    tables = dict(res.tables())
+    if iptw is not None:
+        payload["iptw"] = iptw.to_dict()
+        tables.update(iptw.tables())
+    for name, table in tables.items():
         with atomic_path(out / f"{name}.csv") as tmp:
             table.to_csv(tmp, index=False, lineterminator="\n")
     write_json(payload, out / "results.json")
@@ -143,4 +165,24 @@ def run(args: argparse.Namespace) -> int:
     print(f"analysed {res.n:,} participants, {res.events:,} dropouts{n_lr}; results in {out / 'results.json'}")
     for note in res.notes:
         print(f"note: {note}")
+    if iptw is not None:
+        hr = iptw.iptw_cox.to_dict()["terms"][iptw.iptw_cox.terms[0]]
+        print(f"IPTW hazard ratio {hr['hr']:.3f} (95% CI {hr['ci_lower']:.3f}-{hr['ci_upper']:.3f}, robust SE); "
+              f"effective sample size {iptw.weights.ess:,.1f} of {iptw.weights.n:,}")
+        for note in iptw.notes:
+            print(f"note: {note}")
     return 0
+
+
+def _iptw(df, args: argparse.Namespace, arm: str, propensity: list[str], horizons: tuple[float, ...]):
+    """IPTW analysis (survival.observational) of the arm; the bootstrap seed is fixed (0) and recorded."""
+    import warnings
+
+    from ..survival._data import group_codes
+    from ..survival.observational import iptw_analysis
+
+    _, levels = group_codes(df, arm, role="arm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # kept in the result's notes and printed
+        return iptw_analysis(df, covariates=propensity, treatment=arm, treated=levels[-1], time=args.time,
+                             event=args.event, horizons=horizons, cluster=args.cluster, ties=args.ties, rng=0)
