@@ -212,3 +212,17 @@ def test_failing_notebook_names_cell_keeps_it_and_leaves_previous_report(tmp_pat
     assert (failed / "10-small.ipynb").is_file()
     assert json.loads((failed / "manifest.json").read_text())["notebooks"]["10-small"]["status"] == "failed"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep", "rep.failed"]  # no temporary folders left
+
+
+def test_programme_export_with_a_mapping_is_read_through_programme(tmp_path):
+    from peerstudy.programme import to_export
+    from peerstudy.simulate import simulate_cohort
+
+    cohort = simulate_cohort("outpatient_default", rng=2, n=50)
+    path = tmp_path / "export.csv"
+    to_export(cohort).to_csv(path, index=False)
+    info = rp._check_data(str(path), "canonical")
+    assert info["rows"] == 50 and info["mapping"] == {"spec": "canonical", "sha256": None}
+    loaded = rp.load_report_cohort(data=str(path), mapping="canonical")
+    assert loaded.real and loaded.suppress and loaded.truth is None
+    assert sorted(loaded.data["time"]) == sorted(cohort["time"])

@@ -461,7 +461,7 @@ def _read_data(data: str, mapping: str = "") -> Any:
             from .programme import read_export
         except ImportError as exc:
             raise DataError(f"--mapping needs peerstudy.programme, which is not available: {exc}") from None
-        return read_export(data, mapping=mapping)
+        return read_export(data, mapping=mapping).cohort
     from .schema import read_cohort
 
     return read_cohort(data)
@@ -744,9 +744,10 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
             if required not in s.parameters:
                 raise ParameterError(f"notebook {s.name} must declare parameter {required!r}")
     # resolve paths so the notebooks (run with another cwd) find them
-    for key in ("data", "mapping"):
-        if raw.get(key):
-            raw[key] = str(Path(raw[key]).expanduser().resolve())
+    if raw.get("data"):
+        raw["data"] = str(Path(raw["data"]).expanduser().resolve())
+    if raw.get("mapping") and Path(raw["mapping"]).expanduser().is_file():  # else a bundled mapping's name
+        raw["mapping"] = str(Path(raw["mapping"]).expanduser().resolve())
     if raw.get("scenario") and str(raw["scenario"]).lower().endswith((".yaml", ".yml")):
         raw["scenario"] = str(Path(raw["scenario"]).expanduser().resolve())
     typed = validate_parameters(specs, raw)
@@ -859,7 +860,8 @@ def _check_data(path: str, mapping: str) -> dict[str, Any]:
     df = _read_data(str(p), mapping)
     info: dict[str, Any] = {"path": str(p), "sha256": digest, "rows": int(len(df))}
     if mapping:
-        info["mapping"] = {"path": str(mapping), "sha256": sha256_file(mapping)}
+        info["mapping"] = {"spec": str(mapping),
+                           "sha256": sha256_file(mapping) if Path(mapping).is_file() else None}
     return info
 
 
