@@ -144,3 +144,15 @@ def test_no_warning_on_well_behaved_weights(cohort):
     assert d["n"] == len(cohort) and d["ess"] == pytest.approx(w.ess)
     json.dumps(d)
     assert "ESS" in w._repr_html_() and "log-odds" in w.model._repr_html_()
+
+
+def test_refit_weights_equals_a_full_refit_on_the_resample(cohort):
+    from peerstudy.survival.weighting import refit_weights
+
+    w = iptw_weights(cohort, covariates=COVS)
+    idx = np.random.default_rng(4).integers(0, len(cohort), len(cohort))
+    fast = refit_weights(w.model, idx, trim=(2, 98))
+    full = iptw_weights(cohort.iloc[idx].reset_index(drop=True), covariates=COVS, trim=(2, 98))
+    np.testing.assert_allclose(fast, full.weights, rtol=1e-8)
+    with pytest.raises(AnalysisError, match="one arm only"):
+        refit_weights(w.model, np.flatnonzero(w.model.treated == 1))

@@ -32,7 +32,7 @@ import pandas as pd
 from ..exceptions import AnalysisError, ParameterError, PeerstudyWarning
 from ._data import check_horizons, group_codes, horizon_key, require_frame, time_event
 from .cox import CoxResult, fit_cox
-from .weighting import IPTWeights, effective_sample_size, iptw_weights
+from .weighting import IPTWeights, effective_sample_size, iptw_weights, refit_weights
 
 __all__ = [
     "WeightedKaplanMeier",
@@ -315,18 +315,15 @@ def weighted_rmst_difference(df: pd.DataFrame, *, tau: float, covariates: Sequen
     r0, r1 = diff(np.arange(len(df)), w.weights)
     boot_rng = np.random.default_rng(seed)
     draws, failed = [], 0
-    sub = df.reset_index(drop=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PeerstudyWarning)
-        for _ in range(int(n_boot)):
-            idx = boot_rng.integers(0, len(df), len(df))
-            try:
-                wb = iptw_weights(sub.iloc[idx], **opts)
-            except AnalysisError:
-                failed += 1
-                continue
-            b0, b1 = diff(idx, wb.weights)
-            draws.append(b1 - b0)
+    for _ in range(int(n_boot)):
+        idx = boot_rng.integers(0, len(df), len(df))
+        try:
+            wb = refit_weights(w.model, idx, stabilised=stabilised, trim=trim)
+        except AnalysisError:
+            failed += 1
+            continue
+        b0, b1 = diff(idx, wb)
+        draws.append(b1 - b0)
     if len(draws) < 20:
         raise AnalysisError(f"only {len(draws)} of {n_boot} bootstrap resamples could be fitted")
     draws = np.asarray(draws)

@@ -55,6 +55,7 @@ __all__ = [
     "effective_sample_size",
     "balance_table",
     "treatment_indicator",
+    "refit_weights",
     "MAX_WEIGHT",
     "ESS_FRACTION",
     "MIN_CELL",
@@ -493,6 +494,56 @@ def _check_trim(trim: Any) -> tuple[float, float] | None:
     return lo, hi
 
 
+def _weights_from_scores(a: np.ndarray, ps: np.ndarray, stabilised: bool,
+                         trim_pct: tuple[float, float] | None) -> tuple[np.ndarray, tuple[float, float] | None, int]:
+    p_treat = float(a.mean())
+    num_t, num_c = (p_treat, 1 - p_treat) if stabilised else (1.0, 1.0)
+    with np.errstate(divide="ignore"):
+        w = np.where(a == 1, num_t / ps, num_c / (1 - ps))
+    w = np.where(np.isfinite(w), w, np.finfo(float).max / 1e10)
+    if trim_pct is None:
+        return w, None, 0
+    lo, hi = np.percentile(w, trim_pct)
+    n_trimmed = int(np.sum((w < lo) | (w > hi)))
+    return np.clip(w, lo, hi), (float(lo), float(hi)), n_trimmed
+
+
+def refit_weights(model: PropensityModel, rows: np.ndarray, *, stabilised: bool = True,
+                  trim: float | tuple[float, float] | None = None) -> np.ndarray:
+    """Weights for a resample of the rows (e.g. a bootstrap), refitting the propensity model on it.
+
+    The same maximum-likelihood fit as :func:`fit_propensity` (Newton-Raphson on the stored model matrix,
+    started from the full-data estimate), without rebuilding the design or the diagnostics; for
+    bootstraps, where it is many times faster.
+
+    Raises
+    ------
+    AnalysisError
+        The resample has one arm only, or the fit does not converge (separation in the resample).
+    """
+    X = model._design["X"].to_numpy(dtype=float)[rows]
+    X = np.column_stack([np.ones(len(X)), X])
+    a = model.treated[rows]
+    if a.min() == a.max():
+        raise AnalysisError("the resample holds one arm only")
+    beta = np.array(list(model.coef.values()), dtype=float)
+    for _ in range(50):
+        eta = np.clip(X @ beta, -35, 35)
+        p = 1 / (1 + np.exp(-eta))
+        info = (X * (p * (1 - p))[:, None]).T @ X
+        try:
+            step = np.linalg.solve(info, X.T @ (a - p))
+        except np.linalg.LinAlgError:
+            raise AnalysisError("the propensity model is singular in the resample") from None
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-10 * (1 + np.max(np.abs(beta))):
+            break
+    else:
+        raise AnalysisError("the propensity model did not converge in the resample")
+    ps = 1 / (1 + np.exp(-np.clip(X @ beta, -35, 35)))
+    return _weights_from_scores(a, ps, stabilised, _check_trim(trim))[0]
+
+
 def iptw_weights(df: pd.DataFrame, *, covariates: Sequence[str] | None = None, formula: str | None = None,
                  treatment: str = "arm", treated: Any = "peer", stabilised: bool = True,
                  trim: float | tuple[float, float] | None = None) -> IPTWeights:
@@ -538,17 +589,7 @@ def iptw_weights(df: pd.DataFrame, *, covariates: Sequence[str] | None = None, f
     model = fit_propensity(df, covariates=covariates, formula=formula, treatment=treatment, treated=treated)
     a, ps = model.treated, model.scores
     p_treat = float(a.mean())
-    num_t, num_c = (p_treat, 1 - p_treat) if stabilised else (1.0, 1.0)
-    with np.errstate(divide="ignore"):
-        w = np.where(a == 1, num_t / ps, num_c / (1 - ps))
-    w = np.where(np.isfinite(w), w, np.finfo(float).max / 1e10)
-    bounds = None
-    n_trimmed = 0
-    if trim_pct is not None:
-        lo, hi = np.percentile(w, trim_pct)
-        bounds = (float(lo), float(hi))
-        n_trimmed = int(np.sum((w < lo) | (w > hi)))
-        w = np.clip(w, lo, hi)
+    w, bounds, n_trimmed = _weights_from_scores(a, ps, bool(stabilised), trim_pct)
     bound = MAX_WEIGHT if stabilised else MAX_WEIGHT / min(p_treat, 1 - p_treat)
     ess = effective_sample_size(w)
     n = len(w)
