@@ -21,15 +21,18 @@ from peerstudy.simulate import simulate_cohort
 from peerstudy.survival import analyse_cohort, fit_fine_gray
 
 SEED, N = 3, 400
+MINE = ["01", "02", "03"]  # other notebooks (design, observational) have their own tests
 
 
 def test_every_notebook_declares_the_common_parameters_and_opens_with_a_header():
     paths = list_notebooks()
-    assert [p.stem for p in paths] == ["01-simulate-cohort", "02-retention-analysis", "03-competing-endings"]
+    assert {"01-simulate-cohort", "02-retention-analysis", "03-competing-endings"} <= {p.stem for p in paths}
     for p in paths:
         spec = read_notebook_spec(p)
         declared = {k: v.type for k, v in spec.parameters.items()}
-        assert {"scenario": "str", "seed": "int", "n": "int", "data": "str"}.items() <= declared.items()
+        assert {"scenario": "str", "seed": "int"}.items() <= declared.items()  # what the runner needs
+        if p.stem[:2] in MINE:
+            assert {"n": "int", "data": "str", "mapping": "str"}.items() <= declared.items()
         assert all(v.help for v in spec.parameters.values()), f"{p.name}: every parameter needs a # help"
         nb = json.loads(p.read_text())
         first = nb["cells"][0]
@@ -42,7 +45,7 @@ def test_every_notebook_declares_the_common_parameters_and_opens_with_a_header()
 def simulated(tmp_path_factory):
     out = tmp_path_factory.mktemp("nb") / "sim"
     return run_report(scenario="outpatient_default", parameters={"seed": str(SEED), "n": str(N)}, out=out,
-                      progress=False)
+                      only=MINE, progress=False)
 
 
 @pytest.fixture(scope="module")

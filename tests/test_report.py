@@ -141,7 +141,7 @@ def test_unreadable_data_file_fails_before_kernels_leaving_nothing(content, suff
         data.write_bytes(content)
     out = tmp_path / "reports" / "programme"
     with pytest.raises((DataError, ValueError), match=match):
-        rp.run_report(data=str(data), notebook_dir=NB_DIR, out=out, progress=False)
+        rp.run_report(data=str(data), notebook_dir=NB_DIR, only=["10"], out=out, progress=False)
     assert not (tmp_path / "reports").exists() or list((tmp_path / "reports").iterdir()) == []
 
 
@@ -226,3 +226,9 @@ def test_programme_export_with_a_mapping_is_read_through_programme(tmp_path):
     loaded = rp.load_report_cohort(data=str(path), mapping="canonical")
     assert loaded.real and loaded.suppress and loaded.truth is None
     assert sorted(loaded.data["time"]) == sorted(cohort["time"])
+
+
+def test_data_file_needs_every_notebook_to_take_data(tmp_path, no_kernels):
+    with pytest.raises(ParameterError, match=r"notebook\(s\) 20-second take no 'data' parameter"):
+        rp.run_report(data=str(tmp_path / "x.csv"), notebook_dir=NB_DIR, out=tmp_path / "r", progress=False)
+    assert list(tmp_path.iterdir()) == []

@@ -26,7 +26,8 @@ def built(tmp_path_factory):
     from peerstudy.report import run_report
 
     out = tmp_path_factory.mktemp("browser") / "small"
-    return run_report(scenario="outpatient_default", parameters={"n": "300", "seed": "11"}, out=out, progress=False)
+    return run_report(scenario="outpatient_default", parameters={"n": "300", "seed": "11"}, out=out,
+                      only=["01", "02", "03"], progress=False)
 
 
 @pytest.fixture(scope="module")

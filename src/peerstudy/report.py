@@ -743,6 +743,11 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
         for required in ("scenario", "seed"):
             if required not in s.parameters:
                 raise ParameterError(f"notebook {s.name} must declare parameter {required!r}")
+    if data is not None:
+        blind = [s.name for s in specs if "data" not in s.parameters]
+        if blind:
+            raise ParameterError(f"notebook(s) {', '.join(blind)} take no 'data' parameter, so cannot analyse "
+                                 f"a data file; leave them out with --only")
     # resolve paths so the notebooks (run with another cwd) find them
     if raw.get("data"):
         raw["data"] = str(Path(raw["data"]).expanduser().resolve())

@@ -1,0 +1,68 @@
+"""Report tables and summary sentences: numbers come from the results, small counts are hidden."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from peerstudy import tables
+from peerstudy.exceptions import DataError
+from peerstudy.simulate import simulate_cohort
+from peerstudy.survival import kaplan_meier
+from peerstudy.survival.rmst import rmst
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return simulate_cohort("outpatient_default", rng=4, n=300)
+
+
+def test_retention_difference_uses_greenwood_se_of_each_arm(cohort):
+    km = kaplan_meier(cohort, group="arm", horizons=(90,))
+    r = tables.retention_difference(km, 90)
+    at = km.survival_at([90]).set_index("group")["survival"]
+    assert r["usual_care"] == pytest.approx(at["usual_care"]) and r["peer"] == pytest.approx(at["peer"])
+    se = []
+    for arm in ("usual_care", "peer"):
+        c = km.curves[arm]
+        i = np.searchsorted(c.time, 90, side="right") - 1
+        se.append(c.survival[i] * c.std_err[i])
+    half = 1.959963984540054 * np.hypot(*se)
+    assert r["ci_upper"] - r["difference"] == pytest.approx(half)
+    with pytest.raises(DataError, match="needs arms 'usual_care' and 'peer'"):
+        tables.retention_difference(kaplan_meier(cohort), 90)
+
+
+def test_retention_summary_sentence(cohort):
+    km = kaplan_meier(cohort, group="arm", horizons=(90,))
+    rm = rmst(cohort, tau=180)
+    line = tables.retention_summary(km, rm, day=90)
+    r = tables.retention_difference(km, 90)
+    assert line.startswith(f"At 90 days, {100 * r['peer']:.0f}% of people with a peer coach")
+    assert "over the first 180 days peer support" in line and "-0" not in line
+    assert tables.retention_summary(km, day=400).startswith("Retention at 400 days cannot be estimated")
+
+
+def test_cohort_table_hides_a_small_count_and_its_complement():
+    df = pd.DataFrame({"arm": ["usual_care"] * 50 + ["peer"] * 50,
+                       "homeless": [1] * 5 + [0] * 45 + [1] * 20 + [0] * 30,
+                       "female": [1] * 48 + [0] * 2 + [1] * 25 + [0] * 25})
+    t = tables.cohort_table(df, suppress=True)
+    assert t.loc["Homeless or unstably housed, n (%)"].tolist() == ["<11", "<11"]
+    # 48 of 50 reveals the 2 who are not: hidden too
+    assert t.loc["Female, n (%)"].tolist() == ["<11", "<11"]
+    open_ = tables.cohort_table(df, suppress=False)
+    assert open_.loc["Homeless or unstably housed, n (%)"].tolist() == ["5 (10%)", "20 (40%)"]
+
+
+def test_endings_table_totals_and_suppression(cohort):
+    t = tables.endings_table(cohort, suppress=False)
+    counts = cohort["outcome"].astype(str).value_counts()
+    assert t.loc["dropout", "all"] == f"{counts['dropout']:,}"
+    assert t.loc["total", "all"] == f"{len(cohort):,}"
+    hidden = tables.endings_table(cohort, suppress=True)
+    for row in hidden.index:
+        for v in hidden.loc[row]:
+            head = v.split()[0].replace(",", "")
+            assert v == "<11" or not (1 <= int(head) <= 10)
