@@ -1,8 +1,9 @@
 """Benchmark of ``peerstudy report``: the default report of the three notebooks, and a 100,000-person cohort.
 
 Both run the CLI as a user would (``make report`` with the venv built: ``peerstudy report --scenario
-outpatient_default``), in a subprocess, writing to a temporary folder. Targets (issue 4): default report
-<= 30 s on this 2-core machine, 100,000 participants <= 60 s. Per-notebook times come from manifest.json.
+outpatient_default``), in a subprocess, writing to a temporary folder. Targets (issue 4): the default report
+of notebooks 01-03 <= 30 s on this 2-core machine, with every notebook present <= 45 s, and notebooks
+01-03 on 100,000 participants <= 60 s. Per-notebook times come from manifest.json.
 """
 
 from __future__ import annotations
@@ -32,25 +33,33 @@ def _report(out: Path, *extra: str) -> tuple[float, dict]:
 def run() -> dict:
     metrics: dict = {}
     notes: list[str] = [f"cpus: {os.cpu_count()}; load average before: {os.getloadavg()[0]:.2f}"]
+    three = ["--only", "01", "02", "03"]
     with tempfile.TemporaryDirectory() as tmp:
-        default_s, m = _report(Path(tmp) / "default")
+        default_s, m = _report(Path(tmp) / "default", *three)
         metrics["default_report_s"] = round(default_s, 2)
         for name, nb in m["notebooks"].items():
             metrics[f"default_{name}_execute_s"] = nb["execute_s"]
             metrics[f"default_{name}_html_s"] = nb["html_s"]
-        big_s, m_big = _report(Path(tmp) / "big", "-p", "n=100000")
+        try:
+            all_s, m_all = _report(Path(tmp) / "all")
+            metrics["all_notebooks_report_s"] = round(all_s, 2)
+            metrics["all_notebooks"] = list(m_all["notebooks"])
+        except RuntimeError as exc:  # a notebook of another area failing is reported, not hidden
+            metrics["all_notebooks_report_s"] = None
+            notes.append(f"report of every notebook failed: {exc}")
+        big_s, m_big = _report(Path(tmp) / "big", *three, "-p", "n=100000")
         metrics["n100000_report_s"] = round(big_s, 2)
         for name, nb in m_big["notebooks"].items():
             metrics[f"n100000_{name}_execute_s"] = nb["execute_s"]
     notes.append("wall-clock of the whole CLI run (process start, parameter checks, 2 worker processes, "
-                 "3 kernels, HTML export, index/manifest); the machine is shared, so figures vary with load")
+                 "one kernel per notebook, HTML export, index/manifest); the machine is shared, so figures vary with load")
+    targets = {
+        "default_report_s": (30.0, metrics["default_report_s"]),          # notebooks 01-03
+        "all_notebooks_report_s": (45.0, metrics["all_notebooks_report_s"]),  # plus later notebooks
+        "n100000_report_s": (60.0, metrics["n100000_report_s"]),
+    }
     return {
         "metrics": metrics,
-        "targets": {
-            "default_report_s": {"limit": 30.0, "value": metrics["default_report_s"],
-                                 "ok": metrics["default_report_s"] <= 30.0},
-            "n100000_report_s": {"limit": 60.0, "value": metrics["n100000_report_s"],
-                                 "ok": metrics["n100000_report_s"] <= 60.0},
-        },
+        "targets": {k: {"limit": lim, "value": v, "ok": v is not None and v <= lim} for k, (lim, v) in targets.items()},
         "notes": notes,
     }
