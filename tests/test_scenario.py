@@ -134,3 +134,13 @@ def test_random_invalid_scenarios_raise_peerstudy_error(item):
     key, value = item
     with pytest.raises(PeerstudyError, match=key):
         preset("outpatient_default").to_dict() and Scenario.from_dict({**preset("outpatient_default").to_dict(), key: value})
+
+
+def test_as_observational_overlays_assignment_and_contacts():
+    from peerstudy.scenario import as_observational
+
+    s = as_observational("outpatient_default")
+    obs = preset("observational")
+    assert s.allocation == "observational" and s.contacts == obs.contacts and s.assignment == obs.assignment
+    assert s.hazard_ratio == preset("outpatient_default").hazard_ratio
+    assert as_observational(obs) is obs

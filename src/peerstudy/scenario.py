@@ -50,6 +50,7 @@ __all__ = [
     "preset",
     "load_scenario",
     "apply_overrides",
+    "as_observational",
 ]
 
 DAYS_PER_YEAR = 365.25
@@ -574,3 +575,17 @@ def apply_overrides(scenario: Scenario, overrides: "Mapping[str, Any] | list[str
             raise ScenarioError(f"scenario field {key!r} is a group; set one of its fields, e.g. {key}.{next(iter(node[leaf]))}")
         node[leaf] = value
     return Scenario.from_dict(data)
+
+
+def as_observational(scenario: "Scenario | str") -> Scenario:
+    """The scenario made observational with a coach-contact log, if it is not one already.
+
+    A scenario that already has ``allocation: observational`` and ``contacts.enabled`` is returned as it is;
+    otherwise it takes the assignment model and contact process of the ``observational`` preset (which cites
+    its assumptions), keeping its own outcome model. Lets observational reports run on any scenario.
+    """
+    scenario = load_scenario(scenario)
+    if scenario.allocation == "observational" and scenario.contacts.enabled:
+        return scenario
+    obs = preset("observational")
+    return scenario.replace(allocation="observational", assignment=obs.assignment, contacts=obs.contacts)
