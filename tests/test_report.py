@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from peerstudy.exceptions import PeerstudyError
+
 from peerstudy import report as rp
 from peerstudy.cli import main
 from peerstudy.exceptions import DataError, ParameterError, ReportError
@@ -228,7 +230,16 @@ def test_programme_export_with_a_mapping_is_read_through_programme(tmp_path):
     assert sorted(loaded.data["time"]) == sorted(cohort["time"])
 
 
-def test_data_file_needs_every_notebook_to_take_data(tmp_path, no_kernels):
+def test_data_file_needs_the_chosen_notebooks_to_take_data(tmp_path, no_kernels):
     with pytest.raises(ParameterError, match=r"notebook\(s\) 20-second take no 'data' parameter"):
+        rp.run_report(data=str(tmp_path / "x.csv"), notebook_dir=NB_DIR, only=["20-second"], out=tmp_path / "r",
+                      progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_data_report_leaves_out_simulation_only_notebooks(tmp_path, no_kernels):
+    # by default only notebooks declaring `data` run on a data file; here 10-small does, 20-second does not,
+    # so the run goes on to read the (missing) data file: the error is about the file, not about 20-second
+    with pytest.raises(PeerstudyError, match=r"not found"):
         rp.run_report(data=str(tmp_path / "x.csv"), notebook_dir=NB_DIR, out=tmp_path / "r", progress=False)
     assert list(tmp_path.iterdir()) == []

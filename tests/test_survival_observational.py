@@ -181,3 +181,16 @@ def test_notebook_runs_on_a_small_scenario(tmp_path):
                         kernel_name="python3")
     text = out.read_text()
     assert "BIASED: immortal time" in text and "IPTW Cox, robust SE by site" in text
+
+
+def test_summary_sentence_uses_the_numbers():
+    from peerstudy.simulate import simulate_cohort
+    from peerstudy.schema import COVARIATES
+    from peerstudy.survival.observational import iptw_analysis
+
+    cohort = simulate_cohort("observational", rng=3, n=1500)
+    res = iptw_analysis(cohort, covariates=list(COVARIATES), horizons=(90,), tau=180, n_boot=20, rng=1)
+    text = res.summary(day=90)
+    naive = res.naive_km.survival_at([90])
+    assert text.startswith(f"At 90 days, {100 * naive.loc[90, 'peer']:.0f}% of people who took up a peer coach")
+    assert f"{res.rmst.difference:.0f} days in treatment" in text

@@ -693,7 +693,8 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
         Preset name or YAML file, passed as the ``scenario`` parameter.
     data : path, optional
         A data file (canonical cohort, or a programme export with ``mapping``), passed as ``data``;
-        read once here so that an unreadable file fails before any kernel starts.
+        read once here so that an unreadable file fails before any kernel starts. By default only the
+        notebooks that declare a ``data`` parameter run (simulation-only ones are left out).
     mapping : path, optional
         Mapping YAML for a programme export, passed as ``mapping``.
     parameters : mapping, optional
@@ -745,9 +746,15 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
                 raise ParameterError(f"notebook {s.name} must declare parameter {required!r}")
     if data is not None:
         blind = [s.name for s in specs if "data" not in s.parameters]
-        if blind:
+        if blind and (notebooks or only):
             raise ParameterError(f"notebook(s) {', '.join(blind)} take no 'data' parameter, so cannot analyse "
                                  f"a data file; leave them out with --only")
+        # by default a data report runs the notebooks that analyse data; simulation-only ones
+        # (study design, observational teaching) are left out rather than quietly simulating
+        keep = [i for i, s in enumerate(specs) if "data" in s.parameters]
+        if not keep:
+            raise ParameterError("no notebook takes a 'data' parameter, so none can analyse a data file")
+        paths, specs = [paths[i] for i in keep], [specs[i] for i in keep]
     # resolve paths so the notebooks (run with another cwd) find them
     if raw.get("data"):
         raw["data"] = str(Path(raw["data"]).expanduser().resolve())

@@ -360,6 +360,21 @@ class IPTWAnalysis:
     horizons: tuple[float, ...]
     notes: tuple[str, ...] = field(default=())
 
+    def summary(self, *, day: int = 90) -> str:
+        """One plain-language sentence for programme staff: naive and weighted retention difference at ``day``."""
+        naive = self.naive_km.survival_at([day])
+        iptw = self.iptw_km.survival_at([day])
+        d_naive = 100 * (naive.loc[day, "peer"] - naive.loc[day, "usual_care"])
+        d_iptw = 100 * (iptw.loc[day, "peer"] - iptw.loc[day, "usual_care"])
+        text = (f"At {day} days, {100 * naive.loc[day, 'peer']:.0f}% of people who took up a peer coach were still in "
+                f"treatment against {100 * naive.loc[day, 'usual_care']:.0f}% of those who did not (difference "
+                f"{d_naive:.0f} points), but they differed before they started; weighting for who takes up a coach, "
+                f"the difference is {d_iptw:.0f} points")
+        if self.rmst is not None:
+            text += (f", and peer support added {self.rmst.difference:.0f} days in treatment over the first "
+                     f"{self.rmst.tau:g} days (95% CI {self.rmst.ci_lower:.0f} to {self.rmst.ci_upper:.0f})")
+        return text + "."
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"method": "iptw", "weights": ..., "naive": {"cox", "km"}, "iptw": {"cox", "km"},
         "rmst_difference": ..., "notes": [...]}``."""
