@@ -116,22 +116,8 @@ def effective_sample_size(weights: Any) -> float:
 
 
 # --------------------------------------------------------------------------------------------- design
-def _is_categorical(s: pd.Series) -> bool:
-    return (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(s)
-            or pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s))
-
-
-def _levels(s: pd.Series) -> list:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        present = set(s.dropna().unique())
-        return [c for c in s.cat.categories if c in present]
-    vals = list(pd.unique(s.dropna()))
-    if set(map(str, vals)) <= set(ARMS):
-        return [a for a in ARMS if a in set(map(str, vals))]
-    try:
-        return sorted(vals)
-    except TypeError:
-        return sorted(vals, key=str)
+# dummy coding shared with the Cox engine, so propensity and outcome models name terms alike
+from .cox import _is_categorical, _levels  # noqa: E402
 
 
 def _design_from_columns(df: pd.DataFrame, covariates: Sequence[str]) -> tuple[pd.DataFrame, dict[str, str]]:
