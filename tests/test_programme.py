@@ -215,7 +215,8 @@ def test_examples_are_rebuilt_byte_for_byte(tmp_path):
 CORRUPTIONS = {
     "enrolled_on": st.sampled_from([None, "not a date", "2025-02-30", "31/01/2025"]),
     "discharged_on": st.sampled_from(["1990-01-01", "yesterday", "2025-99-01"]),
-    "discharge_reason": st.text(min_size=1, max_size=8).filter(
+    # a bare carriage return is written unquoted by pandas and breaks the file itself (tested separately below)
+    "discharge_reason": st.text(st.characters(blacklist_characters="\r"), min_size=1, max_size=8).filter(
         lambda s: s.strip().lower() not in ("dropout", "retained", "lost_to_follow_up", "incarcerated", "died")
         and s.strip() != ""),
     "age": st.one_of(st.integers(-50, 11), st.integers(101, 500), st.just("?")),
@@ -243,6 +244,21 @@ def test_random_corruptions_are_always_reported(export, tmp_path_factory, col, r
     assert any(row + 2 in x.rows for x in rep.problems)
     with pytest.raises(SchemaError):
         read_export(p)
+
+
+def test_malformed_csv_and_quoted_line_breaks(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("participant_id,site\n1,S1\n2,S2,extra\n")
+    with pytest.raises(DataError, match=r"cannot read .*bad.csv.*Expected 2 columns, got 3"):
+        read_export(bad)
+    # a quoted value holding a line break is valid CSV: the row is read whole and its reason reported
+    export = to_export(simulate_cohort("outpatient_default", rng=1, n=30))
+    export["discharge_reason"] = export["discharge_reason"].astype(object)
+    export.loc[4, "discharge_reason"] = "drop\nout"
+    path = tmp_path / "quoted.csv"
+    export.to_csv(path, index=False)
+    rep = validate_export(path)
+    assert not rep.valid and any(6 in x.rows for x in rep.problems)
 
 
 def test_cli_validate_with_mapping(capsys):

@@ -340,7 +340,8 @@ def _read_raw(path: Path, sheet: Any) -> tuple[pd.DataFrame, int]:
         if suffix in (".csv", ".txt", ".tsv"):
             import pyarrow.csv as pacsv
 
-            parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
+            # quoted values may hold line breaks (valid CSV; spreadsheets write them)
+            parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True)
             conv = pacsv.ConvertOptions(null_values=_NULLS, strings_can_be_null=True)
             table = pacsv.read_csv(path, parse_options=parse, convert_options=conv)
             # a column pyarrow typed as dates/timestamps stays a datetime column
