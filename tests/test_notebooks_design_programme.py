@@ -28,6 +28,7 @@ from peerstudy.programme import messy_export, read_export
 from peerstudy.report import list_notebooks, read_notebook_spec, run_report
 from peerstudy.scenario import preset
 from peerstudy.survival import analyse_cohort
+from peerstudy.truth import compute_truth
 
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / "notebooks"
@@ -80,9 +81,10 @@ def test_formula_numbers_equal_rpact_and_the_design_module(simulated):
     prow = pw[(pw.hazard_ratio == 0.8) & (pw.alpha == 0.05) & (pw.events == need["events"])
               & (pw.allocation == 0.5) & (pw.method == "schoenfeld")].iloc[0]
     assert need["power"] == pytest.approx(prow["power"], rel=1e-6)
-    # participants from the scenario's timing: exponential retention matched at the target day
+    # participants from the scenario's timing: exponential retention matched to the true retention at the end
     sc = preset("outpatient_default").replace(n=N)
-    timing = dict(allocation=0.5, control_median=sc.target_day * math.log(2) / -math.log(sc.target_retention),
+    end = compute_truth(sc).to_dict()["estimands"]["net_survival"]["usual_care"][str(sc.follow_up_days)]
+    timing = dict(allocation=0.5, control_median=sc.follow_up_days * math.log(2) / -math.log(end),
                   accrual=sc.enrolment_days, follow_up=sc.follow_up_days, follow_up_type="fixed",
                   dropout_per_year=1 - math.exp(math.log(1 - sc.loss_to_follow_up_per_year) - sc.incarceration_rate
                                                 - sc.death_rate))
