@@ -91,3 +91,24 @@ def test_mapping_reads_programme_export(tmp_path):
     assert m["n"] == c["n"] == 600 and m["events"] == c["events"]
     assert m["km"] == c["km"] and m["logrank"] == c["logrank"]
     assert m["input"]["mapping"] == "canonical" and "flow" in m
+
+
+def test_exclude_invalid_rows_of_a_programme_export(tmp_path, capsys):
+    import json
+    from pathlib import Path
+
+    from peerstudy.cli import main
+
+    syn = Path(__file__).resolve().parents[1] / "data" / "synthetic"
+    export, mapping = str(syn / "messy_export.csv"), str(syn / "messy_export.mapping.yaml")
+    # by default the export is refused, every problem listed
+    assert main(["analyse", export, "--mapping", mapping, "--out", str(tmp_path / "a")]) == 2
+    assert "problem" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    # with --exclude-invalid the bad rows are left out and counted by reason
+    assert main(["analyse", export, "--mapping", mapping, "--exclude-invalid", "--out", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert "row(s) excluded" in err
+    flow = json.loads((tmp_path / "b" / "results.json").read_text())["flow"]
+    assert flow["received"] == 60 and flow["analysed"] == 54 and sum(flow["excluded"].values()) == 6
+    assert main(["analyse", export, "--exclude-invalid", "--out", str(tmp_path / "c")]) == 2
+    assert "--exclude-invalid needs --mapping" in capsys.readouterr().err

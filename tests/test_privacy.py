@@ -138,3 +138,19 @@ def test_no_hidden_cell_can_be_recovered_from_one_row_or_column(table):
     # the shown text never holds a count from 1 to 10
     shown = suppress_table(pd.DataFrame(table)).to_numpy().ravel()
     assert not any(s.isdigit() and 1 <= int(s) <= 10 for s in shown)
+
+
+def test_suppress_nested_hides_counts_under_count_keys_only():
+    from peerstudy.privacy import suppress_nested
+
+    doc = {"n": 800, "events": 7, "km": {"peer": {"n": 5, "events": 0, "survival": {"30": 0.9}}},
+           "flow": {"received": 60, "excluded": {"duplicate id": 2, "unknown reason": 12}},
+           "cox": {"terms": {"age": {"coef": 3.0, "p": 1.0}}}, "items": [{"observed": 4.0}]}
+    out = suppress_nested(doc)
+    assert out["n"] == 800 and out["events"] == "<11"
+    assert out["km"]["peer"] == {"n": "<11", "events": 0, "survival": {"30": 0.9}}
+    assert out["flow"]["excluded"] == {"duplicate id": "<11", "unknown reason": 12}
+    assert out["cox"]["terms"]["age"] == {"coef": 3.0, "p": 1.0}  # not counts
+    assert out["items"] == [{"observed": "<11"}]
+    assert suppress_nested(doc, suppress=False) == doc
+    assert doc["events"] == 7  # the input is not modified

@@ -243,3 +243,16 @@ def test_data_report_leaves_out_simulation_only_notebooks(tmp_path, no_kernels):
     with pytest.raises(PeerstudyError, match=r"not found"):
         rp.run_report(data=str(tmp_path / "x.csv"), notebook_dir=NB_DIR, out=tmp_path / "r", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_data_report_excludes_invalid_rows_and_puts_the_flow_in_the_manifest():
+    from pathlib import Path
+
+    syn = Path(__file__).resolve().parents[1] / "data" / "synthetic"
+    info = rp._check_data(str(syn / "messy_export.csv"), str(syn / "messy_export.mapping.yaml"))
+    assert info["rows"] == 54
+    flow = info["flow"]
+    assert flow["received"] == "60" and flow["analysed"] == "54"
+    assert set(flow["excluded"].values()) == {"<11"}  # 1-2 rows per reason: suppressed in the manifest too
+    cohort = rp.load_report_cohort(data=str(syn / "messy_export.csv"), mapping=str(syn / "messy_export.mapping.yaml"))
+    assert cohort.real and cohort.flow["analysed"] == 54

@@ -66,3 +66,39 @@ def test_endings_table_totals_and_suppression(cohort):
         for v in hidden.loc[row]:
             head = v.split()[0].replace(",", "")
             assert v == "<11" or not (1 <= int(head) <= 10)
+
+
+def test_result_tables_hide_small_counts_for_real_data():
+    from peerstudy.simulate import simulate_cohort
+    from peerstudy.survival import analyse_cohort, cumulative_incidence
+    from peerstudy.tables import (cif_record, cif_table, competing_summary, km_table, logrank_table,
+                                  reportable_endings)
+
+    df = simulate_cohort("outpatient_default", rng=1, n=300)
+    res = analyse_cohort(df, horizons=(30, 90, 180))
+    shown = km_table(res.km)
+    assert shown.loc["peer", "people"] == "150" and "<11" not in shown.to_string()
+    small = simulate_cohort("outpatient_default", rng=1, n=30)
+    res_small = analyse_cohort(small, horizons=(30, 90, 180))
+    hidden = km_table(res_small.km, suppress=True)
+    events = {g: d["events"] for g, d in res_small.km.to_dict().items()}
+    assert any(1 <= v <= 10 for v in events.values())
+    assert (hidden["dropouts"] == "<11").all()  # one small, the other hidden as its complement
+    lr = logrank_table(res_small.logrank, suppress=True)
+    assert (lr["observed dropouts"] == "<11").all() and set(lr.attrs["test"]) == {"statistic", "df", "p"}
+
+    cif = cumulative_incidence(df, ending="outcome", group="arm", horizons=(30, 90, 180))
+    counts = df.groupby(["outcome", "arm"], observed=True).size()
+    table = cif_table(cif, df, suppress=True)
+    for (ending, arm), k in counts.items():
+        if ending in ("incarcerated", "died") and 1 <= k <= 10:
+            assert table.loc[(arm, ending), "180 d"] == "<11 events"
+            assert cif_record(cif, df, suppress=True)["cif"][ending][arm]["180"] == "<11 events"
+    assert cif_table(cif, df).loc[("peer", "dropout"), "180 d"] == round(cif.to_dict()["cif"]["dropout"]["peer"]["180"], 3)
+    rare = [e for e in ("incarcerated", "died") if ((counts.get(e, pd.Series(dtype=int)) >= 1) &
+                                                   (counts.get(e, pd.Series(dtype=int)) <= 10)).any()]
+    assert not set(rare) & set(reportable_endings(df, suppress=True))
+    text = competing_summary(cif, day=180, df=df, suppress=True)
+    for e in rare:
+        assert e not in text
+    assert "incarcerated" in competing_summary(cif, day=180)

@@ -30,7 +30,7 @@ hidden cell, so its next smallest (120 and 100) is hidden too.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -244,3 +244,35 @@ def suppressed_mapping(counts: Mapping[str, int], *, suppress: bool = True,
     hide = suppression_mask(arr, threshold=threshold) if suppress else np.zeros(arr.shape, bool)
     return {k: (suppressed_label(threshold) if hide[0, i] else f"{int(arr[0, i]):,}") for i, k in enumerate(labels)}
 
+
+
+#: keys of result documents (``to_dict()`` output) that hold counts of people
+COUNT_KEYS: frozenset[str] = frozenset({"n", "events", "dropouts", "observed", "n_event", "n_risk", "n_censor",
+                                        "at_risk", "received", "analysed", "excluded", "count", "rows"})
+
+
+def suppress_nested(obj: Any, *, keys: "Iterable[str]" = COUNT_KEYS, suppress: bool = True,
+                    threshold: int = THRESHOLD) -> Any:
+    """A copy of a nested result document with every count 1-10 under a count key shown as "<11".
+
+    Walks dicts and lists; a value is treated as a count when its key is in ``keys`` (or it sits in a
+    mapping under such a key, e.g. ``{"excluded": {"duplicate id": 3}}``) and it is a whole number.
+    Primary suppression only: use :func:`suppress_table` where totals make complements derivable.
+    """
+    keys = frozenset(keys)
+    label = suppressed_label(threshold)
+
+    def is_count(v: Any) -> bool:
+        return isinstance(v, (int, np.integer, float, np.floating)) and not isinstance(v, bool) \
+            and float(v).is_integer() and 1 <= float(v) < threshold
+
+    def walk(v: Any, counted: bool) -> Any:
+        if isinstance(v, Mapping):
+            return {k: walk(x, counted or k in keys) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [walk(x, counted) for x in v]
+        if suppress and counted and is_count(v):
+            return label
+        return v
+
+    return walk(obj, False)

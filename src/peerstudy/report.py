@@ -358,11 +358,12 @@ def _results_file() -> Path | None:
     return Path(target) if target else None
 
 
-def record(name: str, value: Any) -> Any:
+def record(name: str, value: Any, *, suppress: bool = False) -> Any:
     """Save one result of the running notebook for the report's ``results.json``; return ``value``.
 
-    ``value`` must be JSON-ready or have ``to_dict()`` (result objects do). Outside a report
-    run (no ``PEERSTUDY_RESULTS`` in the environment) nothing is written.
+    ``value`` must be JSON-ready or have ``to_dict()`` (result objects do). With ``suppress`` (real
+    data: pass ``cohort.suppress``), counts 1-10 are written as "<11" (:func:`privacy.suppress_nested`).
+    Outside a report run (no ``PEERSTUDY_RESULTS`` in the environment) nothing is written.
     """
     path = _results_file()
     if path is None:
@@ -370,7 +371,12 @@ def record(name: str, value: Any) -> Any:
     current: dict[str, Any] = {}
     if path.is_file():
         current = json.loads(path.read_text(encoding="utf-8"))
-    current[str(name)] = json.loads(dumps_json(_plain(value)))
+    plain = json.loads(dumps_json(_plain(value)))
+    if suppress:
+        from .privacy import suppress_nested
+
+        plain = suppress_nested(plain)
+    current[str(name)] = plain
     write_json(current, path)
     return value
 
@@ -415,6 +421,7 @@ class ReportCohort:
     scenario: dict | None
     truth: dict | None
     seed: int | None
+    flow: dict | None = None
 
     @property
     def suppress(self) -> bool:
@@ -445,8 +452,9 @@ def load_report_cohort(*, scenario: str = "outpatient_default", seed: int = 2025
         The data cannot be read or the scenario is invalid.
     """
     if data:
-        df = _read_data(data, mapping)
-        return ReportCohort(data=df, real=True, label=Path(data).name, scenario=None, truth=None, seed=None)
+        df, flow = _read_data(data, mapping)
+        return ReportCohort(data=df, real=True, label=Path(data).name, scenario=None, truth=None, seed=None,
+                            flow=flow)
     from .simulate import simulate_cohort
 
     df = simulate_cohort(scenario, rng=seed, n=int(n) if n else None)
@@ -455,16 +463,22 @@ def load_report_cohort(*, scenario: str = "outpatient_default", seed: int = 2025
                         truth=df.attrs.get("truth"), seed=seed)
 
 
-def _read_data(data: str, mapping: str = "") -> Any:
+def _read_data(data: str, mapping: str = "") -> tuple[Any, dict | None]:
+    """The cohort and, for a programme export, its CONSORT-style flow.
+
+    A report on a programme export leaves out rows that break a validation rule and shows how many were
+    excluded for each reason (the flow); problems with the whole file (missing columns, one arm) still stop it.
+    """
     if mapping:
         try:
             from .programme import read_export
         except ImportError as exc:
             raise DataError(f"--mapping needs peerstudy.programme, which is not available: {exc}") from None
-        return read_export(data, mapping=mapping).cohort
+        export = read_export(data, mapping=mapping, invalid_rows="exclude")
+        return export.cohort, export.flow
     from .schema import read_cohort
 
-    return read_cohort(data)
+    return read_cohort(data), None
 
 
 # --------------------------------------------------------------------------------------------
@@ -869,8 +883,14 @@ def _check_data(path: str, mapping: str) -> dict[str, Any]:
         digest = sha256_file(p)
     except OSError as exc:
         raise DataError(f"cannot read data file {str(p)!r}: {exc.strerror}") from None
-    df = _read_data(str(p), mapping)
+    df, flow = _read_data(str(p), mapping)
     info: dict[str, Any] = {"path": str(p), "sha256": digest, "rows": int(len(df))}
+    if flow is not None:
+        from .privacy import format_count, suppressed_mapping
+
+        # the manifest travels with the report: small counts are suppressed like the tables'
+        info["flow"] = {"received": format_count(flow["received"]), "analysed": format_count(flow["analysed"]),
+                        "excluded": suppressed_mapping(flow.get("excluded", {}))}
     if mapping:
         info["mapping"] = {"spec": str(mapping),
                            "sha256": sha256_file(mapping) if Path(mapping).is_file() else None}

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import DataError
-from .privacy import format_count, suppressed_label, suppression_mask
+from .privacy import THRESHOLD, format_count, suppress_table, suppressed_label, suppression_mask
 
 __all__ = ["cohort_table", "endings_table", "scenario_table", "truth_comparison", "retention_difference", "retention_summary", "competing_summary",
            "cohort_summary"]
@@ -151,13 +151,23 @@ def retention_summary(km: Any, rmst: Any | None = None, *, day: float = 90) -> s
     return text + "."
 
 
-def competing_summary(cif: Any, fine_gray: Any | None = None, *, day: float = 180, cause: str = "dropout") -> str:
-    """One sentence on how often each arm ended by ``cause`` and by the competing endings, by ``day``."""
+def competing_summary(cif: Any, fine_gray: Any | None = None, *, day: float = 180, cause: str = "dropout",
+                      df: pd.DataFrame | None = None, suppress: bool = False) -> str:
+    """One sentence on how often each arm ended by ``cause`` and by the competing endings, by ``day``.
+
+    With ``suppress`` (real data; needs ``df``), endings that some arm had 1-10 times are left out of the
+    sentence, as :func:`cif_table` hides them.
+    """
     at = cif.at([day])
     def p(c: str, g: str) -> float:
         sub = at[(at["cause"] == c) & (at["group"] == g)]["cif"]
         return float(sub.iloc[0]) if len(sub) else float("nan")
     others = [c for c in cif.causes if c != cause]
+    if suppress:
+        if df is None:
+            raise DataError("competing_summary(suppress=True) needs the cohort (df=...) to find small counts")
+        allowed = set(reportable_endings(df, suppress=True, causes=tuple(cif.causes)))
+        others = [c for c in others if c in allowed]
     text = (f"By day {day:g}, {_pct(p(cause, 'peer'))} of people with a peer coach had dropped out, against "
             f"{_pct(p(cause, 'usual_care'))} with usual care")
     if others:
@@ -241,3 +251,102 @@ def truth_comparison(results: Mapping[str, Any], truth: Mapping[str, Any]) -> pd
     out = pd.DataFrame(rows).set_index("quantity")
     out["covered"] = (out["ci_lower"] <= out["truth"]) & (out["truth"] <= out["ci_upper"])
     return out
+
+
+def _suppress_columns(counts: pd.DataFrame, suppress: bool) -> pd.DataFrame:
+    """Suppress each column of counts on its own: each has a known total (people, dropouts), rows do not."""
+    return pd.concat([suppress_table(counts[[c]], suppress=suppress) for c in counts.columns], axis=1)
+
+
+def km_table(km: Any, *, suppress: bool = False) -> pd.DataFrame:
+    """Kaplan-Meier summary by group: people, dropouts (counts 1-10 hidden when ``suppress``),
+    retention at the horizons and median days in treatment; what a report shows instead of the raw result."""
+    groups = km.to_dict()
+    cnt = pd.DataFrame({"people": [g["n"] for g in groups.values()], "dropouts": [g["events"] for g in groups.values()]},
+                       index=list(groups))
+    out = _suppress_columns(cnt, suppress)
+    for day in next(iter(groups.values()))["survival"]:
+        out[f"retention day {day}"] = [round(g["survival"][day], 3) for g in groups.values()]
+    out["median days"] = [g["median"] for g in groups.values()]
+    out.index.name = "group"
+    return out
+
+
+def logrank_table(lr: Any, *, suppress: bool = False) -> pd.DataFrame:
+    """Log-rank test by group (people and observed dropouts hidden when 1-10 and ``suppress``), with the
+    statistic, degrees of freedom and p-value in the frame's ``attrs`` and caption."""
+    doc = lr.to_dict()
+    groups = doc["groups"]
+    cnt = pd.DataFrame({"people": [g["n"] for g in groups.values()],
+                        "observed dropouts": [int(round(g["observed"])) for g in groups.values()]}, index=list(groups))
+    out = _suppress_columns(cnt, suppress)
+    out["expected dropouts"] = [round(g["expected"], 1) for g in groups.values()]
+    out.index.name = "group"
+    out.attrs["test"] = {k: doc[k] for k in ("statistic", "df", "p")}
+    return out
+
+
+def _ending_counts(df: pd.DataFrame, *, ending: str, group: str, time: str, day: float) -> pd.DataFrame:
+    """Number of each ending by group up to ``day`` (rows: endings, columns: groups)."""
+    sub = df[df[time] <= day]
+    return pd.crosstab(sub[ending].astype(str), sub[group].astype(str))
+
+
+def _hidden_cif_cells(cif: Any, df: pd.DataFrame, *, ending: str, group: str, time: str) -> set[tuple[str, str, str]]:
+    """(ending, group, day) cells whose estimate could reveal a count from 1 to 10."""
+    doc = cif.to_dict()["cif"]
+    hidden = set()
+    for cause, by_group in doc.items():
+        for g, by_day in by_group.items():
+            for day in by_day:
+                counts = _ending_counts(df, ending=ending, group=group, time=time, day=float(day))
+                k = int(counts.loc[cause, g]) if cause in counts.index and g in counts.columns else 0
+                if 1 <= k < THRESHOLD:
+                    hidden.add((cause, g, day))
+    return hidden
+
+
+def cif_table(cif: Any, df: pd.DataFrame, *, suppress: bool = False, ending: str = "outcome", group: str = "arm",
+              time: str = "time") -> pd.DataFrame:
+    """Cumulative incidence by group and ending at the horizons; with ``suppress``, an estimate resting on 1-10
+    endings of that kind in that group is hidden (a proportion would let the count be derived)."""
+    doc = cif.to_dict()["cif"]
+    hidden = _hidden_cif_cells(cif, df, ending=ending, group=group, time=time) if suppress else set()
+    label = f"{suppressed_label()} events"
+    rows = []
+    for cause, by_group in doc.items():
+        for g, by_day in by_group.items():
+            row = {"group": g, "ending": cause}
+            for day, p in by_day.items():
+                row[f"{day} d"] = label if (cause, g, day) in hidden else round(p, 3)
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["group", "ending"])
+
+
+def cif_record(cif: Any, df: pd.DataFrame, *, suppress: bool = False, ending: str = "outcome", group: str = "arm",
+               time: str = "time") -> dict:
+    """``cif.to_dict()`` for results.json, with the cells :func:`cif_table` hides removed (and their SEs)."""
+    doc = cif.to_dict()
+    if not suppress:
+        return doc
+    label = f"{suppressed_label()} events"
+    for cause, g, day in _hidden_cif_cells(cif, df, ending=ending, group=group, time=time):
+        for key in ("cif", "se"):
+            if key in doc and cause in doc[key] and g in doc[key][cause]:
+                doc[key][cause][g][day] = label
+    return doc
+
+
+def reportable_endings(df: pd.DataFrame, *, suppress: bool = False, ending: str = "outcome", group: str = "arm",
+                       causes: "tuple[str, ...]" = ("dropout", "incarcerated", "died")) -> list[str]:
+    """Endings whose curves may be drawn: all of them for synthetic data; for real data those with no group
+    holding 1-10 of them (a curve's steps would reveal such counts)."""
+    if not suppress:
+        return list(causes)
+    counts = pd.crosstab(df[ending].astype(str), df[group].astype(str))
+    keep = []
+    for cause in causes:
+        k = counts.loc[cause].to_numpy() if cause in counts.index else np.zeros(1)
+        if not ((k >= 1) & (k < THRESHOLD)).any():
+            keep.append(cause)
+    return keep

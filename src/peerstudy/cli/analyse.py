@@ -42,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="ending values that mean censoring (default: retained,lost_to_follow_up)")
     p.add_argument("--mapping", default=None, metavar="MAP.yaml",
                    help="read FILE as a programme export through this mapping (peerstudy.programme)")
+    p.add_argument("--exclude-invalid", action="store_true",
+                   help="with --mapping: leave out rows that break a validation rule, counted by reason in the "
+                        "flow of results.json (default: refuse the file, listing every problem)")
     p.add_argument("--adjust", default=None, choices=("iptw",),
                    help="adjust a non-randomised arm comparison: iptw = inverse probability of treatment weights "
                    "(weighted KM, weighted Cox with robust SE, weighted RMST difference; results under 'iptw')")
@@ -82,6 +85,10 @@ def _read_columns(path: str, wanted: list[str]):
 
 
 def _read(args: argparse.Namespace):
+    if getattr(args, "exclude_invalid", False) and args.mapping is None:
+        from ..exceptions import ParameterError
+
+        raise ParameterError("--exclude-invalid needs --mapping (it applies the mapping's validation rules)")
     if args.mapping is None:
         return _read_columns(args.file, _wanted(args)), None
     from ..exceptions import DataError
@@ -90,8 +97,15 @@ def _read(args: argparse.Namespace):
         from ..programme import read_export
     except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installation
         raise DataError(f"--mapping needs peerstudy.programme, which is not available: {exc}") from None
-    export = read_export(args.file, mapping=args.mapping)
-    return export.cohort, getattr(export, "flow", None)
+    export = read_export(args.file, mapping=args.mapping,
+                         invalid_rows="exclude" if getattr(args, "exclude_invalid", False) else None)
+    excluded = sum(export.flow.get("excluded", {}).values())
+    if excluded:
+        import sys
+
+        reasons = ", ".join(f"{k}: {v}" for k, v in export.flow["excluded"].items())
+        print(f"peerstudy analyse: {excluded} row(s) excluded ({reasons}); see 'flow' in results.json", file=sys.stderr)
+    return export.cohort, export.flow
 
 
 def run(args: argparse.Namespace) -> int:
