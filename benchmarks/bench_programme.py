@@ -26,7 +26,9 @@ t_read = time.perf_counter() - t0
 t0 = time.perf_counter()
 rep = pg.validate_export(sys.argv[1], mapping="canonical")
 t_val = time.perf_counter() - t0
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork/exec, so a child of a large parent
+# (the benchmark runner) would report the parent's peak
+peak_mb = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]) / 1024
 print(json.dumps({"read_s": t_read, "validate_s": t_val, "import_s": t_import, "peak_rss_mb": peak_mb,
                   "rows": len(data.cohort), "valid": rep.valid}))
 """
