@@ -1,11 +1,12 @@
 # Reference values for issue 7 (observational analyses), from R's survival package.
-# Run from the repository root:  Rscript tests/reference/observational.R
+# Run from anywhere:  Rscript --vanilla tests/reference/observational.R  (or: make r-reference)
 # Input:  tests/reference/observational_cohort.csv, observational_contacts.csv
 #         (made by tests/reference/make_observational_data.py)
 # Output: tests/reference/observational_r.json (models) and observational_r_exposure.csv
 #         (per-participant exposed person-days from tmerge), compared in tests/test_survival_*.py.
 suppressPackageStartupMessages(library(survival))
-dir <- "tests/reference"
+args <- commandArgs(trailingOnly = FALSE)
+dir <- dirname(normalizePath(sub("^--file=", "", args[grep("^--file=", args)])))
 d <- read.csv(file.path(dir, "observational_cohort.csv"), stringsAsFactors = FALSE)
 cx <- read.csv(file.path(dir, "observational_contacts.csv"), stringsAsFactors = FALSE)
 d$arm <- factor(d$arm, levels = c("usual_care", "peer"))
