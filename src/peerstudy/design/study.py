@@ -91,6 +91,11 @@ def simulate_replicates(scenario: Scenario, reps: Sequence[int], *, seed: int,
     dict
         ``time`` (days, float), ``event`` (1 = dropout), ``peer`` (0/1), ``site`` (codes), and each covariate drawn.
     """
+    if scenario.allocation == "observational" or (scenario.contacts.enabled
+                                                   and scenario.contacts.hazard_ratio_recent != 1.0):
+        # the batched kernel covers randomised designs; confounded assignment and contact-dependent
+        # hazards come from the simulator itself, one replicate at a time (same streams, slower)
+        return _simulate_replicates_general(scenario, reps, seed=seed, covariates=covariates)
     from ..truth import _covariate_pmf, covariate_coefficients, cumulative_baseline, weibull_scale
 
     n, n_sites = scenario.n, scenario.n_sites
@@ -140,6 +145,23 @@ def simulate_replicates(scenario: Scenario, reps: Sequence[int], *, seed: int,
                      time, event, peer, site, X)
     out = {name: X[:, j, :] for j, name in enumerate(drawn)}
     out.update(time=time, event=event, peer=peer, site=site)
+    return out
+
+
+def _simulate_replicates_general(scenario: Scenario, reps: Sequence[int], *, seed: int,
+                                 covariates: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """:func:`simulate_replicates` through :func:`peerstudy.simulate.simulate_arrays` (every scenario feature)."""
+    from ..simulate import simulate_arrays
+    from ..truth import covariate_coefficients
+
+    coefs = covariate_coefficients(scenario)
+    drawn = [c for c in scenario.covariates.__dataclass_fields__ if coefs[c][0] != 0.0 or c in covariates]
+    runs = [simulate_arrays(scenario, rng=np.random.default_rng(replicate_seed(seed, int(rep)))) for rep in reps]
+    out = {name: np.stack([r[name] for r in runs]).astype(float) for name in drawn}
+    out.update(time=np.stack([r["time"] for r in runs]).astype(float),
+               event=np.stack([r["event"] for r in runs]).astype(np.int64),
+               peer=np.stack([r["peer"] for r in runs]).astype(np.int64),
+               site=np.stack([r["site"] for r in runs]).astype(np.int64))
     return out
 
 
