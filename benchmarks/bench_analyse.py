@@ -51,7 +51,7 @@ d = res.to_dict()
 from peerstudy.survival.km import kaplan_meier
 from peerstudy.survival.logrank import logrank_test
 from peerstudy.survival.rmst import rmst_from_km
-from peerstudy.survival.cox import fit_cox
+from peerstudy.survival.cox.engine import fit_cox
 t2 = time.perf_counter()
 km = kaplan_meier(df, group="arm"); logrank_test(df); [rmst_from_km(km, h) for h in (90, 180)]
 t3 = time.perf_counter()
@@ -74,7 +74,7 @@ def _timed(cmd: list[str]) -> tuple[float, float]:
 
 def run() -> dict:
     from peerstudy.scenario import preset
-    from peerstudy.simulate import simulate_cohort
+    from peerstudy.simulation.cohort import simulate_cohort
 
     notes: list[str] = []
     metrics: dict = {}

@@ -65,7 +65,7 @@ cat(best, paste(format(coef(fit), digits = 15), collapse = " "), "\\n")
 
 
 def run() -> dict:
-    from peerstudy.survival.cox import fit_cox
+    from peerstudy.survival.cox.engine import fit_cox
 
     df = make_data()
     fit_cox(df.head(2000), covariates=COVS)            # compile / load the numba kernels outside the timing

@@ -21,12 +21,12 @@ def _t(f, *a, **k):
 
 def run() -> dict:
     from peerstudy.scenario import apply_overrides, preset
-    from peerstudy.schema import COVARIATES
-    from peerstudy.simulate import simulate_cohort, simulate_with_contacts
-    from peerstudy.survival.cox import fit_cox
-    from peerstudy.survival.observational import iptw_cox, weighted_kaplan_meier, weighted_rmst_difference
-    from peerstudy.survival.timevarying import contact_intervals, timevarying_cox
-    from peerstudy.survival.weighting import iptw_weights
+    from peerstudy.data.schema import COVARIATES
+    from peerstudy.simulation.cohort import simulate_cohort, simulate_with_contacts
+    from peerstudy.survival.cox.engine import fit_cox
+    from peerstudy.survival.observational.iptw import iptw_cox, weighted_kaplan_meier, weighted_rmst_difference
+    from peerstudy.survival.observational.timevarying import contact_intervals, timevarying_cox
+    from peerstudy.survival.observational.weighting import iptw_weights
 
     warnings.simplefilter("ignore")
     m: dict = {}

@@ -18,7 +18,7 @@ N = 1_000_000
 _CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
-import peerstudy.programme as pg
+import peerstudy.data.programme as pg
 t_import = time.perf_counter() - t0
 t0 = time.perf_counter()
 data = pg.read_export(sys.argv[1], mapping="canonical")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 IN_PROCESS = r"""
 import json, resource, time
-from peerstudy.simulate import simulate_cohort
+from peerstudy.simulation.cohort import simulate_cohort
 from peerstudy.scenario import preset
 s = preset("outpatient_default").replace(n=1_000_000)
 t0 = time.perf_counter(); df = simulate_cohort(s, rng=1); t1 = time.perf_counter()

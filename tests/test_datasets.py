@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from peerstudy import datasets
+from peerstudy.data import datasets
 
 SHARED = Path("/work/shared/data/real")
 

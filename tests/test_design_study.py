@@ -14,8 +14,8 @@ from peerstudy.design import study as st
 from peerstudy.design.power import power_for_events
 from peerstudy.exceptions import DataError, ParameterError
 from peerstudy.scenario import apply_overrides, preset
-from peerstudy.simulate import simulate_arrays
-from peerstudy.truth import compute_truth
+from peerstudy.simulation.cohort import simulate_arrays
+from peerstudy.simulation.truth import compute_truth
 
 EFFECTS = ["age", "homeless", "stimulant_use", "injects", "unemployed", "depression"]
 
@@ -211,7 +211,7 @@ def test_observational_scenarios_are_simulated_with_their_assignment_model():
     rate_homeless = peer[homeless == 1].mean()
     assert rate_housed - rate_homeless > 0.1  # assignment log-odds -0.8 for homeless people
     # the same replicate stream as simulate_arrays
-    from peerstudy.simulate import simulate_arrays
+    from peerstudy.simulation.cohort import simulate_arrays
 
     a = simulate_arrays(sc, rng=np.random.default_rng(st.replicate_seed(5, 1)))
     np.testing.assert_array_equal(data["time"][1], a["time"])

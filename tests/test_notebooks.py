@@ -16,8 +16,8 @@ import pytest
 
 from peerstudy._io import sha256_file
 from peerstudy.report import list_notebooks, read_notebook_spec, run_report
-from peerstudy.schema import COVARIATES, write_cohort
-from peerstudy.simulate import simulate_cohort
+from peerstudy.data.schema import COVARIATES, write_cohort
+from peerstudy.simulation.cohort import simulate_cohort
 from peerstudy.survival import analyse_cohort, fit_fine_gray
 
 SEED, N = 3, 400

@@ -24,11 +24,12 @@ from peerstudy._io import sha256_file
 from peerstudy.design.power import power_survival, sample_size
 from peerstudy.design.study import run_study
 from peerstudy.exceptions import DataError
-from peerstudy.programme import messy_export, read_export
+from peerstudy.data.programme import read_export
+from peerstudy.make_data import messy_export
 from peerstudy.report import list_notebooks, read_notebook_spec, run_report
 from peerstudy.scenario import preset
 from peerstudy.survival import analyse_cohort
-from peerstudy.truth import compute_truth
+from peerstudy.simulation.truth import compute_truth
 
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / "notebooks"
@@ -189,7 +190,7 @@ def test_plot_flow_shows_every_count_or_hides_small_ones():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from peerstudy import plots_design
+    from peerstudy.present.plots import design as plots_design
 
     flow = read_export(EXPORT, mapping=MAPPING, invalid_rows="exclude").flow
     ax = plots_design.plot_flow(flow, arms={"usual_care": 30, "peer": 24})
@@ -215,7 +216,7 @@ def test_design_figures_draw_their_tables_and_name_missing_columns():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from peerstudy import plots_design
+    from peerstudy.present.plots import design as plots_design
 
     curves = pd.DataFrame({"hazard_ratio": [0.8, 0.8, 0.9, 0.9], "subjects": [400, 800, 400, 800],
                            "power": [0.4, 0.7, 0.15, 0.25]})

@@ -10,9 +10,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from peerstudy import plots  # noqa: E402
+from peerstudy.present import plots  # noqa: E402
 from peerstudy.exceptions import DataError  # noqa: E402
-from peerstudy.simulate import simulate_cohort  # noqa: E402
+from peerstudy.simulation.cohort import simulate_cohort  # noqa: E402
 from peerstudy.survival import (cox_zph, cumulative_incidence, fit_cause_specific_cox, fit_cox,  # noqa: E402
                                 fit_fine_gray, kaplan_meier)
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from peerstudy.exceptions import DataError
-from peerstudy.privacy import (
+from peerstudy.present.privacy import (
     format_count,
     is_small,
     suppress_counts,
@@ -141,7 +141,7 @@ def test_no_hidden_cell_can_be_recovered_from_one_row_or_column(table):
 
 
 def test_suppress_nested_hides_counts_under_count_keys_only():
-    from peerstudy.privacy import suppress_nested
+    from peerstudy.present.privacy import suppress_nested
 
     doc = {"n": 800, "events": 7, "km": {"peer": {"n": 5, "events": 0, "survival": {"30": 0.9}}},
            "flow": {"received": 60, "excluded": {"duplicate id": 2, "unknown reason": 12}},

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from peerstudy.exceptions import DataError, SchemaError
-from peerstudy.programme import (ValidationReport, load_mapping, messy_export, read_export, to_export,
-                                 validate_export, write_programme_examples)
-from peerstudy.schema import validate_cohort
-from peerstudy.simulate import simulate_cohort
+from peerstudy.data.programme import ValidationReport, load_mapping, read_export, to_export, validate_export
+from peerstudy.make_data import messy_export, write_programme_examples
+from peerstudy.data.schema import validate_cohort
+from peerstudy.simulation.cohort import simulate_cohort
 
 ROOT = Path(__file__).parent.parent
 SYN = ROOT / "data" / "synthetic"
@@ -45,7 +45,7 @@ def _messages(rep: ValidationReport) -> str:
 
 def test_builtin_mappings_ship_with_the_package():
     for name in ("canonical", "teds"):
-        text = resources.files("peerstudy").joinpath("mappings", f"{name}.yaml").read_text()
+        text = resources.files("peerstudy").joinpath("data", "programme", "mappings", f"{name}.yaml").read_text()
         assert yaml.safe_load(text)["name"] == name
         assert load_mapping(name)["name"] == name
     assert load_mapping("teds")["reasons"]["2"] == "dropout"

@@ -14,6 +14,7 @@ import pytest
 from peerstudy.exceptions import PeerstudyError
 
 from peerstudy import report as rp
+from peerstudy.report import runner
 from peerstudy.cli import main
 from peerstudy.exceptions import DataError, ParameterError, ReportError
 
@@ -110,7 +111,7 @@ def test_record_without_a_runner_writes_nothing(monkeypatch, tmp_path):
 def no_kernels(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a kernel was started")
-    monkeypatch.setattr(rp, "_run_jobs", boom)
+    monkeypatch.setattr(runner, "_run_jobs", boom)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -217,13 +218,13 @@ def test_failing_notebook_names_cell_keeps_it_and_leaves_previous_report(tmp_pat
 
 
 def test_programme_export_with_a_mapping_is_read_through_programme(tmp_path):
-    from peerstudy.programme import to_export
-    from peerstudy.simulate import simulate_cohort
+    from peerstudy.data.programme import to_export
+    from peerstudy.simulation.cohort import simulate_cohort
 
     cohort = simulate_cohort("outpatient_default", rng=2, n=50)
     path = tmp_path / "export.csv"
     to_export(cohort).to_csv(path, index=False)
-    info = rp._check_data(str(path), "canonical")
+    info = rp.check_data(str(path), "canonical")
     assert info["rows"] == 50 and info["mapping"] == {"spec": "canonical", "sha256": None}
     loaded = rp.load_report_cohort(data=str(path), mapping="canonical")
     assert loaded.real and loaded.suppress and loaded.truth is None
@@ -249,7 +250,7 @@ def test_data_report_excludes_invalid_rows_and_puts_the_flow_in_the_manifest():
     from pathlib import Path
 
     syn = Path(__file__).resolve().parents[1] / "data" / "synthetic"
-    info = rp._check_data(str(syn / "messy_export.csv"), str(syn / "messy_export.mapping.yaml"))
+    info = rp.check_data(str(syn / "messy_export.csv"), str(syn / "messy_export.mapping.yaml"))
     assert info["rows"] == 54
     flow = info["flow"]
     assert flow["received"] == "60" and flow["analysed"] == "54"

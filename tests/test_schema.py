@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from peerstudy.exceptions import DataError, SchemaError
-from peerstudy.schema import COLUMNS, read_cohort, validate_cohort, write_cohort
-from peerstudy.simulate import simulate_cohort
+from peerstudy.data.schema import COLUMNS, read_cohort, validate_cohort, write_cohort
+from peerstudy.simulation.cohort import simulate_cohort
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from peerstudy.exceptions import PeerstudyError
 from peerstudy.scenario import PRESETS, Scenario, preset
-from peerstudy.schema import COLUMNS, validate_cohort, write_cohort
-from peerstudy.simulate import simulate_cohort
+from peerstudy.data.schema import COLUMNS, validate_cohort, write_cohort
+from peerstudy.simulation.cohort import simulate_cohort
 
 
 def km_whole_days(time, event, days):
@@ -176,7 +176,7 @@ def test_cox_recovers_conditional_log_hazard_ratios_without_frailty():
 
 
 def test_contact_log_and_observational_assignment():
-    from peerstudy.simulate import simulate_with_contacts
+    from peerstudy.simulation.cohort import simulate_with_contacts
 
     cohort, log = simulate_with_contacts("observational", rng=3, n=4000)
     validate_cohort(cohort)

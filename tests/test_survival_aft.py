@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from peerstudy.exceptions import AnalysisError
-from peerstudy.survival.aft import fit_weibull_aft
-from peerstudy.survival.cox import fit_cox
+from peerstudy.survival.cox.aft import fit_weibull_aft
+from peerstudy.survival.cox.engine import fit_cox
 
 REF = Path(__file__).parent / "reference"
 DATA = Path(__file__).parents[1] / "src" / "peerstudy" / "data"

@@ -114,7 +114,7 @@ def test_errors(cohort):
 
 def test_recovers_simulated_truth():
     """outpatient_default at large N (many sites so the frailty averages out): KM, AJ and RMST vs the truth."""
-    simulate = pytest.importorskip("peerstudy.simulate")
+    from peerstudy.simulation import cohort as simulate
     from peerstudy.scenario import apply_overrides, preset
 
     scenario = apply_overrides(preset("outpatient_default"), {"n_sites": 2000})

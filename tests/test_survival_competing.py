@@ -84,7 +84,7 @@ def test_numeric_endings_and_errors():
 
 
 def test_recovers_simulated_cif():
-    simulate = pytest.importorskip("peerstudy.simulate")
+    from peerstudy.simulation import cohort as simulate
     from peerstudy.scenario import apply_overrides, preset
 
     scenario = apply_overrides(preset("outpatient_default"), {"n_sites": 2000})

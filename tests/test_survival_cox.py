@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from peerstudy.exceptions import AnalysisError, PeerstudyWarning, SeparationWarning
-from peerstudy.survival.cox import CoxResult, fit_cause_specific_cox, fit_cox
+from peerstudy.survival.cox.engine import CoxResult, fit_cause_specific_cox, fit_cox
 
 REF = Path(__file__).parent / "reference"
 DATA = Path(__file__).parents[1] / "src" / "peerstudy" / "data"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from peerstudy.exceptions import AnalysisError
-from peerstudy.survival.finegray import finegray_expand, fit_fine_gray
+from peerstudy.survival.cox.finegray import finegray_expand, fit_fine_gray
 
 REF = Path(__file__).parent / "reference"
 R = json.loads((REF / "survival_models.json").read_text())

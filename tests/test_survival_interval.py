@@ -19,7 +19,7 @@ COVS = ["age10", "homeless", "stimulant_use", "injects", "unemployed"]
 
 @pytest.fixture(scope="module")
 def teds_data():
-    from peerstudy.programme import read_export
+    from peerstudy.data.programme import read_export
 
     data = read_export(HERE.parent / "data" / "synthetic" / "teds_d_synthetic.csv", mapping="teds").interval_data()
     return data.assign(age10=(data["age"] - 32) / 10)

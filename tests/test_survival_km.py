@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy import datasets
+from peerstudy.data import datasets
 from peerstudy.exceptions import AnalysisError, SchemaError
 from peerstudy.survival.km import kaplan_meier
 
@@ -139,7 +139,7 @@ def test_recovers_simulated_net_survival():
     Sites are made many (2,000) so that the site frailty, whose truth is marginal over its distribution,
     averages out instead of adding between-cohort variance that the KM standard error does not carry.
     """
-    simulate = pytest.importorskip("peerstudy.simulate")
+    from peerstudy.simulation import cohort as simulate
     from peerstudy.scenario import apply_overrides, preset
 
     scenario = apply_overrides(preset("outpatient_default"), {"n_sites": 2000})

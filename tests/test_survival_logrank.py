@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy import datasets
+from peerstudy.data import datasets
 from peerstudy.exceptions import AnalysisError, SchemaError
 from peerstudy.survival.logrank import logrank_test
 

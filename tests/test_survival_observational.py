@@ -1,7 +1,7 @@
 """Weighted KM, IPTW Cox (robust SE), weighted RMST with bootstrap CI, and recovery of the truth (issue 7).
 
 R references: tests/reference/observational.R (survfit / coxph with weights and cluster).
-Recovery: confounded scenarios from peerstudy.simulate with known truth, in a plain replicate loop.
+Recovery: confounded scenarios from peerstudy.simulation.cohort with known truth, in a plain replicate loop.
 """
 
 import json
@@ -16,14 +16,14 @@ import pandas as pd
 import pytest
 
 from peerstudy.exceptions import AnalysisError, ParameterError
-from peerstudy.plots_observational import plot_love, plot_overlap
-from peerstudy.schema import COVARIATES
-from peerstudy.survival.cox import fit_cox
+from peerstudy.present.plots.observational import plot_love, plot_overlap
+from peerstudy.data.schema import COVARIATES
+from peerstudy.survival.cox.engine import fit_cox
 from peerstudy.survival.km import kaplan_meier
 from peerstudy.survival.rmst import rmst
-from peerstudy.survival.observational import (iptw_analysis, iptw_cox, weighted_kaplan_meier,
+from peerstudy.survival.observational.iptw import (iptw_analysis, iptw_cox, weighted_kaplan_meier,
                                               weighted_rmst_difference)
-from peerstudy.survival.weighting import iptw_weights
+from peerstudy.survival.observational.weighting import iptw_weights
 
 REF = Path(__file__).parent / "reference"
 COVS = ["age", "homeless", "stimulant_use", "depression", "site"]
@@ -128,7 +128,7 @@ def test_naive_misses_truth_iptw_recovers_it():
     from the same scenario randomised, 200,000 people, unadjusted Cox (simulation truth).
     """
     from peerstudy.scenario import apply_overrides, preset
-    from peerstudy.simulate import simulate_cohort
+    from peerstudy.simulation.cohort import simulate_cohort
 
     scenario = apply_overrides(preset("observational"), {"frailty_variance": 0.0})
     big = simulate_cohort(scenario.replace(allocation="individual"), rng=99, n=200_000)
@@ -184,9 +184,9 @@ def test_notebook_runs_on_a_small_scenario(tmp_path):
 
 
 def test_summary_sentence_uses_the_numbers():
-    from peerstudy.simulate import simulate_cohort
-    from peerstudy.schema import COVARIATES
-    from peerstudy.survival.observational import iptw_analysis
+    from peerstudy.simulation.cohort import simulate_cohort
+    from peerstudy.data.schema import COVARIATES
+    from peerstudy.survival.observational.iptw import iptw_analysis
 
     cohort = simulate_cohort("observational", rng=3, n=1500)
     res = iptw_analysis(cohort, covariates=list(COVARIATES), horizons=(90,), tau=180, n_boot=20, rng=1)

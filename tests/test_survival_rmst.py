@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from peerstudy import datasets
+from peerstudy.data import datasets
 from peerstudy.exceptions import AnalysisError
 from peerstudy.survival.km import kaplan_meier
 from peerstudy.survival.rmst import rmst, rmst_from_km
@@ -80,7 +80,7 @@ def test_errors():
 
 
 def test_recovers_simulated_rmst():
-    simulate = pytest.importorskip("peerstudy.simulate")
+    from peerstudy.simulation import cohort as simulate
     from peerstudy.scenario import apply_overrides, preset
 
     scenario = apply_overrides(preset("outpatient_default"), {"n_sites": 2000})

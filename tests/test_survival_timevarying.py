@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from peerstudy.exceptions import ParameterError, PeerstudyWarning, SchemaError
-from peerstudy.schema import COVARIATES
-from peerstudy.survival.timevarying import (contact_intervals, landmark_analysis, naive_ever_contact,
+from peerstudy.data.schema import COVARIATES
+from peerstudy.survival.observational.timevarying import (contact_intervals, landmark_analysis, naive_ever_contact,
                                             timevarying_cox, validate_contacts)
 
 REF = Path(__file__).parent / "reference"
@@ -129,7 +129,7 @@ def test_null_contact_effect_naive_is_biased_landmark_and_timevarying_are_not():
     A plain replicate loop: the landmark and time-varying estimates average to the truth (log HR 0)
     within Monte Carlo error; the naive estimate misses it by far more than its SE in every replicate.
     """
-    from peerstudy.simulate import simulate_with_contacts
+    from peerstudy.simulation.cohort import simulate_with_contacts
 
     scenario = _scenario(**{"contacts.hazard_ratio_recent": 1.0})
     lms, tvs = [], []
@@ -149,7 +149,7 @@ def test_null_contact_effect_naive_is_biased_landmark_and_timevarying_are_not():
 
 
 def test_timevarying_cox_recovers_recent_contact_hazard_ratio():
-    from peerstudy.simulate import simulate_with_contacts
+    from peerstudy.simulation.cohort import simulate_with_contacts
 
     cohort, log = simulate_with_contacts("observational", rng=7, n=20000)
     truth = cohort.attrs["truth"]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from peerstudy.exceptions import ExtremeWeightsWarning, ParameterError, SchemaError, SeparationWarning, AnalysisError
-from peerstudy.survival.weighting import (ESS_FRACTION, MAX_WEIGHT, balance_table, effective_sample_size,
+from peerstudy.survival.observational.weighting import (ESS_FRACTION, MAX_WEIGHT, balance_table, effective_sample_size,
                                           fit_propensity, iptw_weights)
 
 REF = Path(__file__).parent / "reference"
@@ -147,7 +147,7 @@ def test_no_warning_on_well_behaved_weights(cohort):
 
 
 def test_refit_weights_equals_a_full_refit_on_the_resample(cohort):
-    from peerstudy.survival.weighting import refit_weights
+    from peerstudy.survival.observational.weighting import refit_weights
 
     w = iptw_weights(cohort, covariates=COVS)
     idx = np.random.default_rng(4).integers(0, len(cohort), len(cohort))

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from peerstudy.exceptions import AnalysisError, ProportionalHazardsWarning
-from peerstudy.survival.cox import fit_cox
-from peerstudy.survival.zph import PH_ALPHA, cox_zph
+from peerstudy.survival.cox.engine import fit_cox
+from peerstudy.survival.cox.zph import PH_ALPHA, cox_zph
 
 REF = Path(__file__).parent / "reference"
 DATA = Path(__file__).parents[1] / "src" / "peerstudy" / "data"

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy import tables
+from peerstudy.present import tables
 from peerstudy.exceptions import DataError
-from peerstudy.simulate import simulate_cohort
+from peerstudy.simulation.cohort import simulate_cohort
 from peerstudy.survival import kaplan_meier
 from peerstudy.survival.rmst import rmst
 
@@ -69,9 +69,9 @@ def test_endings_table_totals_and_suppression(cohort):
 
 
 def test_result_tables_hide_small_counts_for_real_data():
-    from peerstudy.simulate import simulate_cohort
+    from peerstudy.simulation.cohort import simulate_cohort
     from peerstudy.survival import analyse_cohort, cumulative_incidence
-    from peerstudy.tables import (cif_record, cif_table, competing_summary, km_table, logrank_table,
+    from peerstudy.present.tables import (cif_record, cif_table, competing_summary, km_table, logrank_table,
                                   reportable_endings)
 
     df = simulate_cohort("outpatient_default", rng=1, n=300)

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from peerstudy.exceptions import ParameterError, SchemaError
-from peerstudy.programme import read_export, validate_export
+from peerstudy.data.programme import read_export, validate_export
 from peerstudy.survival.interval import fit_interval_weibull, turnbull
-from peerstudy.teds import CODEBOOK, LOS_BANDS, TEDS_COLUMNS, discharge_intervals, los_range, simulate_teds, teds_intervals
+from peerstudy.data.programme.teds import CODEBOOK, LOS_BANDS, TEDS_COLUMNS, discharge_intervals, los_range, teds_intervals
+from peerstudy.simulation.teds import simulate_teds
 
 ROOT = Path(__file__).parent.parent
 TEDS = ROOT / "data" / "synthetic" / "teds_d_synthetic.csv"

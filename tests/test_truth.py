@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate
 
 from peerstudy.scenario import preset
-from peerstudy.truth import (arm_cumulative_hazard, compute_truth, linear_predictor_distribution, weibull_scale)
+from peerstudy.simulation.truth import (arm_cumulative_hazard, compute_truth, linear_predictor_distribution, weibull_scale)
 
 
 def test_target_retention_is_met_by_the_truth():
@@ -46,8 +46,8 @@ def test_without_covariates_or_frailty_truth_is_closed_form():
 
 def test_marginal_survival_matches_brute_force_monte_carlo():
     """Average exact conditional survival over 2 million draws of covariates and frailty."""
-    from peerstudy.simulate import _draw_covariate
-    from peerstudy.truth import covariate_coefficients
+    from peerstudy.simulation.cohort import _draw_covariate
+    from peerstudy.simulation.truth import covariate_coefficients
 
     s = preset("ed_bridge")
     rng = np.random.default_rng(11)
@@ -85,7 +85,7 @@ def test_linear_predictor_distribution_is_a_distribution():
 
 
 def test_truth_sidecar_contract():
-    from peerstudy.simulate import truth_sidecar
+    from peerstudy.simulation.cohort import truth_sidecar
 
     doc = truth_sidecar(preset("outpatient_default"), seed=3)
     assert {"seed", "n", "scenario", "hazard_ratio", "estimands"} <= set(doc)
@@ -100,8 +100,8 @@ def test_truth_sidecar_contract():
 
 def test_contact_kernels_agree_with_each_other():
     """Survival from the cumulative-hazard kernel equals the empirical survival of times from the inversion kernel."""
-    from peerstudy._contacts import invert_with_windows, mean_survival_with_windows
-    from peerstudy.simulate import draw_sessions
+    from peerstudy.simulation.contacts import invert_with_windows, mean_survival_with_windows
+    from peerstudy.simulation.cohort import draw_sessions
 
     s = preset("observational")
     rng = np.random.default_rng(5)

@@ -1,13 +1,97 @@
 """peerstudy: simulate, design and analyse evaluations of peer recovery support.
 
-Retention is the number of days from enrolment to leaving treatment; dropout is the event.
-Data flows one way: scenario -> simulate -> cohort -> survival -> results -> report.
+Retention is the number of days from enrolment to leaving treatment; dropout is the event. Data flows one
+way: scenario -> simulation -> cohort -> survival / design -> results -> present -> report.
+
+This module is the front door: the verbs people use, importable as ``import peerstudy as ps``.
+
+>>> import peerstudy as ps
+>>> cohort = ps.simulate_cohort(ps.preset("outpatient_default"), rng=1, n=300)
+>>> results = ps.analyse_cohort(cohort, covariates=["age"])
+>>> results.n
+300
+
+Names load lazily (PEP 562), so ``import peerstudy`` is quick and the command line starts fast. The
+modules behind them are documented in the API reference; ``ps.plots``, ``ps.tables`` and ``ps.privacy``
+are the presentation modules, for notebooks.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
+from peerstudy.exceptions import PeerstudyError
+
 __version__ = "0.1.0"
 
-from .exceptions import PeerstudyError  # noqa: E402
+#: front-door name -> (module, attribute); attribute None means the module itself
+_FRONT: dict[str, tuple[str, str | None]] = {
+    # scenarios
+    "Scenario": ("peerstudy.scenario", "Scenario"),
+    "PRESETS": ("peerstudy.scenario", "PRESETS"),
+    "preset": ("peerstudy.scenario", "preset"),
+    "load_scenario": ("peerstudy.scenario", "load_scenario"),
+    "as_observational": ("peerstudy.scenario", "as_observational"),
+    # simulation
+    "simulate_cohort": ("peerstudy.simulation.cohort", "simulate_cohort"),
+    "simulate_with_contacts": ("peerstudy.simulation.cohort", "simulate_with_contacts"),
+    "compute_truth": ("peerstudy.simulation.truth", "compute_truth"),
+    # data
+    "COVARIATES": ("peerstudy.data.schema", "COVARIATES"),
+    "read_cohort": ("peerstudy.data.schema", "read_cohort"),
+    "write_cohort": ("peerstudy.data.schema", "write_cohort"),
+    "validate_cohort": ("peerstudy.data.schema", "validate_cohort"),
+    "load_mapping": ("peerstudy.data.programme.mapping", "load_mapping"),
+    "read_export": ("peerstudy.data.programme.export", "read_export"),
+    "validate_export": ("peerstudy.data.programme.export", "validate_export"),
+    "write_programme_examples": ("peerstudy.make_data", "write_programme_examples"),
+    # survival
+    "kaplan_meier": ("peerstudy.survival.km", "kaplan_meier"),
+    "logrank_test": ("peerstudy.survival.logrank", "logrank_test"),
+    "rmst": ("peerstudy.survival.rmst", "rmst"),
+    "cumulative_incidence": ("peerstudy.survival.competing", "cumulative_incidence"),
+    "fit_cox": ("peerstudy.survival.cox.engine", "fit_cox"),
+    "fit_cause_specific_cox": ("peerstudy.survival.cox.engine", "fit_cause_specific_cox"),
+    "cox_zph": ("peerstudy.survival.cox.zph", "cox_zph"),
+    "fit_fine_gray": ("peerstudy.survival.cox.finegray", "fit_fine_gray"),
+    "fit_weibull_aft": ("peerstudy.survival.cox.aft", "fit_weibull_aft"),
+    "turnbull": ("peerstudy.survival.interval", "turnbull"),
+    "fit_interval_weibull": ("peerstudy.survival.interval", "fit_interval_weibull"),
+    "iptw_analysis": ("peerstudy.survival.observational.iptw", "iptw_analysis"),
+    "timevarying_cox": ("peerstudy.survival.observational.timevarying", "timevarying_cox"),
+    "landmark_analysis": ("peerstudy.survival.observational.timevarying", "landmark_analysis"),
+    "naive_ever_contact": ("peerstudy.survival.observational.timevarying", "naive_ever_contact"),
+    "analyse_cohort": ("peerstudy.survival.analyse", "analyse_cohort"),
+    # design
+    "power_survival": ("peerstudy.design.power", "power_survival"),
+    "sample_size": ("peerstudy.design.power", "sample_size"),
+    "design_effect": ("peerstudy.design.power", "design_effect"),
+    "run_study": ("peerstudy.design.study", "run_study"),
+    # reports and the notebook API
+    "run_report": ("peerstudy.report", "run_report"),
+    "load_report_cohort": ("peerstudy.report.notebook", "load_report_cohort"),
+    "record": ("peerstudy.report.notebook", "record"),
+    "summary": ("peerstudy.report.notebook", "summary"),
+    # presentation modules
+    "plots": ("peerstudy.present.plots", None),
+    "tables": ("peerstudy.present.tables", None),
+    "privacy": ("peerstudy.present.privacy", None),
+}
 
-__all__ = ["PeerstudyError", "__version__"]
+__all__ = ["PeerstudyError", "__version__", *_FRONT]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _FRONT[name]
+    except KeyError:
+        raise AttributeError(f"module 'peerstudy' has no attribute {name!r}") from None
+    mod = importlib.import_module(module)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_FRONT))

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .exceptions import DataError
+from peerstudy.exceptions import DataError
 
 __all__ = ["atomic_path", "write_json", "dumps_json", "sha256_file"]
 

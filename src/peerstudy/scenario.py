@@ -35,7 +35,7 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
-from .exceptions import ScenarioError
+from peerstudy.exceptions import ScenarioError
 
 __all__ = [
     "BinaryCovariate",

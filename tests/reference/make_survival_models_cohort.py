@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from peerstudy.scenario import preset
-from peerstudy.simulate import simulate_cohort
+from peerstudy.simulation.cohort import simulate_cohort
 
 SEED = 20261123
 OUT = Path(__file__).resolve().parent / "survival_models_cohort.csv"

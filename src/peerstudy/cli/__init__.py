@@ -14,7 +14,7 @@ import argparse
 import importlib
 import sys
 
-from ..exceptions import PeerstudyError
+from peerstudy.exceptions import PeerstudyError
 
 __all__ = ["main", "build_parser"]
 
@@ -29,19 +29,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from peerstudy import __version__
 
     parser = _Parser(prog="peerstudy", description="Simulate, design and analyse peer-support retention studies.")
     parser.add_argument("--version", action="version", version=f"peerstudy {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
     for verb in VERBS:
-        try:
-            module = importlib.import_module(f"{__name__}.{verb}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{verb}":
-                continue  # verb not built yet
-            raise
+        module = importlib.import_module(f"{__name__}.{verb}")
         p = module.add_parser(sub)
         p.set_defaults(_run=module.run)
     return parser

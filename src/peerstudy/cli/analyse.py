@@ -54,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _horizons(text: str) -> tuple[float, ...]:
-    from ..exceptions import ParameterError
+    from peerstudy.exceptions import ParameterError
 
     vals = []
     for part in _csv_list(text):
@@ -79,22 +79,22 @@ def _wanted(args: argparse.Namespace) -> list[str]:
 def _read_columns(path: str, wanted: list[str]):
     """Read only the analysed columns (a 1M-row cohort reads about twice as fast); absent ones are left out
     so that the analysis names them in its missing-column error."""
-    from ..schema import read_table
+    from peerstudy.data.schema import read_table
 
     return read_table(path, columns=wanted)
 
 
 def _read(args: argparse.Namespace):
     if getattr(args, "exclude_invalid", False) and args.mapping is None:
-        from ..exceptions import ParameterError
+        from peerstudy.exceptions import ParameterError
 
         raise ParameterError("--exclude-invalid needs --mapping (it applies the mapping's validation rules)")
     if args.mapping is None:
         return _read_columns(args.file, _wanted(args)), None
-    from ..exceptions import DataError
+    from peerstudy.exceptions import DataError
 
     try:
-        from ..programme import read_export
+        from peerstudy.data.programme import read_export
     except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installation
         raise DataError(f"--mapping needs peerstudy.programme, which is not available: {exc}") from None
     export = read_export(args.file, mapping=args.mapping,
@@ -111,9 +111,9 @@ def _read(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .._io import atomic_path, write_json
-    from ..exceptions import DataError, ParameterError
-    from ..survival.analyse import analyse_cohort
+    from peerstudy._io import atomic_path, write_json
+    from peerstudy.exceptions import DataError, ParameterError
+    from peerstudy.survival.analyse import analyse_cohort
 
     if args.cause is not None and args.ending is None:
         raise ParameterError("--cause needs --ending COL (the column of endings)")
@@ -170,8 +170,8 @@ def _iptw(df, args: argparse.Namespace, arm: str, propensity: list[str], horizon
     """IPTW analysis (survival.observational) of the arm; the bootstrap seed is fixed (0) and recorded."""
     import warnings
 
-    from ..survival._data import group_codes
-    from ..survival.observational import iptw_analysis
+    from peerstudy.survival._validate import group_codes
+    from peerstudy.survival.observational.iptw import iptw_analysis
 
     _, levels = group_codes(df, arm, role="arm")
     with warnings.catch_warnings():

@@ -35,8 +35,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._io import dumps_json
-    from ..design import power as pw
+    from peerstudy._io import dumps_json
+    from peerstudy.design import power as pw
 
     common = dict(
         alpha=args.alpha, allocation=args.allocation, method=args.method, control_median=args.control_median,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..exceptions import ParameterError
+from peerstudy.exceptions import ParameterError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -48,7 +48,7 @@ def _parse_pairs(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import run_report
+    from peerstudy.report import run_report
 
     if args.mapping and not args.data:
         raise ParameterError("--mapping needs --data FILE")

@@ -12,7 +12,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..scenario import list_presets, load_scenario
+    from peerstudy.scenario import list_presets, load_scenario
 
     if args.show:
         print(load_scenario(args.show).to_yaml(), end="")

@@ -36,11 +36,11 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from .._io import atomic_path, dumps_json
-    from ..exceptions import DataError, ScenarioError
-    from ..scenario import apply_overrides, load_scenario
-    from ..schema import write_cohort
-    from ..simulate import simulate_cohort, simulate_with_contacts, truth_sidecar
+    from peerstudy._io import atomic_path, dumps_json
+    from peerstudy.exceptions import DataError, ScenarioError
+    from peerstudy.scenario import apply_overrides, load_scenario
+    from peerstudy.data.schema import write_cohort
+    from peerstudy.simulation.cohort import simulate_cohort, simulate_with_contacts, truth_sidecar
 
     out = Path(args.out)
     if out.suffix.lower() not in (".csv", ".parquet"):

@@ -37,7 +37,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _parse_grid(items: list[str]) -> dict:
     import yaml
 
-    from ..exceptions import ParameterError
+    from peerstudy.exceptions import ParameterError
 
     grid = {}
     for item in items:
@@ -52,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from .._io import atomic_path, write_json
-    from ..design.study import METHODS, run_study
-    from ..exceptions import DataError
-    from ..scenario import apply_overrides, load_scenario
+    from peerstudy._io import atomic_path, write_json
+    from peerstudy.design.study import METHODS, run_study
+    from peerstudy.exceptions import DataError
+    from peerstudy.scenario import apply_overrides, load_scenario
 
     scenario = load_scenario(args.scenario)
     if args.set:

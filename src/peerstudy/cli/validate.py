@@ -20,11 +20,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..exceptions import SchemaError
-    from ..schema import read_cohort
+    from peerstudy.exceptions import SchemaError
+    from peerstudy.data.schema import read_cohort
 
     if args.mapping is not None:
-        from ..programme import validate_export
+        from peerstudy.data.programme import validate_export
 
         report = validate_export(args.file, mapping=args.mapping, cutoff=args.cutoff)
         print(str(report), file=sys.stdout if report.valid else sys.stderr)

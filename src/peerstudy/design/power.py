@@ -33,7 +33,7 @@ import numbers
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from ..exceptions import ParameterError
+from peerstudy.exceptions import ParameterError
 
 __all__ = [
     "SampleSize",

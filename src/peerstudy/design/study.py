@@ -2,7 +2,7 @@
 
 * **Aims**: compare analysis methods for a peer-support evaluation.
 * **Data-generating mechanism**: a :class:`~peerstudy.scenario.Scenario` (or a grid of variations of
-  one); each replicate is a cohort drawn by the same model as :func:`peerstudy.simulate.simulate_arrays`.
+  one); each replicate is a cohort drawn by the same model as :func:`peerstudy.simulation.cohort.simulate_arrays`.
 * **Estimands**: the conditional log hazard ratio of dropout, peer vs usual care
   (``log(scenario.hazard_ratio)``) for the hazard-ratio methods; the difference in restricted mean
   time in treatment to ``tau`` days (peer minus usual care, :mod:`peerstudy.truth`) for ``rmst``.
@@ -28,7 +28,6 @@ written to ``out/chunks/`` and a rerun of the same study skips it (resume after 
 """
 
 from __future__ import annotations
-
 import html
 import itertools
 import json
@@ -37,25 +36,24 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
-
 import numpy as np
-from numba import njit
+from peerstudy.exceptions import DataError, ParameterError
+from peerstudy.scenario import Scenario, apply_overrides, load_scenario
+from peerstudy.simulation.batch import replicate_seed, simulate_replicates
 
-from ..exceptions import DataError, ParameterError
-from ..scenario import BinaryCovariate, CountCovariate, NumericCovariate, Scenario, apply_overrides, load_scenario
+__all__ = ["replicate_seed", "simulate_replicates", "METHODS", "analyse_replicates", "performance", "StudyResult", "run_study"]
 
-__all__ = ["METHODS", "StudyResult", "run_study", "simulate_replicates", "analyse_replicates", "performance",
-           "replicate_seed"]
 
 METHODS: tuple[str, ...] = ("logrank", "cox", "cox_adjusted", "cox_robust", "rmst")
+
+
 _HR_METHODS = ("logrank", "cox", "cox_adjusted", "cox_robust")
+
+
 _Z975 = 1.959963984540054
+
+
 _COLUMNS = ("rep", "method", "estimate", "se", "p_value", "reject", "ci_low", "ci_high", "converged", "events")
-
-
-def replicate_seed(seed: int, rep: int) -> np.random.SeedSequence:
-    """The seed sequence of replicate ``rep``: child ``rep`` of ``SeedSequence(seed).spawn(...)``."""
-    return np.random.SeedSequence(seed, spawn_key=(rep,))
 
 
 # ----- data-generating mechanism (lean, batched) ----------------------------------------------------
@@ -64,183 +62,13 @@ def _adjust_default(scenario: Scenario) -> tuple[str, ...]:
     return tuple(name for name in cov.__dataclass_fields__ if getattr(cov, name).hazard_ratio != 1.0)
 
 
-def simulate_replicates(scenario: Scenario, reps: Sequence[int], *, seed: int,
-                        covariates: Sequence[str] = ()) -> dict[str, np.ndarray]:
-    """Simulate replicates ``reps`` of ``scenario`` as 2-D arrays (replicate x participant).
-
-    The model is that of :func:`peerstudy.simulate.simulate_arrays` (same distributions: site, gamma
-    frailty, allocation, covariates, exact inversion of the dropout hazard, competing endings, whole
-    days). Each replicate draws one block of uniforms (and its site frailties) from its own stream, and a
-    compiled kernel turns a chunk of them into cohorts: covariates by inverting their discrete
-    distributions (a rounded, clipped normal is a discrete distribution on whole numbers), dropout by
-    inverting the arm's cumulative hazard. It is equal in distribution to ``simulate_arrays``, not draw
-    for draw.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    reps : sequence of int
-        Replicate numbers; replicate ``i`` uses :func:`replicate_seed` ``(seed, i)``.
-    seed : int
-        Study seed.
-    covariates : sequence of str
-        Covariates to return (those affecting dropout are always drawn).
-
-    Returns
-    -------
-    dict
-        ``time`` (days, float), ``event`` (1 = dropout), ``peer`` (0/1), ``site`` (codes), and each covariate drawn.
-    """
-    if scenario.allocation == "observational" or (scenario.contacts.enabled
-                                                   and scenario.contacts.hazard_ratio_recent != 1.0):
-        # the batched kernel covers randomised designs; confounded assignment and contact-dependent
-        # hazards come from the simulator itself, one replicate at a time (same streams, slower)
-        return _simulate_replicates_general(scenario, reps, seed=seed, covariates=covariates)
-    from ..truth import _covariate_pmf, covariate_coefficients, cumulative_baseline, weibull_scale
-
-    n, n_sites = scenario.n, scenario.n_sites
-    coefs = covariate_coefficients(scenario)
-    drawn = [c for c in scenario.covariates.__dataclass_fields__ if coefs[c][0] != 0.0 or c in covariates]
-    width = 1
-    tables = []
-    for name in drawn:
-        support, prob, _ = _covariate_pmf(getattr(scenario.covariates, name))
-        keep = prob > 0
-        tables.append((support[keep], np.cumsum(prob[keep])))
-        width = max(width, int(keep.sum()))
-    values = np.zeros((len(drawn), width))
-    cdfs = np.ones((len(drawn), width))
-    lengths = np.zeros(len(drawn), dtype=np.int64)
-    for j, (v, c) in enumerate(tables):
-        values[j, : len(v)], cdfs[j, : len(c)], lengths[j] = v, c, len(v)
-        cdfs[j, len(c) - 1] = 1.0
-    betas = np.array([coefs[c][0] for c in drawn])
-    centres = np.array([coefs[c][1] for c in drawn])
-    rows = 2 + len(drawn) + 4
-    m = len(reps)
-    u = np.empty((m, rows, n))
-    frailty = np.ones((m, n_sites))
-    site_u = np.zeros((m, n_sites))
-    theta = scenario.frailty_variance
-    cluster = scenario.allocation == "cluster"
-    for i, rep in enumerate(reps):
-        rng = np.random.default_rng(replicate_seed(seed, int(rep)))
-        rng.random(out=u[i])
-        if cluster:
-            rng.random(out=site_u[i])
-        if theta > 0:
-            frailty[i] = rng.standard_gamma(1.0 / theta, n_sites) * theta
-    scale, shape = weibull_scale(scenario), scenario.weibull_shape
-    stop = -1.0 if scenario.effect_stops_day is None else float(scenario.effect_stops_day)
-    h0c = 0.0 if stop < 0 else float(cumulative_baseline(stop, scale, shape))
-    k = round((n_sites if cluster else n) * scenario.peer_fraction)
-    hazards = np.array([scenario.loss_hazard, scenario.incarceration_hazard, scenario.death_hazard])
-    time = np.empty((m, n))
-    event = np.empty((m, n), dtype=np.int64)
-    peer = np.empty((m, n), dtype=np.int64)
-    site = np.empty((m, n), dtype=np.int64)
-    X = np.empty((m, len(drawn), n))
-    _simulate_kernel(u, frailty, site_u, cluster, k, values, cdfs, lengths, betas, centres, scale, shape,
-                     scenario.hazard_ratio, stop, h0c, float(scenario.follow_up_days), hazards,
-                     time, event, peer, site, X)
-    out = {name: X[:, j, :] for j, name in enumerate(drawn)}
-    out.update(time=time, event=event, peer=peer, site=site)
-    return out
-
-
-def _simulate_replicates_general(scenario: Scenario, reps: Sequence[int], *, seed: int,
-                                 covariates: Sequence[str] = ()) -> dict[str, np.ndarray]:
-    """:func:`simulate_replicates` through :func:`peerstudy.simulate.simulate_arrays` (every scenario feature)."""
-    from ..simulate import simulate_arrays
-    from ..truth import covariate_coefficients
-
-    coefs = covariate_coefficients(scenario)
-    drawn = [c for c in scenario.covariates.__dataclass_fields__ if coefs[c][0] != 0.0 or c in covariates]
-    runs = [simulate_arrays(scenario, rng=np.random.default_rng(replicate_seed(seed, int(rep)))) for rep in reps]
-    out = {name: np.stack([r[name] for r in runs]).astype(float) for name in drawn}
-    out.update(time=np.stack([r["time"] for r in runs]).astype(float),
-               event=np.stack([r["event"] for r in runs]).astype(np.int64),
-               peer=np.stack([r["peer"] for r in runs]).astype(np.int64),
-               site=np.stack([r["site"] for r in runs]).astype(np.int64))
-    return out
-
-
-@njit(cache=True)
-def _invert_dropout_one(e, kfac, peer, scale, shape, hr, stop, h0c):
-    """Dropout time solving kfac * H_arm(T) = e (Weibull baseline, peer HR up to ``stop`` days)."""
-    target = e / kfac
-    if peer:
-        if stop >= 0.0 and target > hr * h0c:
-            h0 = target - hr * h0c + h0c
-        else:
-            h0 = target / hr
-    else:
-        h0 = target
-    return scale * h0 ** (1.0 / shape)
-
-
-@njit(cache=True)
-def _simulate_kernel(u, frailty, site_u, cluster, k, values, cdfs, lengths, betas, centres, scale, shape, hr,
-                     stop, h0c, follow, hazards, time, event, peer, site, X):
-    m, rows, n = u.shape
-    n_sites = frailty.shape[1]
-    ncov = values.shape[0]
-    base = 2 + ncov
-    for r in range(m):
-        if cluster:
-            rank = np.argsort(site_u[r])
-            peer_site = np.zeros(n_sites, np.int64)
-            for q in range(k):
-                peer_site[rank[q]] = 1
-        else:
-            rank = np.argsort(u[r, 0])
-            for q in range(n):
-                peer[r, q] = 0
-            for q in range(k):
-                peer[r, rank[q]] = 1
-        for q in range(n):
-            s = min(int(u[r, 1, q] * n_sites), n_sites - 1)
-            site[r, q] = s
-            if cluster:
-                peer[r, q] = peer_site[s]
-            lp = 0.0
-            for j in range(ncov):
-                uj = u[r, 2 + j, q]
-                lo = 0  # first index with cdf > u (binary search; the last cdf is 1)
-                hi = lengths[j] - 1
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if cdfs[j, mid] <= uj:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                x = values[j, lo]
-                X[r, j, q] = x
-                lp += betas[j] * (x - centres[j])
-            kfac = frailty[r, s] * math.exp(lp)
-            first = follow
-            ev = 0
-            t = _invert_dropout_one(-math.log1p(-u[r, base, q]), kfac, peer[r, q] == 1, scale, shape, hr, stop, h0c)
-            if t < first:
-                first = t
-                ev = 1
-            for j in range(3):
-                if hazards[j] > 0.0:
-                    t = -math.log1p(-u[r, base + 1 + j, q]) / hazards[j]
-                    if t < first:
-                        first = t
-                        ev = 0
-            time[r, q] = max(math.ceil(first), 1.0)
-            event[r, q] = ev
-
-
 # ----- methods ---------------------------------------------------------------------------------------
 def analyse_replicates(data: Mapping[str, np.ndarray], *, methods: Sequence[str] = METHODS,
                        adjust: Sequence[str] = (), tau: float, alpha: float = 0.05) -> dict[str, dict[str, np.ndarray]]:
     """Apply each method to every replicate; method -> {estimate, se, p_value, converged} arrays."""
     from scipy.special import erfc
 
-    from ..survival import fast
+    from peerstudy.survival import fast
 
     t, e, g = data["time"], data["event"], data["peer"]
     res: dict[str, dict[str, np.ndarray]] = {}
@@ -419,7 +247,7 @@ def _grid_points(grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any
 
 
 def _truths(scenario: Scenario, methods: Sequence[str], tau: int) -> dict[str, float]:
-    from ..truth import compute_truth
+    from peerstudy.simulation.truth import compute_truth
 
     t = compute_truth(scenario).to_dict()
     diffs = t["estimands"]["rmst_difference"]
@@ -429,7 +257,7 @@ def _truths(scenario: Scenario, methods: Sequence[str], tau: int) -> dict[str, f
 
 
 def _analytic(scenario: Scenario, events_mean: float, alpha: float) -> dict[str, Any]:
-    from .power import power_for_events
+    from peerstudy.design.power import power_for_events
 
     return {
         "events_mean": events_mean,
@@ -445,7 +273,7 @@ def _chunk_name(point: int, start: int, stop: int) -> str:
 
 
 def _save_chunk(folder: Path, name: str, cols: dict[str, np.ndarray]) -> None:
-    from .._io import atomic_path
+    from peerstudy._io import atomic_path
 
     arrays = {k: (v.astype(str) if v.dtype == object else v) for k, v in cols.items()}
     with atomic_path(folder / name, suffix=".npz") as tmp:
@@ -661,7 +489,7 @@ def _prepare_out(out: Any, specs: list[dict]) -> Path | None:
             raise DataError(f"{str(folder)!r} holds chunks of a different study (scenario, seed, methods, tau or alpha "
                             "differ); use another --out folder or delete it")
     else:
-        from .._io import atomic_path
+        from peerstudy._io import atomic_path
 
         with atomic_path(stamp) as tmp:
             tmp.write_text(text, encoding="utf-8")

@@ -1,54 +1,96 @@
 """Survival estimators for retention and their immutable result objects.
 
-The estimators live in submodules (``peerstudy.survival.km``, ``.logrank``, ``.rmst``, ``.competing``,
-``.analyse``, ``.cox``, ``.zph``, ...). This package re-exports the public API (each submodule's
-``__all__``) of those present in the installation, so ``from peerstudy.survival import kaplan_meier, fit_cox``
-works. The re-export is lazy (PEP 562): importing one submodule, or the package, does not import the
-others (the CLI and each estimator start faster); ``from peerstudy.survival import *`` and ``dir()`` see them all.
+Submodules: :mod:`.km` (Kaplan-Meier, weighted or not), :mod:`.logrank`, :mod:`.rmst`, :mod:`.competing`
+(Aalen-Johansen), :mod:`.interval` (Turnbull, interval-censored Weibull), :mod:`.cox` (engine, ``cox.zph``,
+Fine-Gray, AFT), :mod:`.observational` (weighting, IPTW, time-varying exposure), :mod:`.fast` (batched fits for
+simulation studies) and :mod:`.analyse` (the ``results.json`` orchestrator). Input checks shared by all
+estimators are in :mod:`._validate`, display helpers in :mod:`._display`.
+
+The public names are re-exported here lazily (PEP 562), so ``from peerstudy.survival import fit_cox`` works
+and importing one estimator does not import the others.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
 from typing import Any
 
-_SUBMODULES = ("km", "logrank", "rmst", "competing", "analyse", "cox", "zph", "aft", "finegray", "weighting",
-               "observational", "timevarying", "interval", "fast")
+#: public name -> submodule that defines it
+_EXPORTS: dict[str, str] = {
+    "KaplanMeierCurve": "km",
+    "KaplanMeierResult": "km",
+    "kaplan_meier": "km",
+    "CONF_TYPES": "km",
+    "LogrankResult": "logrank",
+    "logrank_test": "logrank",
+    "RMSTResult": "rmst",
+    "rmst": "rmst",
+    "rmst_from_curve": "rmst",
+    "rmst_from_km": "rmst",
+    "rmst_table": "rmst",
+    "CumulativeIncidenceCurve": "competing",
+    "CumulativeIncidenceResult": "competing",
+    "cumulative_incidence": "competing",
+    "ending_codes": "competing",
+    "TurnbullResult": "interval",
+    "IntervalWeibullResult": "interval",
+    "turnbull": "interval",
+    "fit_interval_weibull": "interval",
+    "interval_arrays": "interval",
+    "AnalysisResults": "analyse",
+    "analyse_cohort": "analyse",
+    "TIES": "analyse",
+    "CoxResult": "cox",
+    "fit_cox": "cox",
+    "fit_cause_specific_cox": "cox",
+    "EVENTS_PER_TERM": "cox",
+    "ZphResult": "cox",
+    "cox_zph": "cox",
+    "PH_ALPHA": "cox",
+    "FineGrayResult": "cox",
+    "fit_fine_gray": "cox",
+    "finegray_expand": "cox",
+    "AftResult": "cox",
+    "fit_weibull_aft": "cox",
+    "PropensityModel": "observational",
+    "IPTWeights": "observational",
+    "fit_propensity": "observational",
+    "iptw_weights": "observational",
+    "effective_sample_size": "observational",
+    "balance_table": "observational",
+    "treatment_indicator": "observational",
+    "refit_weights": "observational",
+    "MAX_WEIGHT": "observational",
+    "ESS_FRACTION": "observational",
+    "MIN_CELL": "observational",
+    "WeightedKaplanMeier": "observational",
+    "RMSTDifference": "observational",
+    "IPTWAnalysis": "observational",
+    "weighted_kaplan_meier": "observational",
+    "iptw_cox": "observational",
+    "weighted_rmst_difference": "observational",
+    "iptw_analysis": "observational",
+    "N_BOOT": "observational",
+    "validate_contacts": "observational",
+    "contact_intervals": "observational",
+    "timevarying_cox": "observational",
+    "landmark_analysis": "observational",
+    "naive_ever_contact": "observational",
+    "ContactEffect": "observational",
+    "WINDOW_DAYS": "observational",
+}
 
-
-def _load(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":
-            raise
-        return None
-
-
-def _public() -> dict[str, ModuleType]:
-    names: dict[str, ModuleType] = {}
-    for sub in _SUBMODULES:
-        mod = _load(sub)
-        for attr in getattr(mod, "__all__", ()) if mod is not None else ():
-            names.setdefault(attr, mod)
-    return names
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "__all__":
-        return list(_public())
-    if name.startswith("_") or name in _SUBMODULES:
-        # private names and submodules: let the import system load them (``from . import _coxkernels``)
+    sub = _EXPORTS.get(name)
+    if sub is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    for sub in _SUBMODULES:
-        mod = _load(sub)
-        if mod is not None and name in getattr(mod, "__all__", ()):
-            value = getattr(mod, name)
-            globals()[name] = value
-            return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{sub}"), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_public()))
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -20,7 +20,6 @@ The result's :meth:`AnalysisResults.to_dict` is the ``results.json`` contract of
 from __future__ import annotations
 
 import html
-import importlib
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -28,28 +27,17 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..exceptions import AnalysisError, PeerstudyWarning
-from ..schema import CENSORING
-from ._data import check_horizons, group_codes, horizon_key, require_columns, require_frame, time_event
-from .competing import CumulativeIncidenceResult, cumulative_incidence, ending_codes
-from .km import KaplanMeierResult, kaplan_meier
-from .logrank import LogrankResult, logrank_test
-from .rmst import RMSTResult, rmst_from_km
+from peerstudy.exceptions import AnalysisError, PeerstudyWarning
+from peerstudy.data.schema import CENSORING
+from peerstudy.survival._validate import check_horizons, group_codes, horizon_key, require_columns, require_frame, time_event
+from peerstudy.survival.competing import CumulativeIncidenceResult, cumulative_incidence, ending_codes
+from peerstudy.survival.km import KaplanMeierResult, kaplan_meier
+from peerstudy.survival.logrank import LogrankResult, logrank_test
+from peerstudy.survival.rmst import RMSTResult, rmst_from_km
 
 __all__ = ["AnalysisResults", "analyse_cohort", "TIES"]
 
 TIES = ("efron", "breslow")
-
-
-def _optional(module: str, name: str) -> Any:
-    """A function from a sibling module that may not exist yet; ``None`` if the module is absent."""
-    try:
-        mod = importlib.import_module(f"peerstudy.survival.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"peerstudy.survival.{module}":
-            return None
-        raise
-    return getattr(mod, name, None)
 
 
 def _as_dict(obj: Any) -> Any:
@@ -239,12 +227,12 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
         rm[horizon_key(h)] = rmst_from_km(km, h)
 
     cox = None
-    fit_cox = _optional("cox", "fit_cox")
+    from peerstudy.survival.cox.engine import fit_cause_specific_cox, fit_cox
+    from peerstudy.survival.cox.finegray import fit_fine_gray
+
     cox_terms = ((arm,) if arm is not None else ()) + covariates
     if not cox_terms:
         notes.append("Cox model not fitted: no arm and no covariates")
-    elif fit_cox is None:
-        notes.append("Cox model not fitted: peerstudy.survival.cox is not available in this installation")
     else:
         cox = fit_cox(df, time=time, event=event, covariates=cox_terms, strata=strata, cluster=cluster, ties=ties)
 
@@ -253,18 +241,10 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
         cif = cumulative_incidence(df, time=time, ending=ending, group=arm, censored=censored, causes=(cause,),
                                    horizons=hz)
         if cox_terms:
-            fit_fg = _optional("finegray", "fit_fine_gray")
-            fit_cs = _optional("finegray", "fit_cause_specific_cox") or _optional("cox", "fit_cause_specific_cox")
-            if fit_fg is None:
-                notes.append("Fine-Gray not fitted: peerstudy.survival.finegray is not available in this installation")
-            else:
-                fg = fit_fg(df, time=time, ending=ending, cause=cause, censored=tuple(censored),
-                            covariates=cox_terms, cluster=cluster)
-            if fit_cs is None:
-                notes.append("cause-specific Cox not fitted: fit_cause_specific_cox is not available")
-            else:
-                cs = fit_cs(df, time=time, ending=ending, cause=cause, censored=tuple(censored),
-                            covariates=cox_terms, ties=ties, cluster=cluster)
+            fg = fit_fine_gray(df, time=time, ending=ending, cause=cause, censored=tuple(censored),
+                               covariates=cox_terms, cluster=cluster)
+            cs = fit_cause_specific_cox(df, time=time, ending=ending, cause=cause, censored=tuple(censored),
+                                        covariates=cox_terms, ties=ties, cluster=cluster)
     for note in notes:
         warnings.warn(note, PeerstudyWarning, stacklevel=2)
     settings = {"time": time, "event": event, "arm": arm, "covariates": list(covariates), "strata": strata,

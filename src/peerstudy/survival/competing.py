@@ -28,9 +28,9 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..exceptions import AnalysisError
-from ..schema import CENSORING, OUTCOMES
-from ._data import check_horizons, group_codes, horizon_key, require_columns, require_frame, time_event
+from peerstudy.exceptions import AnalysisError
+from peerstudy.data.schema import CENSORING, OUTCOMES
+from peerstudy.survival._validate import check_horizons, group_codes, horizon_key, require_columns, require_frame, time_event
 
 __all__ = ["CumulativeIncidenceCurve", "CumulativeIncidenceResult", "cumulative_incidence", "ending_codes"]
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from ..exceptions import AnalysisError, DataError
+from peerstudy.exceptions import AnalysisError, DataError
 
 __all__ = ["LogrankBatch", "CoxBatch", "RmstBatch", "logrank_batch", "cox_batch", "rmst_batch"]
 

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..exceptions import AnalysisError, ConvergenceWarning, SchemaError
+from peerstudy.exceptions import AnalysisError, ConvergenceWarning, SchemaError
 
 __all__ = ["TurnbullResult", "IntervalWeibullResult", "turnbull", "fit_interval_weibull", "interval_arrays"]
 

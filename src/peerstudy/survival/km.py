@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..exceptions import AnalysisError
-from ._data import check_horizons, group_codes, horizon_key, require_frame, time_event
+from peerstudy.exceptions import AnalysisError
+from peerstudy.survival._validate import check_horizons, group_codes, horizon_key, require_frame, time_event
 
 __all__ = ["KaplanMeierCurve", "KaplanMeierResult", "kaplan_meier", "CONF_TYPES"]
 

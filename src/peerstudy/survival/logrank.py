@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..exceptions import AnalysisError
-from ._data import group_codes, require_frame, time_event
+from peerstudy.exceptions import AnalysisError
+from peerstudy.survival._validate import group_codes, require_frame, time_event
 
 __all__ = ["LogrankResult", "logrank_test"]
 

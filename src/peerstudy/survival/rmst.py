@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..exceptions import AnalysisError
-from ._data import check_horizons, group_codes, require_frame, time_event
-from .km import KaplanMeierCurve, KaplanMeierResult, _km_arrays
+from peerstudy.exceptions import AnalysisError
+from peerstudy.survival._validate import check_horizons, group_codes, require_frame, time_event
+from peerstudy.survival.km import KaplanMeierCurve, KaplanMeierResult, _km_arrays
 
 __all__ = ["RMSTResult", "rmst", "rmst_from_curve", "rmst_from_km", "rmst_table"]
 

@@ -1,0 +1,342 @@
+"""The canonical cohort: one row per participant, its columns, types, validation and file I/O.
+
+Columns (all required; ``coach`` is an optional extra):
+
+============== ========================== ====================================================
+column         type                       meaning
+============== ========================== ====================================================
+participant_id int or str, unique         participant identifier
+site           str                        site (clinic, ED, programme) of enrolment
+arm            ``usual_care`` / ``peer``  allocated (or received) arm
+enrolled_on    date                       enrolment (admission) date
+age            number, years              age at enrolment
+female         0/1                        1 = female
+homeless       0/1                        1 = homeless / unstably housed at enrolment
+stimulant_use  0/1                        1 = stimulant (cocaine, methamphetamine) co-use
+injects        0/1                        1 = injected drugs in the last 30 days
+unemployed     0/1                        1 = unemployed at enrolment
+depression     number, score points       depression score (BDI-like, 0-63)
+prior_treatments int >= 0                 number of earlier treatment episodes
+time           int >= 1, days             days from enrolment to the end of observation
+outcome        see ``OUTCOMES``           how observation ended
+event          0/1                        1 if ``outcome == "dropout"`` (the event of interest)
+============== ========================== ====================================================
+
+``outcome``: ``dropout`` (left treatment: the event), ``retained`` (still in treatment at the end
+of follow-up: censored), ``lost_to_follow_up`` (research contact lost: censored, *not* dropout),
+``incarcerated`` and ``died`` (competing endings).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from peerstudy._io import atomic_path
+from peerstudy.exceptions import DataError, SchemaError
+
+__all__ = [
+    "ARMS",
+    "OUTCOMES",
+    "COMPETING",
+    "CENSORING",
+    "COVARIATES",
+    "BINARY_COVARIATES",
+    "COLUMNS",
+    "OPTIONAL_COLUMNS",
+    "CODEBOOK",
+    "validate_cohort",
+    "read_cohort",
+    "read_table",
+    "write_cohort",
+]
+
+ARMS: tuple[str, ...] = ("usual_care", "peer")
+OUTCOMES: tuple[str, ...] = ("dropout", "retained", "lost_to_follow_up", "incarcerated", "died")
+COMPETING: tuple[str, ...] = ("incarcerated", "died")
+CENSORING: tuple[str, ...] = ("retained", "lost_to_follow_up")
+BINARY_COVARIATES: tuple[str, ...] = ("female", "homeless", "stimulant_use", "injects", "unemployed")
+COVARIATES: tuple[str, ...] = ("age", "female", "homeless", "stimulant_use", "injects", "unemployed",
+                               "depression", "prior_treatments")
+COLUMNS: tuple[str, ...] = ("participant_id", "site", "arm", "enrolled_on", *COVARIATES, "time", "outcome", "event")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("coach",)
+
+#: column -> (type, unit, meaning); written beside the synthetic data as its codebook.
+CODEBOOK: dict[str, tuple[str, str, str]] = {
+    "participant_id": ("integer or string", "-", "participant identifier, unique"),
+    "site": ("string", "-", "site of enrolment"),
+    "arm": ("usual_care | peer", "-", "allocated arm; peer = peer recovery coaching"),
+    "enrolled_on": ("date (YYYY-MM-DD)", "-", "enrolment date"),
+    "age": ("integer", "years", "age at enrolment"),
+    "female": ("0/1", "-", "1 = female"),
+    "homeless": ("0/1", "-", "1 = homeless or unstably housed at enrolment"),
+    "stimulant_use": ("0/1", "-", "1 = stimulant co-use (cocaine, methamphetamine)"),
+    "injects": ("0/1", "-", "1 = injected drugs in the 30 days before enrolment"),
+    "unemployed": ("0/1", "-", "1 = unemployed at enrolment"),
+    "depression": ("integer", "points (0-63)", "depression score at enrolment (BDI-like)"),
+    "prior_treatments": ("integer >= 0", "episodes", "number of earlier treatment episodes"),
+    "coach": ("string (optional)", "-", "peer coach, for clustering by coach"),
+    "time": ("integer >= 1", "days", "days from enrolment to the end of observation"),
+    "outcome": ("dropout | retained | lost_to_follow_up | incarcerated | died", "-",
+                "how observation ended: dropout is the event; retained and lost_to_follow_up are censored; "
+                "incarcerated and died are competing endings"),
+    "event": ("0/1", "-", "1 = dropout (outcome == 'dropout'), else 0"),
+}
+
+_MAX_IDS = 5
+
+
+def _ids(df: pd.DataFrame, mask: np.ndarray | pd.Series) -> str:
+    mask = np.asarray(mask, dtype=bool)
+    if "participant_id" in df.columns:
+        vals = df["participant_id"].to_numpy()[mask][:_MAX_IDS]
+        label = "participant_id"
+    else:
+        vals = np.flatnonzero(mask)[:_MAX_IDS] + 1
+        label = "row"
+    more = int(mask.sum()) - len(vals)
+    shown = ", ".join(str(v) for v in vals)
+    return f"{label} {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def _show(value: object) -> str:
+    """repr of a value without numpy's type wrapper (2, not np.int64(2))."""
+    item = getattr(value, "item", None)
+    return repr(item() if callable(item) else value)
+
+
+def _check_binary(df: pd.DataFrame, col: str, problems: list[str]) -> None:
+    s = df[col]
+    if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+        problems.append(f"column {col!r} must be 0/1; got type {s.dtype}")
+        return
+    bad = ~s.isin([0, 1]).to_numpy()
+    if bad.any():
+        problems.append(f"column {col!r} must be 0/1; {int(bad.sum())} value(s) are not (e.g. "
+                        f"{_show(s[bad].iloc[0])}) at {_ids(df, bad)}")
+
+
+def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFrame:
+    """Check a cohort against the canonical schema and report every problem at once.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per participant.
+    allow_extra : bool, default False
+        Accept columns beyond the canonical ones (``coach`` is always accepted).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``df`` itself, unchanged, when valid.
+
+    Raises
+    ------
+    SchemaError
+        Listing each problem (missing or extra columns, wrong types, times <= 0, unknown
+        outcomes, ``event`` inconsistent with ``outcome``, duplicate ids), naming the column and
+        up to five offending participant ids. ``err.problems`` holds them as a list.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise SchemaError(f"a cohort must be a pandas DataFrame; got {type(df).__name__}")
+    problems: list[str] = []
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        problems.append(f"missing column(s): {', '.join(missing)}")
+    extra = [c for c in df.columns if c not in COLUMNS and c not in OPTIONAL_COLUMNS]
+    if extra and not allow_extra:
+        problems.append(f"unexpected column(s): {', '.join(map(str, extra))}")
+    if len(df) == 0:
+        problems.append("the cohort has no rows")
+
+    if "participant_id" in df.columns:
+        pid = df["participant_id"]
+        if pid.isna().any():
+            problems.append(f"column 'participant_id' has {int(pid.isna().sum())} missing value(s)")
+        dup = pid.duplicated(keep=False).to_numpy()
+        if dup.any():
+            problems.append(f"column 'participant_id' has duplicate ids: {_ids(df, dup)}")
+    if "site" in df.columns and df["site"].isna().any():
+        problems.append(f"column 'site' has missing values at {_ids(df, df['site'].isna())}")
+    if "arm" in df.columns:
+        arm = df["arm"].astype("object")
+        bad = ~arm.isin(ARMS).to_numpy()
+        if bad.any():
+            vals = sorted({str(v) for v in arm[bad]})[:_MAX_IDS]
+            problems.append(f"column 'arm' must be one of {', '.join(ARMS)}; got {', '.join(map(repr, vals))} "
+                            f"at {_ids(df, bad)}")
+    if "enrolled_on" in df.columns:
+        s = df["enrolled_on"]
+        if not pd.api.types.is_datetime64_any_dtype(s):
+            parsed = pd.to_datetime(s, errors="coerce", format="ISO8601")
+            bad = (parsed.isna() & s.notna()).to_numpy() | s.isna().to_numpy()
+        else:
+            bad = s.isna().to_numpy()
+        if bad.any():
+            problems.append(f"column 'enrolled_on' must be a date (YYYY-MM-DD); {int(bad.sum())} value(s) are not, "
+                            f"at {_ids(df, bad)}")
+    for col in BINARY_COVARIATES:
+        if col in df.columns:
+            _check_binary(df, col, problems)
+    for col, lo in (("age", 0), ("depression", 0), ("prior_treatments", 0)):
+        if col in df.columns:
+            s = df[col]
+            if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+                problems.append(f"column {col!r} must be numeric; got type {s.dtype}")
+                continue
+            bad = (s.isna() | (s < lo)).to_numpy()
+            if bad.any():
+                problems.append(f"column {col!r} must be a number >= {lo}; {int(bad.sum())} value(s) are not, "
+                                f"at {_ids(df, bad)}")
+    if "prior_treatments" in df.columns and pd.api.types.is_numeric_dtype(df["prior_treatments"]):
+        s = df["prior_treatments"]
+        bad = (s.notna() & (s != np.floor(s))).to_numpy()
+        if bad.any():
+            problems.append(f"column 'prior_treatments' must be whole numbers; at {_ids(df, bad)}")
+    if "time" in df.columns:
+        s = df["time"]
+        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            problems.append(f"column 'time' must be whole days (integers >= 1); got type {s.dtype}")
+        else:
+            bad = (s.isna() | (s < 1)).to_numpy()
+            if bad.any():
+                problems.append(f"column 'time' must be >= 1 day; {int(bad.sum())} value(s) are not "
+                                f"(e.g. {_show(s[bad].iloc[0])}) at {_ids(df, bad)}")
+            frac = (s.notna() & (s != np.floor(s))).to_numpy()
+            if frac.any():
+                problems.append(f"column 'time' must be whole days; {int(frac.sum())} value(s) are not, at {_ids(df, frac)}")
+    outcome_ok = False
+    if "outcome" in df.columns:
+        oc = df["outcome"].astype("object")
+        bad = ~oc.isin(OUTCOMES).to_numpy()
+        if bad.any():
+            vals = sorted({str(v) for v in oc[bad]})[:_MAX_IDS]
+            problems.append(f"column 'outcome' must be one of {', '.join(OUTCOMES)}; got {', '.join(map(repr, vals))} "
+                            f"at {_ids(df, bad)}")
+        else:
+            outcome_ok = True
+    if "event" in df.columns:
+        n_before = len(problems)
+        _check_binary(df, "event", problems)
+        if outcome_ok and len(problems) == n_before:
+            expected = (df["outcome"].astype("object") == "dropout").to_numpy()
+            bad = df["event"].to_numpy().astype(bool) != expected
+            if bad.any():
+                problems.append(f"column 'event' must be 1 exactly when outcome is 'dropout'; "
+                                f"{int(bad.sum())} row(s) disagree, at {_ids(df, bad)}")
+    if problems:
+        head = f"the cohort has {len(problems)} problem(s): " + "; ".join(problems)
+        raise SchemaError(head, problems)
+    return df
+
+
+def read_table(path: str | os.PathLike, *, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file as it is (no type coercion beyond the format's own).
+
+    ``columns`` reads only those of the named columns that exist (absent ones are left out, so the
+    caller can name them in its own error); reading fewer columns of a large file is much faster.
+
+    Raises
+    ------
+    DataError
+        The file is missing, unreadable, or not .csv/.parquet.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {str(path)!r}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt"):
+            if columns is None:
+                return pd.read_csv(path)
+            header = pd.read_csv(path, nrows=0).columns
+            return pd.read_csv(path, usecols=[c for c in columns if c in header])
+        if suffix in (".parquet", ".pq"):
+            if columns is None:
+                return pd.read_parquet(path)
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+            return pd.read_parquet(path, columns=[c for c in columns if c in names])
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read {str(path)!r}: {exc}") from None
+    except Exception as exc:  # pyarrow raises its own error types for corrupt files
+        if type(exc).__module__.startswith("pyarrow"):
+            raise DataError(f"cannot read {str(path)!r}: {exc}") from None
+        raise
+    raise DataError(f"data file must be .csv or .parquet; got {str(path)!r}")
+
+
+def _coerce(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    if "enrolled_on" in df.columns and not pd.api.types.is_datetime64_any_dtype(df["enrolled_on"]):
+        parsed = pd.to_datetime(df["enrolled_on"], errors="coerce", format="ISO8601")
+        if not (parsed.isna() & df["enrolled_on"].notna()).any():
+            df["enrolled_on"] = parsed
+    for col in ("site", "arm", "outcome"):
+        if col in df.columns and df[col].dtype == object:
+            df[col] = df[col].astype(str).where(df[col].notna())
+    return df
+
+
+def read_cohort(path: str | os.PathLike, *, validate: bool = True) -> pd.DataFrame:
+    """Read a canonical cohort from CSV or Parquet and (by default) validate it.
+
+    Raises
+    ------
+    DataError
+        The file cannot be read.
+    SchemaError
+        The file is not a valid cohort; every problem is listed.
+    """
+    df = _coerce(read_table(path))
+    if validate:
+        validate_cohort(df)
+    return df
+
+
+def _iso_dates(s: pd.Series) -> pd.Categorical:
+    """Dates as YYYY-MM-DD strings, formatting each distinct date once (fast for large cohorts)."""
+    codes, uniques = pd.factorize(s)
+    labels = np.datetime_as_string(uniques.to_numpy().astype("datetime64[D]"), unit="D")
+    return pd.Categorical.from_codes(codes, categories=pd.Index(labels)) if len(labels) else pd.Categorical([])
+
+
+def write_cohort(df: pd.DataFrame, path: str | os.PathLike, *, metadata: dict[str, str] | None = None) -> None:
+    """Write a cohort atomically as CSV or Parquet (by the file's suffix).
+
+    Dates are written as ``YYYY-MM-DD``. For Parquet, ``metadata`` (e.g. seed and scenario) is
+    stored in the file's key-value metadata. The same frame always gives the same bytes.
+
+    Raises
+    ------
+    DataError
+        Unknown suffix, or the folder is missing or not writable.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise DataError(f"output must end in .csv or .parquet; got {str(path)!r}")
+    with atomic_path(path) as tmp:
+        if suffix == ".csv":
+            out = df
+            if "enrolled_on" in df.columns and pd.api.types.is_datetime64_any_dtype(df["enrolled_on"]):
+                out = df.assign(enrolled_on=_iso_dates(df["enrolled_on"]))
+            out.to_csv(tmp, index=False, lineterminator="\n")
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if "enrolled_on" in df.columns and pd.api.types.is_datetime64_any_dtype(df["enrolled_on"]):
+                i = table.schema.get_field_index("enrolled_on")
+                table = table.set_column(i, "enrolled_on", table.column(i).cast(pa.date32()))
+            if metadata:
+                meta = dict(table.schema.metadata or {})
+                meta.update({f"peerstudy.{k}".encode(): str(v).encode() for k, v in metadata.items()})
+                table = table.replace_schema_metadata(meta)
+            pq.write_table(table, tmp, compression="zstd")

@@ -1,0 +1,297 @@
+"""Figures for study design and programme data: power curves, events against participants, design
+effects, simulated against analytic power, and a CONSORT-style flow of records.
+
+Every function draws on ``ax`` (a new figure when ``None``), returns the Axes and never calls
+``plt.show()``. Inputs are tidy tables (one row per point) or the result dicts of
+:mod:`peerstudy.design` and :mod:`peerstudy.programme`. Counts drawn by :func:`plot_flow` go
+through :mod:`peerstudy.privacy` when ``suppress=True``, as reports of real data ask.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from peerstudy.exceptions import DataError
+from peerstudy.present.privacy import THRESHOLD, format_count, suppressed_mapping
+
+__all__ = [
+    "METHOD_LABELS",
+    "plot_power_curves",
+    "plot_events_participants",
+    "plot_design_effect",
+    "plot_simulation_vs_formula",
+    "plot_flow",
+]
+
+
+#: Plain-language names of the simulation study's methods (:data:`peerstudy.design.study.METHODS`).
+METHOD_LABELS = {"logrank": "log-rank", "cox": "Cox", "cox_adjusted": "adjusted Cox", "cox_robust": "Cox, site-robust SE",
+                 "rmst": "RMST difference"}
+
+
+def _axes(ax: Any, figsize: tuple[float, float] = (7, 4.5)) -> Any:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _need(table: Any, columns: Sequence[str], what: str) -> pd.DataFrame:
+    if not isinstance(table, pd.DataFrame):
+        raise DataError(f"{what} needs a pandas DataFrame; got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DataError(f"{what} needs column(s) {', '.join(map(repr, missing))}; got {list(table.columns)}")
+    if table.empty:
+        raise DataError(f"{what} needs at least one row; got an empty table")
+    return table
+
+
+def _percent_axis(axis: Any) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    axis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+
+
+def plot_power_curves(curves: pd.DataFrame, *, ax: Any = None, x: str = "subjects", group: str = "hazard_ratio",
+                      target: float | None = 0.8, mark: float | None = None, xlabel: str = "Participants") -> Any:
+    """Power against ``x`` (participants or events), one line per value of ``group`` (hazard ratio).
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        Columns ``x``, ``group`` and ``power`` (a probability), e.g. from
+        :func:`peerstudy.design.power_survival` over a grid.
+    ax : matplotlib Axes, optional
+    x, group : str
+        Column names of the horizontal axis and of the line groups.
+    target : float, optional
+        Target power drawn as a dashed horizontal line (``None``: none).
+    mark : float, optional
+        A planned size drawn as a dotted vertical line (``None``: none).
+    xlabel : str
+        Label of the horizontal axis.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Raises
+    ------
+    DataError
+        A column is missing or the table is empty.
+    """
+    _need(curves, [x, group, "power"], "plot_power_curves")
+    ax = _axes(ax)
+    levels = list(dict.fromkeys(curves[group]))
+    import matplotlib.pyplot as plt
+
+    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(levels), 1)))
+    for colour, level in zip(colours, levels):
+        sub = curves[curves[group] == level].sort_values(x)
+        label = f"HR {level:g}" if group == "hazard_ratio" else f"{group} {level}"
+        ax.plot(sub[x], sub["power"], color=colour, lw=2, label=label)
+    if target is not None:
+        ax.axhline(target, color="grey", ls="--", lw=1)
+        ax.text(ax.get_xlim()[0], target, f" target {target:.0%}", va="bottom", ha="left", fontsize=8, color="grey")
+    if mark is not None:
+        ax.axvline(mark, color="black", ls=":", lw=1)
+        ax.text(mark, 0.02, f" planned {mark:,.0f}", rotation=90, va="bottom", ha="right", fontsize=8)
+    ax.set_ylim(0, 1.02)
+    _percent_axis(ax.yaxis)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Power")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=9, loc="lower right")
+    return ax
+
+
+def plot_events_participants(table: pd.DataFrame, *, ax: Any = None, x: str = "follow_up",
+                             xlabel: str = "Follow-up per participant (days)", mark: float | None = None) -> Any:
+    """Dropouts (events) needed and participants needed against ``x`` (e.g. follow-up length).
+
+    The events needed depend only on the hazard ratio, alpha and power; the participants needed are
+    the events divided by the chance that a participant's dropout is observed, so they fall as
+    follow-up grows.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``x``, ``events`` and ``subjects``.
+    ax : matplotlib Axes, optional
+    x, xlabel : str
+        Column of the horizontal axis and its label.
+    mark : float, optional
+        The planned value of ``x``, drawn as a dotted vertical line.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    _need(table, [x, "events", "subjects"], "plot_events_participants")
+    ax = _axes(ax)
+    t = table.sort_values(x)
+    ax.plot(t[x], t["subjects"], color="#4c72b0", lw=2, marker="o", ms=4, label="participants needed")
+    ax.plot(t[x], t["events"], color="#c44e52", lw=2, marker="s", ms=4, label="dropouts (events) needed")
+    ax.fill_between(t[x], t["events"], t["subjects"], color="#4c72b0", alpha=0.08, lw=0)
+    if mark is not None:
+        ax.axvline(mark, color="black", ls=":", lw=1)
+    ax.set_ylim(0, None)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Number")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=9)
+    return ax
+
+
+def plot_design_effect(table: pd.DataFrame, *, ax: Any = None, x: str = "icc", group: str = "cluster_size",
+                       y: str = "subjects", xlabel: str = "Intra-cluster correlation (ICC)",
+                       ylabel: str = "Participants needed", baseline: float | None = None) -> Any:
+    """Participants (or events) needed against the intra-cluster correlation, one line per cluster size.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``x``, ``group`` and ``y``.
+    ax : matplotlib Axes, optional
+    x, group, y, xlabel, ylabel : str
+        Columns and labels.
+    baseline : float, optional
+        The unclustered requirement, drawn as a dashed horizontal line.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    _need(table, [x, group, y], "plot_design_effect")
+    ax = _axes(ax)
+    import matplotlib.pyplot as plt
+
+    levels = list(dict.fromkeys(table[group]))
+    colours = plt.get_cmap("magma")(np.linspace(0.15, 0.75, max(len(levels), 1)))
+    for colour, level in zip(colours, levels):
+        sub = table[table[group] == level].sort_values(x)
+        ax.plot(sub[x], sub[y], color=colour, lw=2, marker="o", ms=4, label=f"{level:,.0f} per cluster")
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", ls="--", lw=1, label="no clustering")
+    ax.set_ylim(0, None)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=9)
+    return ax
+
+
+def plot_simulation_vs_formula(table: pd.DataFrame, *, ax: Any = None, label: str = "design",
+                               simulated: str = "power", mcse: str = "power_mcse", formula: str = "formula",
+                               z: float = 1.959963984540054) -> Any:
+    """Simulated power (with a Monte Carlo interval) beside the formula's power, one row per design.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per design (and method): columns ``label``, ``simulated`` (rejection rate), ``mcse``
+        (its Monte Carlo SE) and ``formula`` (analytic power), as
+        :meth:`peerstudy.design.study.StudyResult.table` with a design label and a formula column
+        added. An optional column ``method`` splits the simulated points.
+    ax : matplotlib Axes, optional
+    label, simulated, mcse, formula : str
+        Column names: the designs (rows of the figure, top to bottom in table order), simulated power,
+        its Monte Carlo SE and the formula's power.
+    z : float
+        Width of the Monte Carlo interval in standard errors (default 95%).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    _need(table, [label, simulated, mcse, formula], "plot_simulation_vs_formula")
+    ax = _axes(ax, figsize=(8, 0.7 * table[label].nunique() + 2))
+    designs = list(dict.fromkeys(table[label]))
+    ypos = {d: i for i, d in enumerate(designs)}
+    methods = list(dict.fromkeys(table["method"])) if "method" in table.columns else [None]
+    offsets = np.linspace(-0.15, 0.15, len(methods)) if len(methods) > 1 else [0.0]
+    colours = ["#dd8452", "#4c72b0", "#55a868", "#8172b3", "#937860"]
+    for k, (method, off) in enumerate(zip(methods, offsets)):
+        sub = table if method is None else table[table["method"] == method]
+        y = np.array([ypos[d] for d in sub[label]], dtype=float) + off
+        ax.errorbar(sub[simulated], y, xerr=z * sub[mcse].to_numpy(), fmt="o", color=colours[k % len(colours)],
+                    capsize=3, label="simulated" + (f", {METHOD_LABELS.get(method, method)}" if method else ""))
+    first = table.drop_duplicates(label)
+    ax.plot(first[formula], [ypos[d] for d in first[label]], "D", mfc="white", mec="black", ms=8,
+            label="formula", zorder=3)
+    ax.set_yticks(range(len(designs)), designs)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.02)
+    _percent_axis(ax.xaxis)
+    ax.set_xlabel("Power (share of studies with p < alpha)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(frameon=False, fontsize=9, loc="upper center", bbox_to_anchor=(0.4, -0.14), ncol=3)
+    return ax
+
+
+def plot_flow(flow: Mapping[str, Any], *, ax: Any = None, arms: Mapping[str, int] | None = None,
+              suppress: bool = False, threshold: int = THRESHOLD) -> Any:
+    """A CONSORT-style flow of records: received, excluded by reason, analysed (by arm).
+
+    Parameters
+    ----------
+    flow : mapping
+        ``{"received": n, "excluded": {reason: n}, "analysed": n}``, as
+        :attr:`peerstudy.programme.ProgrammeData.flow`.
+    ax : matplotlib Axes, optional
+    arms : mapping, optional
+        Analysed people by arm (``{"usual_care": n, "peer": n}``), drawn under "analysed".
+    suppress : bool, default False
+        Show counts from 1 to ``threshold - 1`` as ``"<11"``, with complementary suppression of the
+        exclusion reasons and of the arms (their totals are shown), as for real data.
+    threshold : int, default 11
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Raises
+    ------
+    DataError
+        ``flow`` lacks a key or its counts do not add up.
+    """
+    missing = [k for k in ("received", "excluded", "analysed") if k not in flow]
+    if missing:
+        raise DataError(f"plot_flow needs flow keys {', '.join(map(repr, missing))}; got {sorted(flow)}")
+    excluded = {str(k): int(v) for k, v in dict(flow["excluded"]).items()}
+    received, analysed = int(flow["received"]), int(flow["analysed"])
+    if received != analysed + sum(excluded.values()):
+        raise DataError(f"flow does not add up: received {received} != analysed {analysed} "
+                        f"+ excluded {sum(excluded.values())}")
+    fmt = lambda n: format_count(n, suppress=suppress, threshold=threshold)  # noqa: E731
+    # reasons and analysed are parts of the known total received: complementary suppression over them
+    parts = suppressed_mapping({**excluded, "\0analysed": analysed}, suppress=suppress, threshold=threshold)
+    ax = _axes(ax, figsize=(7, 4.2))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    ax.axis("off")
+    box = dict(boxstyle="round,pad=0.5", fc="#f4f4f4", ec="#333333")
+    ax.text(3, 9, f"Records received\n{fmt(received)}", ha="center", va="center", fontsize=10, bbox=box)
+    n_excl = received - analysed
+    reasons = "\n".join(f"{k}: {parts[k]}" for k in excluded) or "none"
+    ax.text(6.2, 6.2, f"Excluded: {fmt(n_excl)}\n{reasons}", ha="left", va="center", fontsize=9,
+            bbox=dict(boxstyle="round,pad=0.5", fc="#fbeaea", ec="#c44e52"))
+    ax.text(3, 3.4, f"Analysed\n{parts[chr(0) + 'analysed']}", ha="center", va="center", fontsize=10, bbox=box)
+    arrow = dict(arrowstyle="-|>", color="#333333", lw=1.2)
+    ax.annotate("", xy=(3, 4.2), xytext=(3, 8.3), arrowprops=arrow)
+    ax.annotate("", xy=(6.1, 6.2), xytext=(3, 6.2), arrowprops=arrow)
+    if arms:
+        from peerstudy.present.plots.survival import ARM_LABELS
+
+        shown = suppressed_mapping({str(k): int(v) for k, v in arms.items()}, suppress=suppress, threshold=threshold)
+        xs = np.linspace(1.2, 4.8, len(shown)) if len(shown) > 1 else [3.0]
+        for xpos, (arm, text) in zip(xs, shown.items()):
+            ax.text(xpos, 0.9, f"{ARM_LABELS.get(arm, arm)}\n{text}", ha="center", va="center", fontsize=9, bbox=box)
+            ax.annotate("", xy=(xpos, 1.6), xytext=(3, 2.7), arrowprops=arrow)
+    return ax

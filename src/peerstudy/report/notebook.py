@@ -1,0 +1,171 @@
+"""The small API that report notebooks call: the cohort of a report, results and the summary line.
+
+Results travel without scrapbook: the runner sets ``PEERSTUDY_RESULTS`` to a per-notebook JSON file in the
+kernel's environment, and :func:`record` / :func:`summary` write to it. Run on its own (JupyterLab, plain
+``papermill``), a notebook records nothing and still shows everything.
+"""
+
+from __future__ import annotations
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+from peerstudy._io import dumps_json, sha256_file, write_json
+from peerstudy.exceptions import DataError, ParameterError
+from peerstudy.report.runner import RESULTS_ENV
+
+__all__ = ["RESULTS_ENV", "check_data", "record", "summary", "ReportCohort", "load_report_cohort"]
+
+
+
+
+def _results_file() -> Path | None:
+    target = os.environ.get(RESULTS_ENV)
+    return Path(target) if target else None
+
+
+def record(name: str, value: Any, *, suppress: bool = False) -> Any:
+    """Save one result of the running notebook for the report's ``results.json``; return ``value``.
+
+    ``value`` must be JSON-ready or have ``to_dict()`` (result objects do). With ``suppress`` (real
+    data: pass ``cohort.suppress``), counts 1-10 are written as "<11" (:func:`privacy.suppress_nested`).
+    Outside a report run (no ``PEERSTUDY_RESULTS`` in the environment) nothing is written.
+    """
+    path = _results_file()
+    if path is None:
+        return value
+    current: dict[str, Any] = {}
+    if path.is_file():
+        current = json.loads(path.read_text(encoding="utf-8"))
+    plain = json.loads(dumps_json(_plain(value)))
+    if suppress:
+        from peerstudy.present.privacy import suppress_nested
+
+        plain = suppress_nested(plain)
+    current[str(name)] = plain
+    write_json(current, path)
+    return value
+
+
+def _plain(obj: Any) -> Any:
+    """Result objects (``to_dict()``) and containers as plain JSON-ready data, recursively."""
+    if hasattr(obj, "to_dict") and not isinstance(obj, type):
+        obj = obj.to_dict()
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def summary(text: str) -> Any:
+    """Record a report's plain-language summary line and display it as Markdown.
+
+    The runner shows it beside the report's link in ``index.html``.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ParameterError(f"a summary must be non-empty text; got {text!r}")
+    record("summary", text)
+    try:
+        from IPython.display import Markdown
+    except ImportError:  # pragma: no cover - IPython comes with ipykernel
+        return text
+    return Markdown(f"**Summary.** {text}")
+
+
+@dataclass(frozen=True)
+class ReportCohort:
+    """The cohort a report analyses and where it came from.
+
+    ``real`` is True for data read from a file: reports then suppress small counts and never show rows.
+    ``truth`` is the simulation truth (None for real data); ``scenario`` the resolved scenario dict.
+    """
+
+    data: Any
+    real: bool
+    label: str
+    scenario: dict | None
+    truth: dict | None
+    seed: int | None
+    flow: dict | None = None
+
+    @property
+    def suppress(self) -> bool:
+        """Whether counts 1-10 must be hidden (always for real data; synthetic data opt out)."""
+        return self.real
+
+
+def load_report_cohort(*, scenario: str = "outpatient_default", seed: int = 20250101, n: int = 0,
+                       data: str = "", mapping: str = "") -> ReportCohort:
+    """The cohort of a report: read from ``data`` (with ``mapping``) if given, else simulated.
+
+    Parameters
+    ----------
+    scenario : str
+        Preset name or YAML path (used when ``data`` is empty).
+    seed : int
+        Seed of the simulation.
+    n : int
+        Participants to simulate; 0 keeps the scenario's own size.
+    data : str
+        A canonical cohort (CSV/Parquet) or, with ``mapping``, a programme export.
+    mapping : str
+        A mapping YAML for :func:`peerstudy.programme.read_export`.
+
+    Raises
+    ------
+    DataError, SchemaError, ScenarioError
+        The data cannot be read or the scenario is invalid.
+    """
+    if data:
+        df, flow = _read_data(data, mapping)
+        return ReportCohort(data=df, real=True, label=Path(data).name, scenario=None, truth=None, seed=None,
+                            flow=flow)
+    from peerstudy.simulation.cohort import simulate_cohort
+
+    df = simulate_cohort(scenario, rng=seed, n=int(n) if n else None)
+    label = Path(scenario).stem if scenario.lower().endswith((".yaml", ".yml")) else scenario
+    return ReportCohort(data=df, real=False, label=label, scenario=df.attrs.get("scenario"),
+                        truth=df.attrs.get("truth"), seed=seed)
+
+
+def _read_data(data: str, mapping: str = "") -> tuple[Any, dict | None]:
+    """The cohort and, for a programme export, its CONSORT-style flow.
+
+    A report on a programme export leaves out rows that break a validation rule and shows how many were
+    excluded for each reason (the flow); problems with the whole file (missing columns, one arm) still stop it.
+    """
+    if mapping:
+        try:
+            from peerstudy.data.programme import read_export
+        except ImportError as exc:
+            raise DataError(f"--mapping needs peerstudy.programme, which is not available: {exc}") from None
+        export = read_export(data, mapping=mapping, invalid_rows="exclude")
+        return export.cohort, export.flow
+    from peerstudy.data.schema import read_cohort
+
+    return read_cohort(data), None
+
+
+def check_data(path: str, mapping: str) -> dict[str, Any]:
+    """Read the data once (fails early, before kernels) and describe it for the manifest."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"data file not found: {str(p)!r}")
+    try:
+        digest = sha256_file(p)
+    except OSError as exc:
+        raise DataError(f"cannot read data file {str(p)!r}: {exc.strerror}") from None
+    df, flow = _read_data(str(p), mapping)
+    info: dict[str, Any] = {"path": str(p), "sha256": digest, "rows": int(len(df))}
+    if flow is not None:
+        from peerstudy.present.privacy import format_count, suppressed_mapping
+
+        # the manifest travels with the report: small counts are suppressed like the tables'
+        info["flow"] = {"received": format_count(flow["received"]), "analysed": format_count(flow["analysed"]),
+                        "excluded": suppressed_mapping(flow.get("excluded", {}))}
+    if mapping:
+        info["mapping"] = {"spec": str(mapping),
+                           "sha256": sha256_file(mapping) if Path(mapping).is_file() else None}
+    return info

@@ -1,0 +1,19 @@
+"""Observational evaluations: propensity weighting (:mod:`.weighting`), IPTW analyses (:mod:`.iptw`) and
+time-varying exposure to coaching (:mod:`.timevarying`)."""
+
+from peerstudy.survival.observational.iptw import (N_BOOT, IPTWAnalysis, RMSTDifference, WeightedKaplanMeier,
+                                                   iptw_analysis, iptw_cox, weighted_kaplan_meier,
+                                                   weighted_rmst_difference)
+from peerstudy.survival.observational.timevarying import (WINDOW_DAYS, ContactEffect, contact_intervals,
+                                                          landmark_analysis, naive_ever_contact, timevarying_cox,
+                                                          validate_contacts)
+from peerstudy.survival.observational.weighting import (ESS_FRACTION, MAX_WEIGHT, MIN_CELL, IPTWeights,
+                                                        PropensityModel, balance_table, effective_sample_size,
+                                                        fit_propensity, iptw_weights, refit_weights,
+                                                        treatment_indicator)
+
+__all__ = ["PropensityModel", "IPTWeights", "fit_propensity", "iptw_weights", "effective_sample_size",
+           "balance_table", "treatment_indicator", "refit_weights", "MAX_WEIGHT", "ESS_FRACTION", "MIN_CELL",
+           "WeightedKaplanMeier", "RMSTDifference", "IPTWAnalysis", "weighted_kaplan_meier", "iptw_cox",
+           "weighted_rmst_difference", "iptw_analysis", "N_BOOT", "validate_contacts", "contact_intervals",
+           "timevarying_cox", "landmark_analysis", "naive_ever_contact", "ContactEffect", "WINDOW_DAYS"]

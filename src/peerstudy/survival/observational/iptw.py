@@ -1,0 +1,464 @@
+"""Confounding-adjusted comparisons of the arms in observational cohorts (IPTW).
+
+* :func:`weighted_kaplan_meier`: Kaplan-Meier with case weights, as R's ``survfit(..., weights = w)``:
+  ``S(t) = prod_{t_i <= t} (1 - d_w(t_i) / n_w(t_i))`` with weighted events ``d_w`` and weighted numbers
+  at risk ``n_w``. With IPT weights each arm's curve estimates the retention the *whole* cohort would
+  have had under that arm (the marginal, or "net" when competing endings are censored, survival).
+* :func:`iptw_cox`: Cox model of the arm with the weights, via :func:`peerstudy.survival.cox.fit_cox`;
+  the SE is the robust (sandwich) one, per person or grouped by ``cluster`` (R's
+  ``coxph(..., weights = w, cluster = site)``). It treats the weights as known, which is conservative
+  for the estimated-propensity IPTW estimator (Austin 2016). **Estimand**: the *marginal* hazard ratio,
+  which differs from the conditional (covariate-adjusted) one whenever covariates affect dropout
+  (non-collapsibility), so compare it with a marginal truth, not with the scenario's conditional
+  ``hazard_ratio``.
+* :func:`weighted_rmst_difference`: difference ``peer - usual_care`` of the areas under the weighted
+  KM curves up to ``tau`` days, with a nonparametric bootstrap CI (people resampled with replacement,
+  the propensity model refitted in every resample, so its uncertainty is included; percentile
+  interval). The number of resamples and the integer seed of the resampling are recorded in the result.
+* :func:`iptw_analysis`: all of the above plus the naive (unweighted) Cox and KM, for one cohort;
+  the ``peerstudy analyse --adjust iptw`` path.
+"""
+
+from __future__ import annotations
+
+import html
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from peerstudy.exceptions import AnalysisError, ParameterError, PeerstudyWarning
+from peerstudy.survival._validate import check_horizons, group_codes, horizon_key, require_frame, time_event
+from peerstudy.survival.cox.engine import CoxResult, fit_cox
+from peerstudy.survival.observational.weighting import IPTWeights, effective_sample_size, iptw_weights, refit_weights
+
+__all__ = [
+    "WeightedKaplanMeier",
+    "RMSTDifference",
+    "IPTWAnalysis",
+    "weighted_kaplan_meier",
+    "iptw_cox",
+    "weighted_rmst_difference",
+    "iptw_analysis",
+    "N_BOOT",
+]
+
+#: default number of bootstrap resamples.
+N_BOOT = 200
+
+
+def _weights(df: pd.DataFrame, weights: Any) -> np.ndarray:
+    if weights is None:
+        return np.ones(len(df))
+    if isinstance(weights, IPTWeights):
+        w = np.asarray(weights.weights, dtype=float)
+    elif isinstance(weights, str):
+        if weights not in df.columns:
+            raise AnalysisError(f"weights column {weights!r} is not in the data")
+        w = df[weights].to_numpy(dtype=float)
+    else:
+        w = np.asarray(weights, dtype=float)
+    if w.shape != (len(df),):
+        raise AnalysisError(f"weights must have one value per row ({len(df)}); got shape {w.shape}")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        raise AnalysisError(f"weights must be finite and >= 0; {int(bad.sum())} are not (e.g. {w[bad][0]:g})")
+    return w
+
+
+def _wkm(t: np.ndarray, e: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    times, inv = np.unique(t, return_inverse=True)
+    dw = np.bincount(inv, weights=w * e, minlength=len(times))
+    tot = np.bincount(inv, weights=w, minlength=len(times))
+    nw = tot[::-1].cumsum()[::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surv = np.cumprod(np.where(nw > 0, 1.0 - dw / nw, 1.0))
+    return times, nw, dw, surv
+
+
+def _step(times: np.ndarray, surv: np.ndarray, days: Iterable[float]) -> np.ndarray:
+    idx = np.searchsorted(times, np.asarray(list(days), dtype=float), side="right") - 1
+    return np.where(idx >= 0, surv[np.maximum(idx, 0)], 1.0)
+
+
+def _area(times: np.ndarray, surv: np.ndarray, tau: float) -> float:
+    keep = times <= tau
+    grid = np.concatenate(([0.0], times[keep], [tau]))
+    heights = np.concatenate(([1.0], surv[keep]))
+    return float(np.sum(np.diff(grid) * heights))
+
+
+@dataclass(frozen=True)
+class WeightedKaplanMeier:
+    """Weighted Kaplan-Meier curves per group (R's ``survfit(..., weights = )``).
+
+    Attributes
+    ----------
+    groups : tuple of str
+        Group labels (canonical arms: ``usual_care`` then ``peer``).
+    curves : dict
+        ``label -> DataFrame`` with ``time``, ``n_risk`` (weighted), ``n_event`` (weighted), ``survival``.
+    ess : dict
+        Kish effective sample size per group.
+    """
+
+    groups: tuple[str, ...]
+    curves: dict[str, pd.DataFrame]
+    ess: dict[str, float]
+
+    def survival_at(self, days: Iterable[float]) -> pd.DataFrame:
+        """Survival of each group at ``days`` (rows: days; columns: groups)."""
+        days = list(days)
+        return pd.DataFrame({g: _step(c["time"].to_numpy(), c["survival"].to_numpy(), days)
+                             for g, c in self.curves.items()}, index=pd.Index(days, name="day"))
+
+    def rmst(self, tau: float) -> dict[str, float]:
+        """Area under each curve from 0 to ``tau`` days."""
+        return {g: _area(c["time"].to_numpy(), c["survival"].to_numpy(), float(tau)) for g, c in self.curves.items()}
+
+    def to_dict(self, horizons: Iterable[float] = (30, 90, 180)) -> dict[str, Any]:
+        """``{"survival": {GROUP: {"30": s, ...}}, "ess": {GROUP: ess}}``."""
+        hz = check_horizons(horizons)
+        tab = self.survival_at(hz)
+        return {"survival": {g: {horizon_key(h): float(tab.loc[h, g]) for h in hz} for g in self.groups},
+                "ess": dict(self.ess)}
+
+    def _repr_html_(self) -> str:
+        return ("<p>Weighted Kaplan-Meier retention</p>"
+                + self.survival_at((30, 90, 180)).to_html(float_format=lambda v: f"{v:.3f}"))
+
+
+def weighted_kaplan_meier(df: pd.DataFrame, *, weights: Any = None, time: str = "time", event: str = "event",
+                          group: str | None = "arm") -> WeightedKaplanMeier:
+    """Kaplan-Meier retention with case weights, per group.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per participant.
+    weights : IPTWeights, str, array or None
+        Case weights (>= 0): an :class:`~peerstudy.survival.weighting.IPTWeights`, a column name or an
+        array; ``None`` gives the ordinary KM.
+    time, event : str
+        Days in treatment and dropout (1) / censored (0).
+    group : str or None, default "arm"
+        Grouping column (``None``: one curve, labelled ``"all"``).
+
+    Returns
+    -------
+    WeightedKaplanMeier
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"time": [2, 3, 3, 5], "event": [1, 0, 1, 1], "w": [1.0, 2.0, 1.0, 1.0]})
+    >>> km = weighted_kaplan_meier(df, weights="w", group=None)
+    >>> km.survival_at([2, 3]).round(4)["all"].tolist()
+    [0.8, 0.6]
+    """
+    require_frame(df)
+    t, e = time_event(df, time, event)
+    w = _weights(df, weights)
+    if group is None:
+        codes, labels = np.zeros(len(df), dtype=np.int64), ("all",)
+    else:
+        codes, labels = group_codes(df, group, role="group", min_levels=1)
+    curves, ess = {}, {}
+    for k, lab in enumerate(labels):
+        m = codes == k
+        times, nw, dw, surv = _wkm(t[m], e[m].astype(float), w[m])
+        curves[lab] = pd.DataFrame({"time": times, "n_risk": nw, "n_event": dw, "survival": surv})
+        ess[lab] = effective_sample_size(w[m])
+    return WeightedKaplanMeier(groups=tuple(labels), curves=curves, ess=ess)
+
+
+def iptw_cox(df: pd.DataFrame, *, weights: Any, treatment: str = "arm", covariates: Sequence[str] = (),
+             time: str = "time", event: str = "event", cluster: str | None = None, ties: str = "efron") -> CoxResult:
+    """IPTW-weighted Cox model of the arm with a robust SE (R's ``coxph(..., weights = w, cluster = )``).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    weights : IPTWeights, str or array
+        The weights (> 0).
+    treatment : str, default "arm"
+        Arm column (first model term).
+    covariates : sequence of str
+        Extra terms (a "doubly robust" flavour); none for the marginal HR.
+    time, event, cluster, ties
+        As in :func:`peerstudy.survival.cox.fit_cox`. Without ``cluster`` the per-person sandwich is used
+        (non-integer weights switch it on, as in R).
+
+    Returns
+    -------
+    CoxResult
+        With ``robust_se``; estimand: the marginal hazard ratio (module docstring).
+    """
+    w = _weights(df, weights)
+    if np.any(w <= 0):
+        raise AnalysisError("IPTW Cox needs weights > 0; drop zero-weight rows first")
+    return fit_cox(df, time=time, event=event, covariates=[treatment, *covariates], weights=w, cluster=cluster,
+                   ties=ties)
+
+
+@dataclass(frozen=True)
+class RMSTDifference:
+    """Difference of weighted RMSTs (second group minus reference) with a bootstrap percentile CI.
+
+    Attributes
+    ----------
+    tau : float
+        Horizon, days.
+    rmst : dict
+        Weighted RMST per group (days).
+    difference : float
+        ``rmst[groups[1]] - rmst[groups[0]]`` (canonical arms: ``peer - usual_care``; > 0 = longer in treatment).
+    se : float
+        Bootstrap standard deviation of the difference.
+    ci_lower, ci_upper : float
+        Percentile bootstrap interval at ``conf_level``.
+    n_boot, seed : int
+        Resamples and the integer seed they were drawn from (rerun with ``rng=seed`` to reproduce).
+    n_failed : int
+        Resamples in which the propensity model could not be fitted (skipped).
+    """
+
+    tau: float
+    groups: tuple[str, ...]
+    rmst: dict[str, float]
+    difference: float
+    se: float
+    ci_lower: float
+    ci_upper: float
+    conf_level: float
+    n_boot: int
+    seed: int
+    n_failed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; ``"tau"`` also as the string key ``"horizon"`` (``"90"``)."""
+        return {"tau": self.tau, "horizon": horizon_key(self.tau), "groups": list(self.groups),
+                "rmst": dict(self.rmst), "difference": self.difference, "se": self.se, "ci_lower": self.ci_lower,
+                "ci_upper": self.ci_upper, "conf_level": self.conf_level, "ci_method": "percentile bootstrap",
+                "n_boot": self.n_boot, "seed": self.seed, "n_failed": self.n_failed}
+
+    def _repr_html_(self) -> str:
+        g0, g1 = self.groups
+        return (f"<p>Weighted RMST to day {self.tau:g}: {html.escape(g1)} {self.rmst[g1]:.1f}, {html.escape(g0)} "
+                f"{self.rmst[g0]:.1f}; difference {self.difference:.2f} days ({self.conf_level:.0%} CI "
+                f"{self.ci_lower:.2f} to {self.ci_upper:.2f}; {self.n_boot} bootstrap resamples, seed {self.seed})</p>")
+
+
+def _resolve_seed(rng: Any) -> int:
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ParameterError(f"rng seed must be >= 0; got {rng}")
+        return int(rng)
+    if rng is None:
+        return int(np.random.SeedSequence().entropy % (2 ** 63))
+    return int(np.random.default_rng(rng).integers(2 ** 63))
+
+
+def weighted_rmst_difference(df: pd.DataFrame, *, tau: float, covariates: Sequence[str] | None = None,
+                             formula: str | None = None, treatment: str = "arm", treated: Any = "peer",
+                             time: str = "time", event: str = "event", stabilised: bool = True,
+                             trim: Any = None, n_boot: int = N_BOOT, conf_level: float = 0.95,
+                             rng: Any = None) -> RMSTDifference:
+    """IPTW-weighted RMST difference with a bootstrap CI that refits the propensity model per resample.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    tau : float
+        Horizon in days.
+    covariates, formula, treatment, treated, stabilised, trim
+        The weights, as :func:`peerstudy.survival.weighting.iptw_weights`.
+    time, event : str
+    n_boot : int, default 200
+        Bootstrap resamples (>= 20).
+    conf_level : float, default 0.95
+    rng : int, Generator or None
+        Source of the resampling. An int is recorded as the seed; otherwise an integer seed is drawn
+        from ``rng`` (or fresh entropy) and recorded, so the result can be reproduced.
+
+    Returns
+    -------
+    RMSTDifference
+    """
+    (tau,) = check_horizons([tau], name="tau")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 20:
+        raise ParameterError(f"n_boot must be a whole number >= 20; got {n_boot!r}")
+    if not 0 < conf_level < 1:
+        raise ParameterError(f"conf_level must be in (0, 1); got {conf_level!r}")
+    seed = _resolve_seed(rng)
+    opts = dict(covariates=covariates, formula=formula, treatment=treatment, treated=treated,
+                stabilised=stabilised, trim=trim)
+    w = iptw_weights(df, **opts)
+    a = w.model.treated
+    t, e = time_event(df, time, event)
+    labels = ("control", "treated")
+    if treatment in df.columns:
+        levels = [str(v) for v in pd.unique(df[treatment].astype("object"))]
+        other = [v for v in levels if v != str(treated)]
+        labels = (other[0] if other else "control", str(treated))
+
+    def diff(idx: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+        out = []
+        for k in (0, 1):
+            m = a[idx] == k
+            times, _, _, surv = _wkm(t[idx][m], e[idx][m].astype(float), weights[m])
+            out.append(_area(times, surv, tau))
+        return out[0], out[1]
+
+    r0, r1 = diff(np.arange(len(df)), w.weights)
+    boot_rng = np.random.default_rng(seed)
+    draws, failed = [], 0
+    for _ in range(int(n_boot)):
+        idx = boot_rng.integers(0, len(df), len(df))
+        try:
+            wb = refit_weights(w.model, idx, stabilised=stabilised, trim=trim)
+        except AnalysisError:
+            failed += 1
+            continue
+        b0, b1 = diff(idx, wb)
+        draws.append(b1 - b0)
+    if len(draws) < 20:
+        raise AnalysisError(f"only {len(draws)} of {n_boot} bootstrap resamples could be fitted")
+    draws = np.asarray(draws)
+    alpha = (1 - conf_level) / 2
+    lo, hi = np.quantile(draws, [alpha, 1 - alpha])
+    return RMSTDifference(tau=tau, groups=labels, rmst={labels[0]: r0, labels[1]: r1}, difference=r1 - r0,
+                          se=float(draws.std(ddof=1)), ci_lower=float(lo), ci_upper=float(hi),
+                          conf_level=float(conf_level), n_boot=int(n_boot), seed=seed, n_failed=failed)
+
+
+@dataclass(frozen=True)
+class IPTWAnalysis:
+    """Naive vs IPTW comparison of the arms for one cohort.
+
+    Attributes
+    ----------
+    weights : IPTWeights
+    naive_cox, iptw_cox : CoxResult
+        Unweighted and weighted Cox models of the arm (robust SE for the weighted one).
+    naive_km, iptw_km : WeightedKaplanMeier
+    rmst : RMSTDifference or None
+        Weighted RMST difference at ``tau`` (None when ``n_boot == 0``).
+    horizons : tuple of float
+    notes : tuple of str
+        Warnings raised along the way (separation, extreme weights).
+    """
+
+    weights: IPTWeights
+    naive_cox: CoxResult
+    iptw_cox: CoxResult
+    naive_km: WeightedKaplanMeier
+    iptw_km: WeightedKaplanMeier
+    rmst: RMSTDifference | None
+    horizons: tuple[float, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def summary(self, *, day: int = 90) -> str:
+        """One plain-language sentence for programme staff: naive and weighted retention difference at ``day``."""
+        naive = self.naive_km.survival_at([day])
+        iptw = self.iptw_km.survival_at([day])
+        d_naive = 100 * (naive.loc[day, "peer"] - naive.loc[day, "usual_care"])
+        d_iptw = 100 * (iptw.loc[day, "peer"] - iptw.loc[day, "usual_care"])
+        text = (f"At {day} days, {100 * naive.loc[day, 'peer']:.0f}% of people who took up a peer coach were still in "
+                f"treatment against {100 * naive.loc[day, 'usual_care']:.0f}% of those who did not (difference "
+                f"{d_naive:.0f} points), but they differed before they started; weighting for who takes up a coach, "
+                f"the difference is {d_iptw:.0f} points")
+        if self.rmst is not None:
+            text += (f", and peer support added {self.rmst.difference:.0f} days in treatment over the first "
+                     f"{self.rmst.tau:g} days (95% CI {self.rmst.ci_lower:.0f} to {self.rmst.ci_upper:.0f})")
+        return text + "."
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"method": "iptw", "weights": ..., "naive": {"cox", "km"}, "iptw": {"cox", "km"},
+        "rmst_difference": ..., "notes": [...]}``."""
+        return {"method": "iptw", "estimand": "marginal (population-average) effect of the arm",
+                "weights": self.weights.to_dict(),
+                "naive": {"cox": self.naive_cox.to_dict(), "km": self.naive_km.to_dict(self.horizons)},
+                "iptw": {"cox": self.iptw_cox.to_dict(), "km": self.iptw_km.to_dict(self.horizons)},
+                "rmst_difference": None if self.rmst is None else self.rmst.to_dict(), "notes": list(self.notes)}
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """CSV-ready tables: ``iptw_balance``, ``iptw_km`` (naive and weighted survival at the horizons), ``iptw_cox``."""
+        rows = []
+        for label, km in (("naive", self.naive_km), ("iptw", self.iptw_km)):
+            tab = km.survival_at(self.horizons)
+            for g in km.groups:
+                for h in self.horizons:
+                    rows.append({"method": label, "group": g, "day": h, "survival": float(tab.loc[h, g])})
+        cox = []
+        for label, fit in (("naive", self.naive_cox), ("iptw", self.iptw_cox)):
+            for term, d in fit.to_dict()["terms"].items():
+                cox.append({"method": label, "term": term, **d})
+        return {"iptw_balance": self.weights.balance, "iptw_km": pd.DataFrame(rows), "iptw_cox": pd.DataFrame(cox)}
+
+    def _repr_html_(self) -> str:
+        nc, ic = self.naive_cox.to_dict()["terms"], self.iptw_cox.to_dict()["terms"]
+        term = self.iptw_cox.terms[0]
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        return (f"<p>Naive HR {nc[term]['hr']:.3f} ({nc[term]['ci_lower']:.3f}&ndash;{nc[term]['ci_upper']:.3f}); "
+                f"IPTW HR {ic[term]['hr']:.3f} ({ic[term]['ci_lower']:.3f}&ndash;{ic[term]['ci_upper']:.3f}, robust SE)"
+                f"</p>{self.weights._repr_html_()}"
+                + (self.rmst._repr_html_() if self.rmst is not None else "")
+                + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def iptw_analysis(df: pd.DataFrame, *, covariates: Sequence[str] | None = None, formula: str | None = None,
+                  treatment: str = "arm", treated: Any = "peer", time: str = "time", event: str = "event",
+                  horizons: Iterable[float] = (30, 90, 180), tau: float | None = None, cluster: str | None = None,
+                  stabilised: bool = True, trim: Any = None, n_boot: int = N_BOOT, ties: str = "efron",
+                  rng: Any = None) -> IPTWAnalysis:
+    """Naive and IPTW-adjusted Cox and Kaplan-Meier comparisons of the arms, and the weighted RMST difference.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    covariates, formula, treatment, treated, stabilised, trim
+        The propensity model and weights (:func:`peerstudy.survival.weighting.iptw_weights`).
+    time, event : str
+    horizons : iterable of float
+        Days for the KM survival table.
+    tau : float, optional
+        RMST horizon (default: the largest horizon).
+    cluster : str, optional
+        Cluster column for the robust SE of the weighted Cox (e.g. ``site``).
+    n_boot : int, default 200
+        Bootstrap resamples for the RMST difference; 0 skips it.
+    ties : {"efron", "breslow"}
+    rng : int, Generator or None
+        For the bootstrap (its seed is recorded).
+
+    Returns
+    -------
+    IPTWAnalysis
+        Warnings raised (separation, extreme weights) are re-emitted and kept in ``notes``.
+    """
+    hz = check_horizons(horizons)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        w = iptw_weights(df, covariates=covariates, formula=formula, treatment=treatment, treated=treated,
+                         stabilised=stabilised, trim=trim)
+        naive = fit_cox(df, time=time, event=event, covariates=[treatment], cluster=cluster, ties=ties)
+        adj = iptw_cox(df, weights=w, treatment=treatment, time=time, event=event, cluster=cluster, ties=ties)
+    notes = []
+    for c in caught:
+        if issubclass(c.category, PeerstudyWarning):
+            notes.append(str(c.message))
+            warnings.warn(c.message, c.category, stacklevel=2)
+    km0 = weighted_kaplan_meier(df, time=time, event=event, group=treatment)
+    km1 = weighted_kaplan_meier(df, weights=w, time=time, event=event, group=treatment)
+    rm = None
+    if n_boot:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PeerstudyWarning)  # already reported above
+            rm = weighted_rmst_difference(df, tau=max(hz) if tau is None else tau, covariates=covariates,
+                                          formula=formula, treatment=treatment, treated=treated, time=time,
+                                          event=event, stabilised=stabilised, trim=trim, n_boot=n_boot, rng=rng)
+    return IPTWAnalysis(weights=w, naive_cox=naive, iptw_cox=adj, naive_km=km0, iptw_km=km1, rmst=rm, horizons=hz,
+                        notes=tuple(notes))
