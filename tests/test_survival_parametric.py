@@ -13,7 +13,7 @@ import pytest
 
 from peerstudy.exceptions import AnalysisError, ConvergenceWarning, PeerstudyWarning, SchemaError
 from peerstudy.survival import parametric
-from peerstudy.survival.aft import fit_weibull_aft
+from peerstudy.survival.cox.aft import fit_weibull_aft
 from peerstudy.survival.parametric import DISTRIBUTIONS, AFTFamilyResult, compare_aft, fit_aft
 
 REF = Path(__file__).parent / "reference"

@@ -56,6 +56,8 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "cox_zph": ("peerstudy.survival.cox.zph", "cox_zph"),
     "fit_fine_gray": ("peerstudy.survival.cox.finegray", "fit_fine_gray"),
     "fit_weibull_aft": ("peerstudy.survival.cox.aft", "fit_weibull_aft"),
+    "fit_aft": ("peerstudy.survival.parametric", "fit_aft"),
+    "compare_aft": ("peerstudy.survival.parametric", "compare_aft"),
     "turnbull": ("peerstudy.survival.interval", "turnbull"),
     "fit_interval_weibull": ("peerstudy.survival.interval", "fit_interval_weibull"),
     "iptw_analysis": ("peerstudy.survival.observational.iptw", "iptw_analysis"),

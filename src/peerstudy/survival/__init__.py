@@ -2,7 +2,8 @@
 
 Submodules: :mod:`.km` (Kaplan-Meier, weighted or not), :mod:`.logrank`, :mod:`.rmst`, :mod:`.competing`
 (Aalen-Johansen), :mod:`.interval` (Turnbull, interval-censored Weibull), :mod:`.cox` (engine, ``cox.zph``,
-Fine-Gray, AFT), :mod:`.observational` (weighting, IPTW, time-varying exposure), :mod:`.fast` (batched fits for
+Fine-Gray, Weibull AFT), :mod:`.parametric` (AFT families: Weibull, log-normal, log-logistic),
+:mod:`.observational` (weighting, IPTW, time-varying exposure), :mod:`.fast` (batched fits for
 simulation studies) and :mod:`.analyse` (the ``results.json`` orchestrator). Input checks shared by all
 estimators are in :mod:`._validate`, display helpers in :mod:`._display`.
 
@@ -52,6 +53,9 @@ _EXPORTS: dict[str, str] = {
     "finegray_expand": "cox",
     "AftResult": "cox",
     "fit_weibull_aft": "cox",
+    "AFTFamilyResult": "parametric",
+    "fit_aft": "parametric",
+    "compare_aft": "parametric",
     "PropensityModel": "observational",
     "IPTWeights": "observational",
     "fit_propensity": "observational",

@@ -55,9 +55,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..exceptions import AnalysisError, ConvergenceWarning, PeerstudyWarning
-from ._data import group_codes, require_columns, require_frame, time_event
-from .cox import EVENTS_PER_TERM, design_matrix
+from peerstudy.exceptions import AnalysisError, ConvergenceWarning, PeerstudyWarning
+from peerstudy.survival._validate import group_codes, require_columns, require_frame, time_event
+from peerstudy.survival.cox.engine import EVENTS_PER_TERM, design_matrix
 
 __all__ = ["AFTFamilyResult", "fit_aft", "compare_aft", "DISTRIBUTIONS"]
 
@@ -305,7 +305,7 @@ def fit_aft(df: pd.DataFrame, *, distribution: str = "weibull", covariates: Sequ
     Time to return to drug use in the UMARU Impact Study: the longer planned programme (``TREAT``)
     stretches time to relapse by about 30% under a log-normal model.
 
-    >>> from peerstudy.datasets import load_uis
+    >>> from peerstudy.data.datasets import load_uis
     >>> fit = fit_aft(load_uis(), distribution="lognormal", covariates=["TREAT", "AGE", "BECK", "IV3"],
     ...               time="TIME", event="CENSOR", arm=None)
     >>> fit.terms
@@ -400,7 +400,7 @@ def compare_aft(df: pd.DataFrame, *, covariates: Sequence[str] = (), time: str =
     --------
     The log-logistic fits the UIS relapse times best (its hazard rises, then falls):
 
-    >>> from peerstudy.datasets import load_uis
+    >>> from peerstudy.data.datasets import load_uis
     >>> table = compare_aft(load_uis(), covariates=["TREAT", "AGE", "BECK", "IV3"], time="TIME",
     ...                     event="CENSOR", arm=None)
     >>> table[["loglik", "aic", "delta_aic"]].round(2)  # doctest: +NORMALIZE_WHITESPACE
