@@ -209,22 +209,22 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
             frac = (s.notna() & (s != np.floor(s))).to_numpy()
             if frac.any():
                 problems.append(f"column 'time' must be whole days; {int(frac.sum())} value(s) are not, at {_ids(df, frac)}")
-    outcome_ok = False
+    known = None  # rows whose outcome is one of OUTCOMES (the others are reported above)
     if "outcome" in df.columns:
         oc = df["outcome"].astype("object")
-        bad = ~oc.isin(OUTCOMES).to_numpy()
-        if bad.any():
+        known = oc.isin(OUTCOMES).to_numpy()
+        if not known.all():
+            bad = ~known
             vals = sorted({str(v) for v in oc[bad]})[:_MAX_IDS]
             problems.append(f"column 'outcome' must be one of {', '.join(OUTCOMES)}; got {', '.join(map(repr, vals))} "
                             f"at {_ids(df, bad)}")
-        else:
-            outcome_ok = True
     if "event" in df.columns:
         n_before = len(problems)
         _check_binary(df, "event", problems)
-        if outcome_ok and len(problems) == n_before:
+        if known is not None and len(problems) == n_before:
+            # rows with an unknown outcome are reported above; check the others all the same
             expected = (df["outcome"].astype("object") == "dropout").to_numpy()
-            bad = df["event"].to_numpy().astype(bool) != expected
+            bad = known & (df["event"].to_numpy().astype(bool) != expected)
             if bad.any():
                 problems.append(f"column 'event' must be 1 exactly when outcome is 'dropout'; "
                                 f"{int(bad.sum())} row(s) disagree, at {_ids(df, bad)}")

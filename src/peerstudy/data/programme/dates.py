@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from peerstudy.exceptions import DataError
 from peerstudy.data.schema import ARMS, BINARY_COVARIATES, COVARIATES
-from peerstudy.data.programme.checks import SHOW, Checker, did_you_mean
+from peerstudy.data.programme.checks import SHOW, Built, Checker, did_you_mean
 from peerstudy.data.programme.mapping import BINARY_WORDS, norm
 
 
@@ -50,7 +50,14 @@ def _binary(series: pd.Series, table: dict[str, Any]) -> tuple[np.ndarray, np.nd
 
 
 def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: int
-                 ) -> tuple[Checker, pd.DataFrame | None, pd.DataFrame | None, str | None, tuple[str, ...]]:
+                 ) -> Built:
+    """Check a dated export (admission and discharge dates, reasons) and derive the canonical columns.
+
+    ``m`` is a checked mapping (:func:`~peerstudy.data.programme.mapping.load_mapping`), ``cutoff`` the data
+    cut-off (None: the latest date in the file) and ``first_row`` the spreadsheet row of the first record.
+    Returns a :class:`~peerstudy.data.programme.checks.Built` whose ``columns`` hold one array per canonical
+    column over all rows (the checker says which rows to keep).
+    """
     n = len(raw)
     ck = Checker(n, first_row)
     cols = m["columns"]
@@ -158,7 +165,7 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
         values[f] = num
     if any(p.rule in ("missing column", "no rows") for p in ck.problems) or adm is None or dis is None \
             or reason is None:
-        return ck, None, None, None, tuple(unavailable)
+        return Built(ck, unavailable=tuple(unavailable))
     # cut-off
     if cutoff is None:
         all_dates = np.concatenate([adm[~np.isnat(adm)], dis[~np.isnat(dis)]])
@@ -169,7 +176,7 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
         except (ValueError, TypeError):
             raise DataError(f"cutoff must be a date YYYY-MM-DD; got {cutoff!r}") from None
     if cut is None:
-        return ck, None, None, None, tuple(unavailable)
+        return Built(ck, unavailable=tuple(unavailable))
     after = ~np.isnat(adm) & (adm > cut)
     ck.exclude("admitted after the data cut-off", after)
     # derive time and outcome (valid rows only; others are masked out later)
@@ -189,4 +196,4 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
     }
     if "coach" in get:
         frame["coach"] = get["coach"].to_numpy(dtype=object)
-    return ck, frame, None, str(cut), tuple(unavailable)
+    return Built(ck, columns=frame, cutoff=str(cut), unavailable=tuple(unavailable))

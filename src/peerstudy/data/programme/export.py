@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from peerstudy.exceptions import DataError, SchemaError
 from peerstudy.data.schema import ARMS, BINARY_COVARIATES, COVARIATES, OUTCOMES
-from peerstudy.data.programme.checks import Problem, ValidationReport, Checker, flow_html
+from peerstudy.data.programme.checks import Built, Problem, ValidationReport, flow_html
 from peerstudy.data.programme.dates import build_dates
 from peerstudy.data.programme.mapping import NULLS, load_mapping
 from peerstudy.data.programme.teds import build_teds
@@ -179,17 +179,18 @@ def _natural(s: Any) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(s)))
 
 
-def _run(path: "str | os.PathLike", mapping: Any, cutoff: Any) -> tuple[dict, Checker, Any, Any, Any, tuple, str]:
+def _build(path: "str | os.PathLike", mapping: Any, cutoff: Any) -> tuple[dict[str, Any], Built, str]:
+    """Load the mapping, read the file and build it with its layout's builder: (mapping, built, source)."""
     m = load_mapping(mapping)
     path = Path(path)
     raw, first_row = _read_raw(path, m["sheet"])
     if m["layout"] == "teds_d":
         if cutoff is not None:
             raise DataError("cutoff does not apply to TEDS-D (it has no dates); leave it out")
-        ck, frame, intervals, cut, unavailable = build_teds(raw, m, first_row)
+        built = build_teds(raw, m, first_row)
     else:
-        ck, frame, intervals, cut, unavailable = build_dates(raw, m, cutoff, first_row)
-    return m, ck, frame, intervals, cut, unavailable, str(path)
+        built = build_dates(raw, m, cutoff, first_row)
+    return m, built, str(path)
 
 
 def validate_export(path: "str | os.PathLike", *, mapping: Any = None, cutoff: Any = None) -> ValidationReport:
@@ -216,7 +217,8 @@ def validate_export(path: "str | os.PathLike", *, mapping: Any = None, cutoff: A
     SchemaError
         The mapping itself is invalid.
     """
-    m, ck, _, _, _, _, source = _run(path, mapping, cutoff)
+    m, built, source = _build(path, mapping, cutoff)
+    ck = built.checker
     return ValidationReport(source=source, mapping=m["name"], n_rows=ck.n, problems=tuple(ck.problems), flow=ck.flow())
 
 
@@ -258,7 +260,9 @@ def read_export(path: "str | os.PathLike", *, mapping: Any = None, cutoff: Any =
     ...                    invalid_rows="exclude")  # doctest: +SKIP
     >>> data.flow["excluded"]  # doctest: +SKIP
     """
-    m, ck, frame, intervals, cut, unavailable, source = _run(path, mapping, cutoff)
+    m, built, source = _build(path, mapping, cutoff)
+    ck, frame, intervals = built.checker, built.columns, built.intervals
+    cut, unavailable = built.cutoff, built.unavailable
     mode = invalid_rows or m["invalid_rows"]
     if mode not in ("raise", "exclude"):
         raise DataError(f"invalid_rows must be 'raise' or 'exclude'; got {mode!r}")
