@@ -25,7 +25,7 @@ def test_presets_cite_their_sources():
 
     for name in PRESETS:
         text = resources.files("peerstudy").joinpath("presets", f"{name}.yaml").read_text()
-        assert "EVIDENCE.md" in text, name
+        assert "docs/evidence.md" in text, name
 
 
 def test_preset_values_follow_evidence():
@@ -110,7 +110,7 @@ def test_rates_are_converted_as_documented():
 
     s = preset("outpatient_default")
     assert s.loss_hazard == pytest.approx(-math.log(0.9) / 365.25)
-    # 3% incarcerated and 1% dead per 6 months (EVIDENCE.md)
+    # 3% incarcerated and 1% dead per 6 months (docs/evidence.md)
     assert math.exp(-s.incarceration_hazard * 365.25 / 2) == pytest.approx(0.97, abs=1e-4)
     assert math.exp(-s.death_hazard * 365.25 / 2) == pytest.approx(0.99, abs=1e-4)
 
