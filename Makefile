@@ -51,7 +51,7 @@ lock:
 	.lock-venv/bin/pip freeze --exclude-editable > requirements.lock && rm -rf .lock-venv
 	$(PYTHON) tools/sync_environment.py
 
-# Regenerate the stored R reference outputs (needs: apt-get install r-base-core r-cran-survival r-cran-cmprsk r-cran-rpact r-cran-quantreg).
+# Regenerate the stored R reference outputs (R packages per script: README, "What you can trust").
 r-reference:
 	cd tests/reference && for f in *.R; do Rscript --vanilla $$f; done
 
