@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from peerstudy.exceptions import DataError, SchemaError
-from peerstudy.data.schema import ARMS, BINARY_COVARIATES, COVARIATES, OUTCOMES
+from peerstudy.data.schema import csv_header, unique_header, ARMS, BINARY_COVARIATES, COVARIATES, OUTCOMES
 from peerstudy.data.programme.checks import Built, Problem, ValidationReport, flow_html
 from peerstudy.data.programme.dates import build_dates
 from peerstudy.data.programme.mapping import NULLS, load_mapping
@@ -108,8 +108,12 @@ class ProgrammeData:
                 + "</div>")
 
 
-def _read_raw(path: Path, sheet: Any) -> tuple[pd.DataFrame, int]:
-    """Read an export as it is; return the frame and the spreadsheet row number of its first record."""
+def _read_raw(path: Path, sheet: Any, encoding: str | None = None) -> tuple[pd.DataFrame, int]:
+    """Read an export as it is; return the frame and the spreadsheet row number of its first record.
+
+    A CSV is read as UTF-8, else Windows-1252, unless ``encoding`` is given (``df.attrs["encoding"]`` says
+    which); duplicate column names are refused.
+    """
     if not path.is_file():
         raise DataError(f"export file not found: {str(path)!r}")
     suffix = path.suffix.lower()
@@ -118,15 +122,28 @@ def _read_raw(path: Path, sheet: Any) -> tuple[pd.DataFrame, int]:
             import pyarrow.csv as pacsv
 
             # quoted values may hold line breaks (valid CSV; spreadsheets write them)
-            parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True)
+            delimiter = "\t" if suffix == ".tsv" else ","
+            header, enc = csv_header(path, encoding)
+            if delimiter == "\t":
+                header = header[0].split("\t") if header else header
+            unique_header(header, path)
+            parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
             conv = pacsv.ConvertOptions(null_values=NULLS, strings_can_be_null=True)
-            table = pacsv.read_csv(path, parse_options=parse, convert_options=conv)
+            read = pacsv.ReadOptions(encoding="utf8" if enc in ("utf-8", "utf-8-sig") else enc)
+            table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=conv)
             # a column pyarrow typed as dates/timestamps stays a datetime column
-            return table.to_pandas(date_as_object=False), 2
+            df = table.to_pandas(date_as_object=False)
+            df.attrs["encoding"] = enc
+            return df, 2
         if suffix in (".xlsx", ".xlsm"):
             return pd.read_excel(path, sheet_name=sheet, engine="openpyxl", na_values=NULLS, keep_default_na=False), 2
         if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            unique_header(pq.read_schema(path).names, path)
             return pd.read_parquet(path), 2
+    except DataError:
+        raise
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot read {str(path)!r}: {exc}") from None
     except Exception as exc:  # pyarrow / openpyxl raise their own error types for corrupt files
