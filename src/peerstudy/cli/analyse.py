@@ -153,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
     said = list(res.notes) + (list(iptw.notes) if iptw is not None else [])
     extra = [str(w.message) for w in caught if str(w.message) not in said]
     payload["notes"] = list(dict.fromkeys([*payload.get("notes", []), *extra]))
-    tables = dict(res.tables())
+    with np.errstate(over="ignore"):
+        tables = dict(res.tables())
     if iptw is not None:
         payload["iptw"] = iptw_dict
         tables.update(iptw.tables())
