@@ -157,28 +157,36 @@ def test_figures_drawn_on_given_axes_share_one_figure_alt_text(weights):
     assert plots.plot_overlap(weights, ax=left, labels=("usual care", "peer coach")) is left
     assert plots.plot_love(weights, ax=right) is right
     text = plots.alt_text(fig)
-    assert text.startswith("Overlaid densities") and "Love plot" in text and "usual care" in text
+    assert text.startswith("Mirrored densities") and "Love plot" in text and "usual care" in text
     assert plots.alt_text(left) == text
     plots.plot_love(weights, ax=right, threshold=0.2)  # drawing again replaces that Axes' sentence
     assert plots.alt_text(fig).count("Love plot") == 1 and "0.2" in plots.alt_text(fig)
 
 
-def test_overlap_density_axis_is_never_negative_and_suppress_draws_no_bars(weights):
+def test_overlap_is_mirrored_with_tick_labels_that_are_never_negative(weights):
     for suppress in (False, True):
         ax = plots.plot_overlap(weights, suppress=suppress)
         ax.figure.canvas.draw()
+        low, high = ax.get_ylim()
+        assert low < 0 < high  # control above the axis, treated below
         labels = [t.get_text() for t in ax.get_yticklabels()]
         assert labels and all(t and not t.startswith(("-", "\N{MINUS SIGN}")) for t in labels), labels
         assert all(float(t) >= 0 for t in labels)
-        assert ax.get_ylim()[0] == 0
-        assert "Density" in ax.get_ylabel()
+        assert "above" in ax.get_ylabel() and "below" in ax.get_ylabel()
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["control", "peer"]
-        bars = [p for p in ax.patches if p.get_height() > 0]
+        bars = [p for p in ax.patches if p.get_height() != 0]
         assert (len(bars) > 0) is (not suppress)
-    # each group's histogram has area 1, whatever its size
+        if suppress:  # filled smooth densities
+            kde = [np.concatenate([p.vertices[:, 1] for p in c.get_paths()]) for c in ax.collections
+                   if c.get_paths() and len(c.get_paths()[0].vertices) > 4]
+        else:
+            kde = [line.get_ydata() for line in ax.lines if len(line.get_xdata()) > 2]
+        assert len(kde) == 2 and kde[0].min() >= 0 and kde[1].max() <= 0 and kde[0].max() > 0 > kde[1].min()
+    # each group's histogram has area 1, whatever its size; the treated one hangs below the axis
     ax = plots.plot_overlap(weights, bins=20)
     heights = np.array([p.get_height() for p in ax.patches]).reshape(2, 20)
-    assert heights.sum(axis=1) * (1 / 20) == pytest.approx([1.0, 1.0])
+    assert (heights[0] >= 0).all() and (heights[1] <= 0).all()
+    assert np.abs(heights).sum(axis=1) / 20 == pytest.approx([1.0, 1.0])
 
 
 def test_importing_the_figures_leaves_rcparams_and_seaborn_alone():
@@ -216,6 +224,16 @@ def test_no_plt_show_in_the_package():
 
 
 # ----- privacy: what a figure of real data shows and says ----------------------------------------------
+
+
+def test_love_plot_rows_run_from_the_largest_imbalance_with_open_and_filled_markers(weights):
+    ax = plots.plot_love(weights)
+    table = weights.balance.assign(before=weights.balance["smd_before"].abs())
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(table.sort_values("before", ascending=False)["term"])
+    before, after = (line for line in ax.lines if len(line.get_xdata()) == len(table))
+    assert before.get_markerfacecolor() in ("white", (1.0, 1.0, 1.0, 1.0))
+    assert after.get_markerfacecolor() != before.get_markerfacecolor()
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["unweighted", "weighted"]
 
 
 def test_enrolment_hides_small_cells_with_their_complements(cohort):

@@ -2,8 +2,8 @@
 
 Each function takes a result (or table), draws on ``ax`` (a new figure's axes if ``None``,
 :func:`._axes.create_ax`) inside the figure theme with seaborn (``histplot`` and ``kdeplot`` for the
-overlap, ``pointplot`` for the balance), gives the figure its alt text (:func:`._axes.describe`) and
-returns the Axes; nothing is shown (no ``plt.show()``).
+mirrored overlap, ``pointplot`` for the balance), gives the figure its alt text (:func:`._axes.describe`)
+and returns the Axes; nothing is shown (no ``plt.show()``).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ _GROUP_COLOURS = ("#4c72b0", "#dd8452")
 @themed
 def plot_overlap(weights: Any, *, ax: Any = None, bins: int = 30, labels: tuple[str, str] | None = None,
                  suppress: bool = False):
-    """The propensity score's distribution in each group, overlaid: a density histogram and its smooth.
+    """The propensity score's distribution in each group, mirrored: control above the axis, treated below.
 
-    Each group's histogram (and kernel density) has area 1 (seaborn ``common_norm=False``), so a
-    small group is as visible as a large one and the vertical axis, a density, is never negative.
+    Each group is a seaborn density histogram with its kernel density (``histplot`` and ``kdeplot``),
+    of area 1 whatever the group's size; the treated group's is drawn downwards. The vertical axis is
+    a density and its labels are distances from the axis, never negative.
 
     Parameters
     ----------
@@ -52,28 +53,41 @@ def plot_overlap(weights: Any, *, ax: Any = None, bins: int = 30, labels: tuple[
     if not hasattr(model, "scores"):
         raise AnalysisError(f"plot_overlap needs IPTWeights or a PropensityModel; got {type(weights).__name__}")
     import seaborn as sns
+    from matplotlib.ticker import FuncFormatter
 
     _, ax = create_ax(ax, figsize=(6, 4))
     ps, a = np.asarray(model.scores, float), np.asarray(model.treated)
     labels = tuple(labels or ("control", str(model.treated_level)))
-    frame = pd.DataFrame({"score": ps, "group": np.where(a == 1, labels[1], labels[0])})
-    palette = dict(zip(labels, _GROUP_COLOURS))
-    common = dict(data=frame, x="score", hue="group", hue_order=list(labels), palette=palette, common_norm=False,
-                  ax=ax)
-    if not suppress:
-        sns.histplot(**common, stat="density", bins=np.linspace(0, 1, int(bins) + 1), element="bars", alpha=0.35,
-                     linewidth=0)
-    varied = [g for g in labels if frame.loc[frame["group"] == g, "score"].nunique() > 1]
-    if varied:  # a kernel density needs spread; one score (or none) in a group has none
-        sns.kdeplot(**{**common, "data": frame[frame["group"].isin(varied)]}, clip=(0, 1), linewidth=2,
-                    fill=bool(suppress), alpha=0.25 if suppress else 1, legend=bool(suppress))
+    reach = [0.0, 0.0]  # how far each group's density goes from the axis
+    for k, (name, colour, sign) in enumerate(zip(labels, _GROUP_COLOURS, (1, -1))):
+        scores = ps[a == k]
+        n_patches, n_lines, n_colls = len(ax.patches), len(ax.lines), len(ax.collections)
+        if not suppress and len(scores):
+            sns.histplot(x=scores, stat="density", bins=np.linspace(0, 1, int(bins) + 1), color=colour, alpha=0.35,
+                         linewidth=0, label=name, ax=ax)
+        if np.unique(scores).size > 1:  # a kernel density needs spread
+            sns.kdeplot(x=scores, clip=(0, 1), color=colour, linewidth=2, fill=bool(suppress),
+                        alpha=0.3 if suppress else 1, label=name if suppress else None, ax=ax)
+        for bar in ax.patches[n_patches:]:
+            reach[k] = max(reach[k], bar.get_height())
+            bar.set_height(sign * bar.get_height())
+        for line in ax.lines[n_lines:]:
+            reach[k] = max(reach[k], float(np.max(line.get_ydata(), initial=0)))
+            line.set_ydata(sign * np.asarray(line.get_ydata()))
+        for coll in ax.collections[n_colls:]:
+            for path in coll.get_paths():
+                reach[k] = max(reach[k], float(np.max(path.vertices[:, 1], initial=0)))
+                path.vertices[:, 1] *= sign
+    ax.axhline(0, color="0.2", linewidth=0.8)
     ax.set_xlim(0, 1)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(-1.08 * (reach[1] or 1), 1.08 * (reach[0] or 1))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):g}"))
     ax.set_xlabel("Propensity score P(treated | covariates)")
-    ax.set_ylabel("Density (each group's area is 1)")
+    ax.set_ylabel(f"Density ({labels[0]} above, {labels[1]} below)")
     ax.set_title("Propensity score overlap")
     place_legend(ax, "right", title="")
-    describe(ax, f"Overlaid densities of the propensity score (0 to 1) for {labels[0]} and {labels[1]}"
+    describe(ax, f"Mirrored densities of the propensity score (0 to 1), {labels[0]} above the axis and "
+                 f"{labels[1]} below"
                  + ("" if suppress else ", as histograms with smooth curves")
                  + f"; median score {_median(ps[a == 0])} for {labels[0]} and {_median(ps[a == 1])} for {labels[1]}.")
     return ax
@@ -85,9 +99,9 @@ def _median(values: np.ndarray) -> str:
 
 @themed
 def plot_love(balance: Any, *, ax: Any = None, threshold: float = 0.1):
-    """Love plot: absolute standardised mean differences before and after weighting, one row per term.
+    """Love plot: absolute standardised mean differences before (open) and after (filled) weighting, one row per term.
 
-    Rows run from the largest imbalance before weighting (top) to the smallest.
+    Rows run from the largest imbalance before weighting (top) to the smallest (seaborn ``pointplot``).
 
     Parameters
     ----------
@@ -117,6 +131,11 @@ def plot_love(balance: Any, *, ax: Any = None, threshold: float = 0.1):
     sns.pointplot(data=long, x="smd", y="term", order=order, hue="weighting", hue_order=shown,
                   palette={"unweighted": "#c44e52", "weighted": "#4c72b0"}, markers=["o", "D"][:len(shown)],
                   linestyle="none", dodge=False, errorbar=None, markersize=7, ax=ax)
+    ax.get_legend().remove()  # rebuilt below from seaborn's entries, with the open markers
+    drawn = [line for line in ax.lines if len(line.get_xdata())]
+    carriers = [line for line in ax.lines if not len(line.get_xdata())]
+    for line in drawn[:1] + [c for c in carriers if c.get_label() == "unweighted"]:
+        line.set_markerfacecolor("white")  # before weighting open, after filled
     ax.axvline(threshold, color="grey", linestyle="--", linewidth=0.8, label=f"|SMD| = {threshold:g}")
     ax.set_xlabel("|standardised mean difference|")
     ax.set_ylabel("Covariate term")
@@ -124,11 +143,11 @@ def plot_love(balance: Any, *, ax: Any = None, threshold: float = 0.1):
     ax.set_xlim(left=0)
     ax.grid(axis="y", visible=False)
     place_legend(ax, "right", title="")
-    worst = t.iloc[0] if len(t) else None
-    after = (f"; after weighting the largest is {t['weighted'].max():.2f}" if "weighted" in shown else "")
-    describe(ax, f"Love plot of the absolute standardised mean difference of {len(t)} covariate terms before"
-                 + (" and after" if "weighted" in shown else "") + " weighting, with a dashed line at "
-                 + f"{threshold:g}"
-                 + (f"; before weighting the largest is {worst['unweighted']:.2f} ({worst['term']})" if worst is not None
-                    else "") + after + ".")
+    text = (f"Love plot of the absolute standardised mean difference of {len(t)} covariate terms before"
+            f"{' and after' if 'weighted' in shown else ''} weighting, with a dashed line at {threshold:g}")
+    if len(t):
+        text += f"; before weighting the largest is {t['unweighted'].iloc[0]:.2f} ({t['term'].iloc[0]})"
+    if "weighted" in shown:
+        text += f"; after weighting the largest is {t['weighted'].max():.2f}"
+    describe(ax, text + ".")
     return ax
