@@ -25,7 +25,8 @@ Alt text
     order, and :func:`alt_text` reads it back from a figure or an Axes. In an IPython kernel (the
     report notebooks), a figure that has such a description is displayed with it as display
     metadata, ``{"image/png": {"alt": TEXT}}`` (the key nbconvert's classic HTML template and
-    nbsphinx read), so a report page can put it on the ``<img>`` as its ``alt`` attribute.
+    nbsphinx read), so a report page can put it on the ``<img>`` as its ``alt`` attribute (the lab
+    template does not read it: an HTML export with that template copies it onto the image itself).
     Nothing is drawn on the figure for this and no function calls ``plt.show()``.
 """
 
