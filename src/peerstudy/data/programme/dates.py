@@ -24,6 +24,18 @@ def lookup_codes(series: pd.Series, table: dict[str, Any]) -> tuple[np.ndarray, 
     return mapped, unknown, bad_vals
 
 
+#: Dates outside these bounds are typing errors (0001-01-01, 3000-01-01), not treatment episodes.
+DATE_RANGE = (np.datetime64("1900-01-01", "D"), np.datetime64("2100-12-31", "D"))
+
+
+def _plausible(dates: np.ndarray, column: str, ck: Checker) -> np.ndarray:
+    """Flag dates outside :data:`DATE_RANGE` as row problems and blank them (so they set no cut-off)."""
+    out = ~np.isnat(dates) & ((dates < DATE_RANGE[0]) | (dates > DATE_RANGE[1]))
+    ck.row_problem("impossible date", column, out,
+                   f"column {column!r} has dates outside {DATE_RANGE[0]} to {DATE_RANGE[1]}")
+    return np.where(out, np.datetime64("NaT", "D"), dates)
+
+
 def _parse_dates(series: pd.Series, fmt: str) -> tuple[np.ndarray, np.ndarray]:
     """Parse dates via unique values: (datetime64[D] values, unparseable mask); missing is not unparseable."""
     if pd.api.types.is_datetime64_any_dtype(series):
@@ -105,10 +117,12 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
         ck.row_problem("missing admission date", c, get["admitted_on"].isna().to_numpy(),
                        f"column {c!r} (admission date) is empty")
         ck.row_problem("unparseable date", c, bad, f"column {c!r} has dates that do not parse as {fmt}")
+        adm = _plausible(adm, c, ck)
     if "discharged_on" in get:
         c = cols["discharged_on"]
         dis, bad = _parse_dates(get["discharged_on"], fmt)
         ck.row_problem("unparseable date", c, bad, f"column {c!r} has dates that do not parse as {fmt}")
+        dis = _plausible(dis, c, ck)
     reason = None
     if "reason" in get:
         c = cols["reason"]
