@@ -150,7 +150,9 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
         problems.append(f"missing column(s): {', '.join(missing)}")
     extra = [c for c in df.columns if c not in COLUMNS and c not in OPTIONAL_COLUMNS]
     if extra and not allow_extra:
-        problems.append(f"unexpected column(s): {', '.join(map(str, extra))}")
+        shown = ", ".join(str(c)[:40] for c in extra[:_MAX_IDS])
+        more = f" and {len(extra) - _MAX_IDS:,} more" if len(extra) > _MAX_IDS else ""
+        problems.append(f"unexpected column(s): {shown}{more}")
     if len(df) == 0:
         problems.append("the cohort has no rows")
 
