@@ -32,7 +32,7 @@ KNOWN_FAILURES = {
 
 
 def _run(cmd: list, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False, **kw)
 
 
 def _check(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
