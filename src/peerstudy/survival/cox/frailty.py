@@ -282,16 +282,20 @@ def _prepare(df, covariates, frailty, time, event, ties) -> _Data:
                  d_cluster=np.bincount(cl, weights=status, minlength=G), efron=ties == "efron")
 
 
-def _cox_sums(data: _Data, X: np.ndarray, eta: np.ndarray):
-    """Partial log-likelihood, covariate score and information at linear predictor ``eta`` (engine kernels)."""
+def _cox_sums(data: _Data, X: np.ndarray, eta: np.ndarray, Xdead: np.ndarray | None = None):
+    """Partial log-likelihood, covariate score and information at linear predictor ``eta`` (engine kernels).
+
+    ``Xdead`` is ``X[data.dead]`` (contiguous), when the caller keeps it."""
     p = X.shape[1]
+    if Xdead is None:
+        Xdead = np.ascontiguousarray(X[data.dead])
     r = np.exp(eta)
     agg = K.aggregate(data.slot, r, X, data.nk + 1)
     S = K.reverse_cumsum(agg, data.slot_last)[:data.nk]
-    D = K.aggregate(data.gdead, r[data.dead], np.ascontiguousarray(X[data.dead]), data.nk)
+    D = K.aggregate(data.gdead, r[data.dead], Xdead, data.nk)
     ll, xsum, info, h0, h1, h0d, h1d, _, _, _ = K.event_terms(S, D, data.d, data.dw, p, data.efron, False)
     ll += eta[data.dead].sum()
-    score = X[data.dead].sum(axis=0) - xsum
+    score = Xdead.sum(axis=0) - xsum
     return ll, score, info, r, S, D, h0, h1, h0d, h1d
 
 
@@ -382,6 +386,8 @@ class _Model:
             Z = np.zeros((len(data.cl), data.G))
             Z[np.arange(len(data.cl)), data.cl] = 1.0
             self.Xfull = np.ascontiguousarray(np.hstack([data.Xc, Z]))
+            self.Xfull_dead = np.ascontiguousarray(self.Xfull[data.dead])
+        self.Xc_dead = np.ascontiguousarray(data.Xc[data.dead])
 
     # R's coxfit5_b loop body: information and score at (beta, b), penalty added
     def _evaluate(self, beta, b, theta):
@@ -389,7 +395,7 @@ class _Model:
         data, p, G = self.data, self.p, self.data.G
         if self.sparse:
             eta = data.Xc @ beta + b[data.cl]
-            ll, uc, A, r, S, D, h0, h1, h0d, h1d = _cox_sums(data, data.Xc, eta)
+            ll, uc, A, r, S, D, h0, h1, h0d, h1d = _cox_sums(data, data.Xc, eta, self.Xc_dead)
             uf, fd, B, *_ = _frailty_terms(data.order, data.pos, data.cnt, data.slot, data.cl, data.status, r,
                                            data.Xc, h0, h1, h0d, h1d, S[:, 0], D[:, 0], data.d, data.dw,
                                            data.efron, G)
@@ -404,7 +410,7 @@ class _Model:
                 newlk += logpen
             return b, newlk, ll, np.concatenate([uc, uf]), (fd, B, A), ipen, eta
         eta = self.Xfull @ np.concatenate([beta, b])
-        ll, u, H, *_ = _cox_sums(data, self.Xfull, eta)
+        ll, u, H, *_ = _cox_sums(data, self.Xfull, eta, self.Xfull_dead)
         H = H.copy()
         newlk = ll
         if flag:
