@@ -316,3 +316,20 @@ def test_data_report_excludes_invalid_rows_and_puts_the_flow_in_the_manifest():
     assert set(flow["excluded"].values()) == {"<11"}  # 1-2 rows per reason: suppressed in the manifest too
     cohort = rp.load_report_cohort(data=str(syn / "messy_export.csv"), mapping=str(syn / "messy_export.mapping.yaml"))
     assert cohort.real and cohort.flow["analysed"] == 54
+
+
+def test_figures_carry_their_alt_text_into_the_html(tmp_path):
+    """A figure's one-sentence description reaches the report page's <img alt=...>."""
+    import re
+
+    import nbformat
+
+    from peerstudy.report.assemble import _with_alt_text
+
+    nb = nbformat.v4.new_notebook()
+    out = nbformat.v4.new_output("display_data", data={"image/png": "QUJD\n"},
+                                 metadata={"image/png": {"alt": "Curves of retention by arm."}})
+    nb.cells = [nbformat.v4.new_code_cell("plot()", outputs=[out])]
+    body = '<p><img alt="No description has been provided for this image" src="data:image/png;base64,QUJD"/></p>'
+    fixed = _with_alt_text(body, nb)
+    assert re.findall(r'alt="([^"]*)"', fixed) == ["Curves of retention by arm."]
