@@ -233,7 +233,7 @@ def test_cli_study_bad_input_exits_2(tmp_path, capsys):
 
 
 def test_observational_scenarios_are_simulated_with_their_assignment_model():
-    """The batched kernel is for randomised designs; confounded assignment must not be silently dropped."""
+    """Replicates of an observational scenario take up peer support by its assignment model (confounded)."""
     sc = preset("observational").replace(n=3000)
     data = st.simulate_replicates(sc, range(3), seed=5, covariates=("homeless",))
     homeless, peer = data["homeless"], data["peer"]

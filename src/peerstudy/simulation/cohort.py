@@ -72,7 +72,9 @@ PERSON_ROWS: tuple[str, ...] = ("allocation", "site", "dropout", "lost_to_follow
                                 *COVARIATE_NAMES)
 #: Rows of the site block of uniforms.
 SITE_ROWS: tuple[str, ...] = ("cluster_allocation", "frailty")
-_COV0 = PERSON_ROWS.index(COVARIATE_NAMES[0])
+_ALLOCATION_ROW, _SITE_ROW, _DROPOUT_ROW, _ENDING_ROW, _COV0 = (PERSON_ROWS.index(r) for r in (
+    "allocation", "site", "dropout", "lost_to_follow_up", COVARIATE_NAMES[0]))
+_CLUSTER_ROW, _FRAILTY_ROW = (SITE_ROWS.index(r) for r in ("cluster_allocation", "frailty"))
 _ALLOCATION = {"individual": 0, "cluster": 1, "observational": 2}
 assert OUTCOMES[DROPOUT] == "dropout" and OUTCOMES[LOST] == "lost_to_follow_up"
 
@@ -115,18 +117,18 @@ def _people_kernel(u, site_u, frailty, allocation, k_peer, intercept, gamma, val
                 lp[q] += beta * (x - centre)
                 logit[q] += g * (x - centre)
         if allocation == 0:
-            _select(u[r, 0], k_peer, peer[r])
+            _select(u[r, _ALLOCATION_ROW], k_peer, peer[r])
         elif allocation == 1:
-            _select(site_u[r, 0], k_peer, peer_site)
+            _select(site_u[r, _CLUSTER_ROW], k_peer, peer_site)
         for q in range(n):
-            s = min(int(u[r, 1, q] * n_sites), n_sites - 1)
+            s = min(int(u[r, _SITE_ROW, q] * n_sites), n_sites - 1)
             site[r, q] = s
             if allocation == 1:
                 peer[r, q] = peer_site[s]
             elif allocation == 2:
-                peer[r, q] = u[r, 0, q] < 1.0 / (1.0 + math.exp(-logit[q]))
+                peer[r, q] = u[r, _ALLOCATION_ROW, q] < 1.0 / (1.0 + math.exp(-logit[q]))
             k = frailty[r, s] * math.exp(lp[q])
-            tg = unit_exponential(u[r, 2, q]) / k if k > 0.0 else np.inf
+            tg = unit_exponential(u[r, _DROPOUT_ROW, q]) / k if k > 0.0 else np.inf
             target[r, q] = tg
             a = 1 if peer[r, q] else 0
             t_drop[r, q] = invert_pieces(tg, h0_start[a], cum_start[a], mult[a], m[a], scale, shape)
@@ -145,7 +147,7 @@ def _endings_kernel(u, t_drop, rates, follow, time, outcome):
                 first = t_drop[r, q]
                 code = DROPOUT
             for j in range(3):
-                t = exponential_time(unit_exponential(u[r, 3 + j, q]), rates[j])
+                t = exponential_time(unit_exponential(u[r, _ENDING_ROW + j, q]), rates[j])
                 if t < first:
                     first = t
                     code = codes[j]
@@ -192,7 +194,7 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
         g.random(out=site_u[r])
         g.random(out=u[r])
     theta = float(scenario.frailty_variance)
-    frailty = theta * gammaincinv(1.0 / theta, site_u[:, 1]) if theta > 0 else np.ones((reps, n_sites))
+    frailty = theta * gammaincinv(1.0 / theta, site_u[:, _FRAILTY_ROW]) if theta > 0 else np.ones((reps, n_sites))
 
     coefs = covariate_coefficients(scenario)
     allocation = _ALLOCATION[scenario.allocation]
