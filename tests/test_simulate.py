@@ -124,6 +124,24 @@ def test_streams_are_independent_of_features_in_other_streams():
     assert len(b["contact_day"]) > 0 and "contact_day" not in a
 
 
+def test_overridden_fields_are_named_in_the_description_never_stale():
+    from peerstudy.simulation.cohort import override, scenario_label
+
+    base = preset("outpatient_default")
+    a = override(base, {"hazard_ratio": 0.7})
+    assert a.description == base.description + "; overridden: hazard_ratio=0.7"
+    assert scenario_label(a) == "outpatient_default with hazard_ratio=0.7"
+    # overriding again re-reads every noted field: one note, current values
+    b = override(a, {"hazard_ratio": 0.5, "effect_stops_day": None, "covariates.homeless.prevalence": 0.3, "n": 100})
+    assert b.description == base.description + "; overridden: hazard_ratio=0.5, n=100, covariates.homeless.prevalence=0.3"
+    c = override(base, {"effect_stops_day": 60, "contacts.enabled": True})
+    assert c.description.endswith("; overridden: effect_stops_day=60, contacts.enabled=true")
+    # no change, no note
+    assert override(base, {"hazard_ratio": 0.8}).description == base.description
+    assert scenario_label(base) == "outpatient_default"
+    assert override(Scenario(), {"n": 50}).description == "overridden: n=50"
+
+
 def test_n_override_is_validated():
     with pytest.raises(PeerstudyError, match=r"n must be a whole number >= 2; got 0"):
         simulate_cohort("outpatient_default", rng=1, n=0)

@@ -43,10 +43,11 @@ from scipy.special import ndtr
 from peerstudy.data.schema import COVARIATES
 from peerstudy.scenario import BinaryCovariate, CountCovariate, Covariates, NumericCovariate, Scenario
 
-__all__ = ["COVARIATE_NAMES", "covariate_pmf", "covariate_coefficients", "covariate_tables", "draw_covariate",
-           "invert_cdf", "GUIDE", "cumulative_baseline", "inverse_cumulative_baseline", "weibull_cumulative",
+__all__ = ["COVARIATE_NAMES", "GUIDE", "covariate_pmf", "covariate_coefficients", "covariate_tables",
+           "draw_covariate", "invert_cdf", "cumulative_baseline", "inverse_cumulative_baseline", "weibull_cumulative",
            "weibull_inverse", "arm_pieces", "arm_tables", "arm_cumulative_hazard", "invert_pieces",
-           "cumulative_pieces", "cumulative_on_piece", "invert_arm_hazard", "unit_exponential", "exponential_time", "exponential_times", "ending_hazards"]
+           "cumulative_pieces", "cumulative_on_piece", "invert_arm_hazard", "unit_exponential", "exponential_time",
+           "exponential_times", "ending_hazards"]
 
 #: Covariates in the order of the scenario (and of :data:`peerstudy.data.schema.COVARIATES`).
 COVARIATE_NAMES: tuple[str, ...] = tuple(Covariates.__dataclass_fields__)
