@@ -54,9 +54,9 @@ from peerstudy.data.schema import ARMS, COVARIATES, OUTCOMES
 from peerstudy.exceptions import ScenarioError
 from peerstudy.scenario import Scenario, apply_overrides, load_scenario
 from peerstudy.simulation.contacts import contact_horizon, draw_sessions, invert_with_windows
-from peerstudy.simulation.hazards import (COVARIATE_NAMES, arm_tables, covariate_coefficients, covariate_tables,
-                                          ending_hazards, exponential_time, invert_cdf, invert_pieces,
-                                          unit_exponential)
+from peerstudy.simulation.hazards import (COVARIATE_NAMES, arm_cumulative_hazard, arm_tables, covariate_coefficients,
+                                          covariate_tables, ending_hazards, exponential_time, invert_cdf,
+                                          invert_pieces, unit_exponential)
 from peerstudy.simulation.truth import compute_truth, weibull_scale
 
 __all__ = ["simulate_cohort", "simulate_arrays", "simulate_stack", "simulate_with_contacts", "truth_sidecar",
@@ -95,12 +95,20 @@ def _select(u, k, chosen):
 
 @njit(cache=True)
 def _people_kernel(u, site_u, frailty, allocation, k_peer, intercept, gamma, values, cdfs, guides, need, betas,
-                   centres, h0_start, cum_start, mult, m, scale, shape, site, peer, X, target, t_drop):
-    """Sites, covariates, allocation and dropout times (arm hazard inverted exactly) for each replicate."""
+                   centres, h0_start, cum_start, mult, m, scale, shape, h_follow, exact_target, site, peer, X, target,
+                   t_drop):
+    """Sites, covariates, allocation and dropout times (arm hazard inverted exactly) for each replicate.
+
+    ``h_follow[a]`` is arm ``a``'s cumulative hazard at the end of follow-up: a person whose target exceeds it
+    drops out after follow-up, so ``t_drop`` is left at inf (and, unless ``exact_target``, ``target`` too)
+    without computing it; the cohort is the same.
+    """
     reps, _, n = u.shape
     n_sites = site_u.shape[2]
     ncov = values.shape[0]
     peer_site = np.zeros(n_sites, np.bool_)
+    h0_uc, cum_uc, mult_uc, m_uc = h0_start[0], cum_start[0], mult[0], m[0]
+    h0_pe, cum_pe, mult_pe, m_pe = h0_start[1], cum_start[1], mult[1], m[1]
     lp = np.empty(n)
     logit = np.empty(n)
     for r in range(reps):
@@ -128,10 +136,20 @@ def _people_kernel(u, site_u, frailty, allocation, k_peer, intercept, gamma, val
             elif allocation == 2:
                 peer[r, q] = u[r, _ALLOCATION_ROW, q] < 1.0 / (1.0 + math.exp(-logit[q]))
             k = frailty[r, s] * math.exp(lp[q])
-            tg = unit_exponential(u[r, _DROPOUT_ROW, q]) / k if k > 0.0 else np.inf
+            hf = h_follow[1] if peer[r, q] else h_follow[0]
+            uq = u[r, _DROPOUT_ROW, q]
+            # -log(1 - u) >= u: when u / k is past H(follow) so is the target, and dropout comes after follow-up
+            if k > 0.0 and (exact_target or uq < k * hf * (1.0 + 1e-9)):
+                tg = unit_exponential(uq) / k
+            else:
+                tg = np.inf
             target[r, q] = tg
-            a = 1 if peer[r, q] else 0
-            t_drop[r, q] = invert_pieces(tg, h0_start[a], cum_start[a], mult[a], m[a], scale, shape)
+            if tg >= hf * (1.0 + 1e-9):
+                t_drop[r, q] = np.inf
+            elif peer[r, q]:
+                t_drop[r, q] = invert_pieces(tg, h0_pe, cum_pe, mult_pe, m_pe, scale, shape)
+            else:
+                t_drop[r, q] = invert_pieces(tg, h0_uc, cum_uc, mult_uc, m_uc, scale, shape)
 
 
 @njit(cache=True)
@@ -147,10 +165,13 @@ def _endings_kernel(u, t_drop, rates, follow, time, outcome):
                 first = t_drop[r, q]
                 code = DROPOUT
             for j in range(3):
-                t = exponential_time(unit_exponential(u[r, _ENDING_ROW + j, q]), rates[j])
-                if t < first:
-                    first = t
-                    code = codes[j]
+                uj = u[r, _ENDING_ROW + j, q]
+                # -log(1 - u) >= u, so when u >= rate * first the ending comes after ``first``: skip the logarithm
+                if uj < rates[j] * first * (1.0 + 1e-9):
+                    t = exponential_time(unit_exponential(uj), rates[j])
+                    if t < first:
+                        first = t
+                        code = codes[j]
             time[r, q] = max(math.ceil(first), 1.0)
             outcome[r, q] = code
 
@@ -214,11 +235,15 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
     X = np.zeros((reps, ncov, n), dtype=np.int64)
     target = np.empty((reps, n))
     t_drop = np.empty((reps, n))
-    _people_kernel(u, site_u, frailty, allocation, k_peer, float(assignment.intercept), gamma, values, cdfs, guides,
-                   need, betas, centres, h0_start, cum_start, mult, m, scale, shape, site, peer, X, target, t_drop)
-
     contacts = scenario.contacts
     effect = contacts.enabled and contacts.hazard_ratio_recent != 1.0
+    follow = float(scenario.follow_up_days)
+    h_follow = np.array([float(arm_cumulative_hazard(follow, scale, shape, scenario.hazard_ratio,
+                                                     scenario.effect_stops_day, peer_arm)) for peer_arm in (False, True)])
+    _people_kernel(u, site_u, frailty, allocation, k_peer, float(assignment.intercept), gamma, values, cdfs, guides,
+                   need, betas, centres, h0_start, cum_start, mult, m, scale, shape, h_follow, effect, site, peer, X,
+                   target, t_drop)
+
     children = [g.spawn(2) for g in rngs] if (full or effect) else []
     sessions = []
     if contacts.enabled and (full or effect):
@@ -234,7 +259,7 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
 
     time = np.empty((reps, n))
     outcome = np.empty((reps, n), dtype=np.int8)
-    _endings_kernel(u, t_drop, ending_hazards(scenario), float(scenario.follow_up_days), time, outcome)
+    _endings_kernel(u, t_drop, ending_hazards(scenario), follow, time, outcome)
 
     out: dict[str, Any] = {name: X[:, j, :] for j, name in enumerate(COVARIATE_NAMES) if need[j]}
     out.update(site=site, peer=peer, time=time, outcome=outcome)
