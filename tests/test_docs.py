@@ -66,3 +66,14 @@ def test_docs_speak_only_of_the_project(built):
         text = page.read_text(encoding="utf-8")
         for word in ("EVIDENCE.md", "DESIGN.md", "shared/domain", "/work/"):
             assert word not in text, (page.name, word)
+
+
+def test_api_reference_lists_every_front_door_function(root):
+    import inspect
+
+    import peerstudy as ps
+
+    listed = (root / "docs" / "api.rst").read_text(encoding="utf-8")
+    for name in ps.__all__:
+        if inspect.isfunction(getattr(ps, name)):
+            assert f"   peerstudy.{name}\n" in listed, f"peerstudy.{name} is missing from docs/api.rst"

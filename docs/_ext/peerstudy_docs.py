@@ -16,11 +16,12 @@ Directives (in a MyST page, as a fenced block: ```` ```{peerstudy-cli} simulate 
 ``scenario-presets``
     The values of every preset beside the defaults (rows: the fields on which some preset differs).
     The build warns if a preset has no ``preset-NAME`` label in the documentation.
-``mapping-keys``
-    The mapping keys, column fields and endings as the mapping checker knows them, checked against
-    :data:`MAPPING_DOCS`.
+``mapping-keys [keys|fields|endings]``
+    The mapping keys, column fields and endings as the mapping checker (``peerstudy.load_mapping``)
+    knows them, checked against :data:`MAPPING_DOCS` and :data:`COLUMN_DOCS`.
 
-Only stable entry points are imported here: ``peerstudy.cli`` and ``peerstudy.scenario``.
+Only the package's stable entry points are imported here: ``peerstudy.cli.build_parser``,
+``peerstudy.scenario``, ``peerstudy.exceptions`` and the front door's ``load_mapping``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import io
 import math
 import os
 import re
@@ -249,6 +249,8 @@ class Range:
                 out += [(_cast(end, self), False), (_cast(end - sign * step, self), True)]
             else:
                 out += [(_cast(end, self), True), (_cast(end + sign * step, self), False)]
+        if not math.isfinite(self.hi):  # "no upper bound" must be true
+            out.append((_cast(10**12, self), True))
         if self.integer:
             out.append(((self.lo if math.isfinite(self.lo) else 0) + 0.5, False))
         if self.nullable:
@@ -261,7 +263,7 @@ def _cast(v: float, r: Range) -> Any:
 
 
 def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+    return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
 
 
 @dataclass(frozen=True)
@@ -281,8 +283,8 @@ FIELD_DOCS: dict[str, dict[str, FieldDoc]] = {
         "name": FieldDoc("", "non-empty text", "Identifier of the scenario, used for output folders and labels.",
                          (("custom", True), ("", False))),
         "description": FieldDoc("", "text", "One line saying what the scenario represents."),
-        "n": FieldDoc("participants", Range(2, integer=True), "Participants enrolled."),
-        "n_sites": FieldDoc("sites", Range(1, integer=True),
+        "n": FieldDoc("participants", Range(2, 20_000_000, integer=True), "Participants enrolled."),
+        "n_sites": FieldDoc("sites", Range(1, 10_000, integer=True),
                             "Sites (clinics, EDs, programmes); each participant's site is drawn at random, with equal chances. "
                             "At least 2 with ``allocation: cluster``.", ((2, True),)),
         "allocation": FieldDoc("", "``individual``, ``cluster`` or ``observational``",
@@ -293,26 +295,28 @@ FIELD_DOCS: dict[str, dict[str, FieldDoc]] = {
         "peer_fraction": FieldDoc("share", Range(0, 1, lo_open=True, hi_open=True),
                                   "Share allocated to peer support; 0.5 is 1:1. With ``allocation: cluster`` some "
                                   "but not all sites must get peer support."),
-        "enrolment_days": FieldDoc("days", Range(1, integer=True),
+        "enrolment_days": FieldDoc("days", Range(1, 3_653, integer=True),
                                    "Enrolment is uniform over this many days from ``start_date``."),
-        "follow_up_days": FieldDoc("days", Range(1, integer=True),
+        "follow_up_days": FieldDoc("days", Range(1, 3_653, integer=True),
                                    "Each participant is followed this many days; still in treatment then is "
                                    "``retained`` (censored)."),
-        "start_date": FieldDoc("date", "``YYYY-MM-DD``", "First enrolment date.",
-                               (("2025-01-06", True), ("2025-13-01", False))),
-        "weibull_shape": FieldDoc("", Range(0, 20, lo_open=True),
+        "start_date": FieldDoc("date", "a real date ``YYYY-MM-DD`` in the years 1900-2100", "First enrolment date.",
+                               (("2025-01-06", True), ("2025-13-01", False), ("2025-02-30", False),
+                                ("1900-01-01", True), ("1899-12-31", False), ("2100-12-31", True),
+                                ("2101-01-01", False), ("6 Jan 2025", False))),
+        "weibull_shape": FieldDoc("", Range(0.05, 20),
                                   "Shape of the Weibull baseline dropout hazard; below 1 the hazard falls with "
                                   "time (most dropouts early)."),
-        "target_day": FieldDoc("day", Range(1, integer=True),
+        "target_day": FieldDoc("day", Range(1, 3_653, integer=True),
                                "Day at which usual-care retention is calibrated (see ``target_retention``)."),
         "target_retention": FieldDoc("proportion", Range(0, 1, lo_open=True, hi_open=True),
                                      "Marginal usual-care retention (net of competing endings, averaged over "
                                      "covariates and sites) at ``target_day``; the Weibull scale is solved to "
                                      "hit it."),
-        "hazard_ratio": FieldDoc("hazard ratio", HR,
+        "hazard_ratio": FieldDoc("hazard ratio", Range(0, 100, lo_open=True),
                                  "Conditional hazard ratio of dropout, peer support against usual care (below 1: "
                                  "peer support keeps people in treatment)."),
-        "effect_stops_day": FieldDoc("day", Range(1, integer=True, nullable=True),
+        "effect_stops_day": FieldDoc("day", Range(1, 3_653, integer=True, nullable=True),
                                      "Day after which the peer effect stops (a coaching cap); null: never."),
         "covariates": FieldDoc("", "a ``Covariates`` block", "Participant covariates (tables below)."),
         "frailty_variance": FieldDoc("variance", Range(0, 10),
@@ -553,9 +557,10 @@ MAPPING_DOCS: dict[str, tuple[str, str, str]] = {
              "Label of the mapping in reports, ``results.json`` and messages."),
     "description": ("none", "both", "Free text for the reader of the mapping; not used."),
     "extends": ("none", "both",
-                "Start from a built-in mapping (``canonical``, ``teds``) or another mapping file and change "
-                "some keys: ``columns`` and ``values`` are merged field by field, ``reasons`` code by code, "
-                "every other key replaced. A file path is read relative to the working directory."),
+                "Start from a built-in mapping (``canonical``, ``teds``) or another ``.yaml`` mapping in the same "
+                "folder (a file name, no path) and change some keys: ``columns`` and ``values`` are merged "
+                "field by field, ``reasons`` code by code, every other key replaced. A chain that comes back on "
+                "itself is refused."),
     "layout": ("``dates``", "both",
                "``dates``: one row per participant with admission and discharge dates; ``teds_d``: the TEDS-D "
                "public-use discharge layout (length-of-stay codes, no dates)."),
@@ -611,23 +616,20 @@ COLUMN_DOCS: dict[str, str] = {
 
 
 def _mapping_facts() -> dict[str, list[str]]:
-    """Ask the real mapping checker (through the CLI) for its known keys, column fields and endings."""
-    import tempfile
+    """Ask the real mapping checker (``peerstudy.load_mapping``) for its known keys, column fields and endings."""
+    from peerstudy import load_mapping
+    from peerstudy.exceptions import PeerstudyError
 
-    from peerstudy.cli import main
-
+    text = ""
+    for probe in ({"not_a_key": 1}, {"columns": {"not_a_field": "X"}, "reasons": {"X": "not_an_ending"}}):
+        try:
+            load_mapping(probe)
+        except PeerstudyError as exc:
+            text += "\n".join(getattr(exc, "problems", [str(exc)])) + "\n"
     facts: dict[str, list[str]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "probe.mapping.yaml")
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write("not_a_key: 1\ncolumns: {not_a_field: X}\nreasons: {X: not_an_ending}\n")
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            main(["validate", os.path.join(tmp, "none.csv"), "--mapping", path])
-    text = err.getvalue()
-    for key, pattern in (("keys", r"\(known: ([^)]*)\)"), ("fields", r"fields are ([^;]*?)(?:;|$)"),
-                         ("endings", r"must map codes to ([^;]*?); got"),
-                         ("required", r"must name the export column for ([^;]*?)(?:;|$)")):
+    for key, pattern in (("keys", r"\(known: ([^)]*)\)"), ("fields", r"fields are ([^;\n]*)"),
+                         ("endings", r"must map codes to ([^;\n]*?); got"),
+                         ("required", r"must name the export column for ([^;\n]*)")):
         m = re.search(pattern, text)
         facts[key] = [s.strip() for s in m.group(1).split(",")] if m else []
     return facts
