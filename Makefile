@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 SCENARIO ?= outpatient_default
 PRESETS := outpatient_default ed_bridge moud_clinic cluster_randomised null_effect
 
-.PHONY: venv test report data bench lab lock browser r-reference clean help
+.PHONY: venv test report data bench lab lock browser r-reference docs clean help
 
 help:
-	@echo "make report | make test | make venv | make data | make bench | make lab | make lock | make r-reference"
+	@echo "make report | make test | make venv | make docs | make data | make bench | make lab | make lock | make r-reference"
 
 venv: $(STAMP)
 
@@ -46,6 +46,10 @@ bench: venv
 
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+# The documentation site (docs/_build/html/index.html); any Sphinx warning fails the build.
+docs: venv
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 # Re-resolve the pins from requirements.in (then copy the direct pins into environment.yml; a test checks they agree).
 lock:

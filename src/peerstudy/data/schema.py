@@ -2,25 +2,25 @@
 
 Columns (all required; ``coach`` is an optional extra):
 
-============== ========================== ====================================================
-column         type                       meaning
-============== ========================== ====================================================
-participant_id int or str, unique         participant identifier
-site           str                        site (clinic, ED, programme) of enrolment
-arm            ``usual_care`` / ``peer``  allocated (or received) arm
-enrolled_on    date                       enrolment (admission) date
-age            number, years              age at enrolment
-female         0/1                        1 = female
-homeless       0/1                        1 = homeless / unstably housed at enrolment
-stimulant_use  0/1                        1 = stimulant (cocaine, methamphetamine) co-use
-injects        0/1                        1 = injected drugs in the last 30 days
-unemployed     0/1                        1 = unemployed at enrolment
-depression     number, score points       depression score (BDI-like, 0-63)
-prior_treatments int >= 0                 number of earlier treatment episodes
-time           int >= 1, days             days from enrolment to the end of observation
-outcome        see ``OUTCOMES``           how observation ended
-event          0/1                        1 if ``outcome == "dropout"`` (the event of interest)
-============== ========================== ====================================================
+================ ========================== ====================================================
+column           type                       meaning
+================ ========================== ====================================================
+participant_id   int or str, unique         participant identifier
+site             str                        site (clinic, ED, programme) of enrolment
+arm              ``usual_care`` / ``peer``  allocated (or received) arm
+enrolled_on      date                       enrolment (admission) date
+age              number, years              age at enrolment
+female           0/1                        1 = female
+homeless         0/1                        1 = homeless / unstably housed at enrolment
+stimulant_use    0/1                        1 = stimulant (cocaine, methamphetamine) co-use
+injects          0/1                        1 = injected drugs in the last 30 days
+unemployed       0/1                        1 = unemployed at enrolment
+depression       number, score points       depression score (BDI-like, 0-63)
+prior_treatments int >= 0                   number of earlier treatment episodes
+time             int >= 1, days             days from enrolment to the end of observation
+outcome          see ``OUTCOMES``           how observation ended
+event            0/1                        1 if ``outcome == "dropout"`` (the event of interest)
+================ ========================== ====================================================
 
 ``outcome``: ``dropout`` (left treatment: the event), ``retained`` (still in treatment at the end
 of follow-up: censored), ``lost_to_follow_up`` (research contact lost: censored, *not* dropout),

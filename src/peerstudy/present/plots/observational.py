@@ -109,7 +109,7 @@ def plot_love(balance: Any, *, ax: Any = None, threshold: float = 0.1):
         An :class:`~peerstudy.survival.weighting.IPTWeights` or a :func:`~peerstudy.survival.weighting.balance_table`.
     ax : matplotlib Axes, optional
     threshold : float, default 0.1
-        Dashed reference line (|SMD| < 0.1: adequate balance).
+        Dashed reference line (``|SMD| < 0.1``: adequate balance).
 
     Returns
     -------
