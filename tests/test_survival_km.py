@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from peerstudy.data import datasets
-from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
+from peerstudy.exceptions import ParameterError, SchemaError
 from peerstudy.survival.km import kaplan_meier
 
 REF = Path(__file__).parent / "reference"

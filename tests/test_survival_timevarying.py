@@ -5,7 +5,6 @@ Recovery: the lead's simulator (peerstudy.simulate.simulate_with_contacts) with 
 """
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np

@@ -231,18 +231,23 @@ def is_categorical(s: pd.Series) -> bool:
             or pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s))
 
 
-def level_order(s: pd.Series) -> list:
-    """The levels present in ``s``, reference first (see the module docstring)."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        present = set(s.dropna().unique())
-        return [c for c in s.cat.categories if c in present]
-    vals = list(pd.unique(s.dropna()))
+def _ordered(uniques: Sequence, dtype: Any) -> list:
+    """Distinct values (no missing ones) in level order for a column of ``dtype``."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        present = set(uniques)
+        return [c for c in dtype.categories if c in present]
+    vals = list(uniques)
     if all(isinstance(v, str) for v in vals) and set(vals) <= set(ARMS):
         return [a for a in ARMS if a in vals]
     try:
         return sorted(vals)
     except TypeError:
         return sorted(vals, key=str)
+
+
+def level_order(s: pd.Series) -> list:
+    """The levels present in ``s``, reference first (see the module docstring)."""
+    return _ordered(pd.unique(s.dropna()), s.dtype)
 
 
 def group_codes(df: pd.DataFrame, column: str, *, role: str = "group",
@@ -267,12 +272,12 @@ def group_codes(df: pd.DataFrame, column: str, *, role: str = "group",
         Fewer than ``min_levels`` distinct values.
     """
     s = complete_values(df, column, role=role)
-    order = level_order(s)
+    codes, uniques = pd.factorize(s, sort=False)
+    order = _ordered(uniques, s.dtype)
     if len(order) < min_levels:
         only = ", ".join(show(v) for v in order)
         raise AnalysisError(f"column {column!r} ({role}) needs at least {min_levels} levels; "
                             f"it has {len(order)}: {only}")
-    codes, uniques = pd.factorize(s, sort=False)
     pos = {v: i for i, v in enumerate(order)}
     remap = np.array([pos[v] for v in uniques], dtype=np.int64)
     return remap[codes], tuple(str(v) for v in order)

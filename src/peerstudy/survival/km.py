@@ -42,7 +42,7 @@ from peerstudy.survival._display import html_table, num
 from peerstudy.survival._validate import (case_weights, check_choice, check_conf_level, check_horizons, group_codes,
                                           horizon_key, require_frame, time_event)
 
-__all__ = ["KaplanMeierCurve", "KaplanMeierResult", "kaplan_meier", "km_arrays", "CONF_TYPES"]
+__all__ = ["KaplanMeierCurve", "KaplanMeierResult", "kaplan_meier", "km_arrays", "km_groups", "CONF_TYPES"]
 
 CONF_TYPES = ("log-log", "log", "plain")
 _TOL = np.finfo(float).eps ** 0.5  # R's tolerance in survmean's median
@@ -374,14 +374,33 @@ def kaplan_meier(df: pd.DataFrame, *, time: str = "time", event: str = "event", 
     hz = check_horizons(horizons)
     t, e = time_event(df, time, event, allow_zero_time=allow_zero_time)
     w = None if weights is None else case_weights(df, weights)
+    codes, labels = (None, ("all",)) if group is None else group_codes(df, group, role="group", min_levels=1)
+    return km_groups(t, e, w, codes, labels, group=group, horizons=hz, conf_type=conf_type, conf_level=conf_level)
+
+
+def km_groups(t: np.ndarray, e: np.ndarray, weights: np.ndarray | None, codes: np.ndarray | None,
+              labels: tuple[str, ...], *, group: str | None, horizons: tuple[float, ...] = (30.0, 90.0, 180.0),
+              conf_type: str = "log-log", conf_level: float = 0.95) -> KaplanMeierResult:
+    """Kaplan-Meier curves from checked arrays, one per group.
+
+    Parameters
+    ----------
+    t, e, weights : numpy.ndarray
+        Times, 0/1 events and case weights (``None``: unweighted), as :func:`kaplan_meier` checks them.
+    codes : numpy.ndarray or None
+        Group codes ``0..k-1`` into ``labels`` (``None``: one curve, ``labels == ("all",)``).
+    labels : tuple of str
+    group, horizons, conf_type, conf_level
+        As :func:`kaplan_meier` (already checked).
+
+    Returns
+    -------
+    KaplanMeierResult
+    """
     z = float(stats.norm.ppf(1 - (1 - conf_level) / 2))
     curves: dict[str, KaplanMeierCurve] = {}
-    if group is None:
-        curves["all"] = _curve("all", t, e, w, z, conf_type)
-    else:
-        codes, labels = group_codes(df, group, role="group", min_levels=1)
-        for k, lab in enumerate(labels):
-            m = codes == k
-            curves[lab] = _curve(lab, t[m], e[m], None if w is None else w[m], z, conf_type)
-    return KaplanMeierResult(curves=curves, group=group, conf_type=conf_type, conf_level=conf_level,
-                             horizons=hz, weighted=w is not None)
+    for k, lab in enumerate(labels):
+        m = slice(None) if codes is None else codes == k
+        curves[lab] = _curve(lab, t[m], e[m], None if weights is None else weights[m], z, conf_type)
+    return KaplanMeierResult(curves=curves, group=group, conf_type=conf_type, conf_level=float(conf_level),
+                             horizons=tuple(horizons), weighted=weights is not None)

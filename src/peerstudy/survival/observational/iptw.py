@@ -34,7 +34,7 @@ from peerstudy.survival._display import bullet_list, frame_table, paragraph
 from peerstudy.survival._validate import (case_weights, check_conf_level, check_horizons, check_number, group_codes,
                                           horizon_key, require_frame, time_event)
 from peerstudy.survival.cox.engine import CoxResult, fit_cox
-from peerstudy.survival.km import KaplanMeierResult, kaplan_meier, km_arrays
+from peerstudy.survival.km import KaplanMeierResult, km_arrays, km_groups
 from peerstudy.survival.rmst import step_areas
 from peerstudy.survival.observational.weighting import IPTWeights, effective_sample_size, iptw_weights, refit_weights
 
@@ -149,14 +149,15 @@ def weighted_kaplan_meier(df: pd.DataFrame, *, weights: Any = None, time: str = 
     [0.8, 0.6]
     """
     require_frame(df)
+    t, e = time_event(df, time, event)
     w = _weights(df, weights)
-    fit = kaplan_meier(df, time=time, event=event, group=group, weights=None if weights is None else w)
-    codes = np.zeros(len(df), dtype=np.int64) if group is None else group_codes(df, group, min_levels=1)[0]
+    codes, labels = (None, ("all",)) if group is None else group_codes(df, group, role="group", min_levels=1)
+    fit = km_groups(t, e, None if weights is None else w, codes, labels, group=group)
     curves, ess = {}, {}
     for k, (lab, c) in enumerate(fit.curves.items()):
         curves[lab] = pd.DataFrame({"time": c.time, "n_risk": c.n_risk, "n_event": c.n_event, "survival": c.survival,
                                     "std_err": c.std_err, "lower": c.lower, "upper": c.upper})
-        ess[lab] = effective_sample_size(w[codes == k])
+        ess[lab] = effective_sample_size(w if codes is None else w[codes == k])
     return WeightedKaplanMeier(groups=tuple(fit.curves), curves=curves, ess=ess, km=fit)
 
 
