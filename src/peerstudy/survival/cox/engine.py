@@ -41,11 +41,10 @@ from scipy import stats
 from peerstudy.exceptions import AnalysisError, ConvergenceWarning, ParameterError, SeparationWarning
 from peerstudy.data.schema import CENSORING
 from peerstudy.survival._display import terms_html
-from peerstudy.survival.competing import ending_codes
 from peerstudy.survival._validate import (EVENTS_PER_TERM, as_list, case_weights, categorical_levels, check_choice,
-                                          check_event_count, complete_values,
-                                          is_categorical, numeric_covariate, require_columns, require_frame,
-                                          start_stop, time_event)
+                                          check_event_count, complete_values, is_categorical, numeric_covariate,
+                                          require_columns, require_frame, start_stop, time_event)
+from peerstudy.survival.competing import ending_codes
 from peerstudy.survival.cox import kernels as K
 
 __all__ = ["CoxResult", "CoxData", "fit_cox", "fit_cause_specific_cox", "prepare", "fit_prepared", "design_matrix",
