@@ -30,8 +30,10 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# The tests, the docstring examples (--doctest-modules, in pyproject.toml) and the report notebooks run with their
+# default parameters by nbval in the venv's python; loadfile keeps each notebook's cells (one kernel) in one worker.
 test: venv browser
-	$(BIN)/python -m pytest -q -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --nbval-lax --nbval-current-env tests src/peerstudy
 
 report: venv
 	$(BIN)/peerstudy report --scenario $(SCENARIO)
@@ -51,9 +53,9 @@ lock:
 	.lock-venv/bin/pip freeze --exclude-editable > requirements.lock && rm -rf .lock-venv
 	$(PYTHON) tools/sync_environment.py
 
-# Regenerate the stored R reference outputs (needs: apt-get install r-base-core r-cran-survival r-cran-cmprsk r-cran-rpact r-cran-quantreg).
+# Regenerate the stored R reference outputs (R packages per script: README, "What you can trust").
 r-reference:
 	cd tests/reference && for f in *.R; do Rscript --vanilla $$f; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .wheel-cache

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _r import unavailable
+
 COVS = "age,homeless,stimulant_use,injects,unemployed"
 
 R_SCRIPT = r"""
@@ -97,6 +99,7 @@ def run() -> dict:
         metrics["python_cox_1m_s"] = round(inproc["cox_s"], 3)
         metrics["python_cli_cpu_s"] = round(py_cpu, 3)
         rscript = shutil.which("Rscript")
+        runs = None
         if rscript is None:
             notes.append("Rscript not found: the R comparison was skipped (apt-get install r-base-core r-cran-survival)")
         else:
@@ -107,7 +110,14 @@ def run() -> dict:
                 wall, cpu = _timed([rscript, "--vanilla", str(script), str(csv), f"{tmp}/r.json"])
                 return wall, json.loads(Path(f"{tmp}/r.json").read_text()), cpu
 
-            runs = [r_run() for _ in range(2)]
+            try:
+                runs = [r_run() for _ in range(2)]
+            except subprocess.CalledProcessError as exc:
+                reason = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or [f"exit {exc.returncode}"]
+                notes.append(f"R failed, so the R side is unavailable: {reason[0][:200]}")
+                targets["peerstudy analyse 1M (KM, log-rank, Cox, RMST) <= 0.5 x R script"] = unavailable(0.5, reason[0][:200])
+                runs = None
+        if rscript is not None and runs is not None:
             r_s = min(r[0] for r in runs)
             r_cpu = min(r[2] for r in runs)
             metrics["r_script_cpu_s"] = round(r_cpu, 3)

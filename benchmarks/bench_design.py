@@ -1,4 +1,4 @@
-"""Benchmark of issue 5: simulation studies on the compiled fast path, the study CLI, and R's equivalent loop.
+"""Benchmark of study design: simulation studies on the compiled fast path, the study CLI, and R's equivalent loop.
 
 Targets: 1,000 replicates of N = 400 (simulation, log-rank and Efron Cox) in at most 0.3 s of work
 (CPU seconds of this process, after the kernels are compiled); 10,000 replicates of outpatient_default
@@ -9,12 +9,13 @@ is timed in the same run when Rscript exists.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _r import run_r
 
 R_LOOP = r"""
 suppressMessages(library(survival))
@@ -71,15 +72,15 @@ def run() -> dict:
         "study_10000_outpatient_all_methods_2_workers_wall_s": round(wall_big, 2),
         "cli_study_1000_outpatient_wall_s": round(wall_cli, 2),
     }
-    if shutil.which("Rscript"):
-        out = subprocess.run(["Rscript", "--vanilla", "-e", R_LOOP], capture_output=True, text=True, check=True)
-        r_s = float(out.stdout.split()[-1])
+    stdout, why = run_r(["-e", R_LOOP])
+    if stdout is not None:
+        r_s = float(stdout.split()[-1])
         metrics["r_loop_1000_n400_survdiff_coxph_s"] = round(r_s, 2)
         metrics["speedup_vs_r"] = round(r_s / cpu_small, 1)
         notes.append(f"R loop (simulate + survdiff + coxph, 1,000 x N=400): {r_s:.2f} s; "
                      f"peerstudy {cpu_small:.3f} s CPU = {r_s / cpu_small:.0f}x faster")
     else:
-        notes.append("Rscript not found: R's loop not timed")
+        notes.append(f"R's loop not timed: {why}")
     notes.append("the N=400 figure is CPU seconds of this process (best of 3) after compilation; wall-clock also given")
     return {
         "metrics": metrics,

@@ -62,5 +62,5 @@ def run() -> dict:
     for name, t in targets.items():
         t["ok"] = bool(t["value"] >= t["limit"]) if name.endswith("at_least") else bool(t["value"] <= t["limit"])
     return {"metrics": m, "targets": targets,
-            "notes": ["limits are this helper's own choices (no issue states them): interactive use at n = 100,000",
+            "notes": ["limits: interactive use at n = 100,000 (a few seconds per analysis)",
                       "bias targets: naive misses the marginal HR by >= 5 SE, IPTW within 3 SE (n = 50,000)"]}

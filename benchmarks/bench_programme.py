@@ -1,6 +1,6 @@
 """Reading and validating a 1,000,000-row programme export (CSV): wall time and peak memory.
 
-Targets (issue 6): at most 5 s and 2 GB peak RSS. The export is written once (canonical layout,
+Targets: at most 5 s and 2 GB peak RSS. The export is written once (canonical layout,
 dates, a few reason codes) and read in a fresh subprocess so the peak RSS is that of the read alone.
 """
 

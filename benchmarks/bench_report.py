@@ -1,7 +1,7 @@
 """Benchmark of ``peerstudy report``: the default report of the three notebooks, and a 100,000-person cohort.
 
 Both run the CLI as a user would (``make report`` with the venv built: ``peerstudy report --scenario
-outpatient_default``), in a subprocess, writing to a temporary folder. Targets (issue 4): the default report
+outpatient_default``), in a subprocess, writing to a temporary folder. Targets: the default report
 of notebooks 01-03 <= 30 s on this 2-core machine, with every notebook present <= 45 s, and notebooks
 01-03 on 100,000 participants <= 60 s. Per-notebook times come from manifest.json.
 """

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # shared helpers (_r.py) for the bench modules
 
 
 def main() -> int:
@@ -42,6 +43,9 @@ def main() -> int:
         out["elapsed_s"] = round(time.perf_counter() - t0, 2)
         results["benches"][name] = out
         for tname, t in out.get("targets", {}).items():
+            if t.get("ok") is None:
+                print(f"  n/a  {tname}: unavailable ({t.get('unavailable')})", flush=True)
+                continue
             flag = "ok  " if t.get("ok") else "MISS"
             print(f"  {flag} {tname}: {t.get('value')} (limit {t.get('limit')})", flush=True)
             failed |= not t.get("ok", False)

@@ -31,7 +31,8 @@ def test_writes_results_and_tables(tmp_path, capsys):
     assert d["input"]["file"] == str(COHORT)
     for name in ("km_curves", "km_horizons", "km_medians", "logrank", "rmst", "cif"):
         assert len(pd.read_csv(out / f"{name}.csv")) > 0
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".peerstudy-output"]  # only the marker
+    assert not [p for p in out.parent.iterdir() if ".building-" in p.name]  # no build folder left
 
 
 def test_real_data_with_other_columns(tmp_path):
@@ -112,3 +113,87 @@ def test_exclude_invalid_rows_of_a_programme_export(tmp_path, capsys):
     assert flow["received"] == 60 and flow["analysed"] == 54 and sum(flow["excluded"].values()) == 6
     assert main(["analyse", export, "--exclude-invalid", "--out", str(tmp_path / "c")]) == 2
     assert "--exclude-invalid needs --mapping" in capsys.readouterr().err
+
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_replaces_its_own_folder_whole_so_no_stale_tables_remain(tmp_path):
+    out = tmp_path / "res"
+    assert main(["analyse", str(COHORT), "--out", str(out), "--ending", "outcome"]) == 0
+    assert (out / "cif.csv").is_file()
+    assert main(["analyse", str(COHORT), "--out", str(out)]) == 0  # no competing endings this time
+    assert not (out / "cif.csv").exists() and not (out / "fine_gray.csv").exists()
+    assert (out / "results.json").is_file()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: (p.mkdir(), (p / "notes.txt").write_text("mine")), "is a folder peerstudy did not make and it is not empty"),
+    (lambda p: p.write_text("mine"), "is an existing file; peerstudy writes a folder there and never replaces a file"),
+])
+def test_out_never_replaces_what_the_user_made(make, message, tmp_path, capsys):
+    target = tmp_path / "mine"
+    make(target)
+    before = _snapshot(tmp_path)
+    assert main(["analyse", str(COHORT), "--out", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and "--out" in err
+    assert _snapshot(tmp_path) == before
+
+
+def test_out_dot_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.csv").write_bytes(COHORT.read_bytes())
+    before = _snapshot(tmp_path)
+    assert main(["analyse", "data.csv", "--out", "."]) == 2
+    assert "is the working folder or holds it" in capsys.readouterr().err
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_full_disk_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
+    import errno
+
+    out = tmp_path / "res"
+    assert main(["analyse", str(COHORT), "--out", str(out)]) == 0
+    before = _snapshot(tmp_path)
+    calls = {"n": 0}
+    real = pd.DataFrame.to_csv
+
+    def full(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    assert main(["analyse", str(COHORT), "--out", str(out), "--ending", "outcome"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "No space left on device" in err
+    assert _snapshot(tmp_path) == before  # the old results stand, untouched; no build folder left
+
+
+def test_a_killed_runs_build_folder_is_cleaned_up(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".res.building-{dead.stdout.strip()}-abcd"
+    stale.mkdir()
+    (stale / "km_curves.csv").write_text("partial")
+    assert main(["analyse", str(COHORT), "--out", str(tmp_path / "res")]) == 0
+    assert not stale.exists()
+
+
+def test_warnings_reach_stderr_and_results_notes(tmp_path, capsys):
+    df = pd.read_csv(COHORT)
+    df["separates"] = df["event"]  # a covariate that separates dropouts perfectly
+    path = tmp_path / "sep.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "res"
+    assert main(["analyse", str(path), "--out", str(out), "--covariates", "separates"]) == 0
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if line.startswith("peerstudy analyse: warning: ")]
+    assert warned
+    notes = json.loads((out / "results.json").read_text())["notes"]
+    assert all(line.removeprefix("peerstudy analyse: warning: ") in notes for line in warned)

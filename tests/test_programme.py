@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from peerstudy.exceptions import DataError, SchemaError
 from peerstudy.data.programme import ValidationReport, load_mapping, read_export, to_export, validate_export
 from peerstudy.make_data import messy_export, write_programme_examples
-from peerstudy.data.schema import validate_cohort
+from peerstudy.data.schema import read_cohort, validate_cohort
 from peerstudy.simulation.cohort import simulate_cohort
 
 ROOT = Path(__file__).parent.parent
@@ -269,3 +269,20 @@ def test_cli_validate_with_mapping(capsys):
     assert rc == 2 and "4 problem(s)" in err and "at row 22" in err and "analysed 54" in err
     assert main(["validate", str(SYN / "teds_d_synthetic.csv"), "--mapping", "teds"]) == 0
     assert "received 5000" in capsys.readouterr().out
+
+
+def test_impossible_dates_are_row_problems_and_set_no_cutoff(tmp_path):
+    df = to_export(read_cohort(SYN / "null_effect.csv"))
+    df["enrolled_on"] = df["enrolled_on"].astype(str)
+    df["discharged_on"] = df["discharged_on"].astype(str)
+    df.loc[0, "enrolled_on"] = "0001-01-01"
+    df.loc[1, "discharged_on"] = "3000-01-01"
+    path = tmp_path / "dates.csv"
+    df.to_csv(path, index=False)
+    report = validate_export(path, mapping="canonical")
+    text = " | ".join(p.message for p in report.problems)
+    assert "column 'enrolled_on' has dates outside 1900-01-01 to 2100-12-31 at row 2" in text
+    assert "column 'discharged_on' has dates outside 1900-01-01 to 2100-12-31 at row 3" in text
+    data = read_export(path, mapping="canonical", invalid_rows="exclude")
+    assert data.cutoff < "2100-01-01"
+    assert data.cohort["time"].max() <= 180

@@ -25,7 +25,7 @@ def test_presets_cite_their_sources():
 
     for name in PRESETS:
         text = resources.files("peerstudy").joinpath("presets", f"{name}.yaml").read_text()
-        assert "EVIDENCE.md" in text, name
+        assert "docs/evidence.md" in text, name
 
 
 def test_preset_values_follow_evidence():
@@ -47,17 +47,17 @@ def test_frozen():
 @pytest.mark.parametrize(
     "changes, match",
     [
-        ({"n": 0}, r"n must be >= 2; got 0"),
+        ({"n": 0}, r"n must be a whole number from 2 to 20,000,000; got 0"),
         ({"n": 2.5}, r"n must be a whole number; got 2.5"),
         ({"hazard_ratio": -1.0}, r"hazard_ratio must be > 0; got -1.0"),
         ({"hazard_ratio": 0}, r"hazard_ratio must be > 0; got 0"),
         ({"target_retention": 1.2}, r"target_retention must be in \(0, 1\); got 1.2"),
         ({"allocation": "site"}, r"allocation must be 'individual', 'cluster' or 'observational'; got 'site'"),
         ({"allocation": "cluster", "n_sites": 1}, r"n_sites must be >= 2 for cluster allocation; got 1"),
-        ({"effect_stops_day": 0}, r"effect_stops_day must be >= 1 or null; got 0"),
+        ({"effect_stops_day": 0}, r"effect_stops_day must be a whole number from 1 to 3,653; got 0"),
         ({"frailty_variance": -0.1}, r"frailty_variance must be in \[0, 10\]; got -0.1"),
         ({"loss_to_follow_up_per_year": 1.0}, r"loss_to_follow_up_per_year must be in \[0, 1\); got 1.0"),
-        ({"start_date": "2025-13-01"}, r"start_date must be a date YYYY-MM-DD; got '2025-13-01'"),
+        ({"start_date": "2025-13-01"}, r"start_date must be a real date written YYYY-MM-DD; got '2025-13-01'"),
         ({"weibull_shape": "a"}, r"weibull_shape must be a finite number; got 'a'"),
     ],
 )
@@ -110,7 +110,7 @@ def test_rates_are_converted_as_documented():
 
     s = preset("outpatient_default")
     assert s.loss_hazard == pytest.approx(-math.log(0.9) / 365.25)
-    # 3% incarcerated and 1% dead per 6 months (EVIDENCE.md)
+    # 3% incarcerated and 1% dead per 6 months (docs/evidence.md)
     assert math.exp(-s.incarceration_hazard * 365.25 / 2) == pytest.approx(0.97, abs=1e-4)
     assert math.exp(-s.death_hazard * 365.25 / 2) == pytest.approx(0.99, abs=1e-4)
 

@@ -32,11 +32,13 @@ def test_every_problem_reported_at_once(cohort):
     text = " | ".join(err.value.problems)
     assert "missing column(s): homeless" in text
     assert "unexpected column(s): extra" in text
-    assert "column 'time' must be >= 1 day; 2 value(s) are not (e.g. 0) at participant_id 1, 2" in text
+    assert "column 'time' must be a finite number of days >= 1; 2 value(s) are not (e.g. 0) at participant_id 1, 2" in text
     assert "column 'outcome' must be one of dropout, retained, lost_to_follow_up, incarcerated, died; got 'relapsed' at participant_id 3" in text
     assert "duplicate ids: participant_id 5, 5" in text
     assert "column 'arm' must be one of usual_care, peer; got 'coach' at participant_id 7" in text
-    assert len(err.value.problems) == 6  # event/outcome check is skipped while outcomes are unknown
+    # a flipped event is reported even beside an unknown outcome elsewhere
+    assert "column 'event' must be 1 exactly when outcome is 'dropout'; 1 row(s) disagree, at participant_id 6" in text
+    assert len(err.value.problems) == 7
 
 
 def test_event_inconsistent_with_outcome(cohort):

@@ -106,7 +106,7 @@ def test_rossi_matches_r_and_fox_weisberg(rossi):
     check(fit, R["rossi"])
     check(fit_cox(rossi, time="week", event="arrest", covariates=["fin", "age", "prio"], ties="breslow"),
           R["rossi_breslow"])
-    # Fox & Weisberg's published model (/work/shared/data/real/README.md) has all seven covariates;
+    # Fox & Weisberg's published model (An R Companion to Applied Regression) has all seven covariates;
     # fin, age and prio to printed precision
     full = fit_cox(rossi, time="week", event="arrest",
                    covariates=["fin", "age", "race", "wexp", "mar", "paro", "prio"])

@@ -64,6 +64,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "timevarying_cox": ("peerstudy.survival.observational.timevarying", "timevarying_cox"),
     "landmark_analysis": ("peerstudy.survival.observational.timevarying", "landmark_analysis"),
     "naive_ever_contact": ("peerstudy.survival.observational.timevarying", "naive_ever_contact"),
+    "permutation_test": ("peerstudy.survival.permutation", "permutation_test"),
     "analyse_cohort": ("peerstudy.survival.analyse", "analyse_cohort"),
     # design
     "power_survival": ("peerstudy.design.power", "power_survival"),

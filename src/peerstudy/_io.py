@@ -1,6 +1,11 @@
-"""Atomic file output: write to a temporary file beside the target, then rename into place.
+"""Atomic output: write to a temporary file or folder beside the target, then rename into place.
 
-A reader never sees a half-written file, and a failure leaves nothing behind.
+A reader never sees a half-written file, and a failure leaves nothing behind. Output *folders* (a report,
+``analyse --out``, a study) are built whole in a hidden ``.NAME.building-PID-XXXX`` folder beside the target
+and renamed into place: the set of files appears complete, together, or not at all. An existing target is
+replaced only if peerstudy made it (it holds the marker file :data:`MARKER`) or it is empty; anything else
+the user made is refused, never deleted. A build folder left by a killed run (its process is gone) is
+removed by the next run into the same place.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ from typing import Any, Iterator
 
 from peerstudy.exceptions import DataError
 
-__all__ = ["atomic_path", "write_json", "dumps_json", "sha256_file"]
+__all__ = ["atomic_path", "write_json", "dumps_json", "sha256_file", "MARKER", "check_output_dir", "OutputDir"]
+
+#: File peerstudy writes into every output folder it makes; only such folders are ever replaced.
+MARKER = ".peerstudy-output"
 
 
 @contextlib.contextmanager
@@ -102,3 +110,116 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def _remove_dead_builds(parent: Path, name: str) -> None:
+    """Remove ``.NAME.building-PID-*`` folders whose process has died (a killed earlier run)."""
+    import shutil
+
+    for stale in parent.glob(f".{name}.building-*"):
+        pid = stale.name[len(f".{name}.building-"):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)) and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def check_output_dir(target: str | os.PathLike, *, option: str = "--out") -> Path:
+    """Refuse, before any work, an output folder that peerstudy may not replace; return its resolved path.
+
+    Allowed: a path that does not exist, an empty folder, or a folder peerstudy made (it holds
+    :data:`MARKER`). Refused with :class:`DataError`: an existing file, a folder with other content, or a
+    target that contains the working directory or would swallow its own parent.
+    """
+    path = Path(target).expanduser()
+    resolved = path.resolve()
+    shown = str(target)
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        raise DataError(f"{option} {shown!r} is not a folder peerstudy may write into: choose a new folder name")
+    cwd = Path.cwd().resolve()
+    if cwd == resolved or resolved in cwd.parents:
+        raise DataError(f"{option} {shown!r} is the working folder or holds it; choose a new folder name")
+    if resolved.exists() and not resolved.is_dir():
+        raise DataError(f"{option} {shown!r} is an existing file; peerstudy writes a folder there and never "
+                        "replaces a file: choose a new folder name")
+    if resolved.is_dir() and not (resolved / MARKER).is_file() and any(resolved.iterdir()):
+        raise DataError(f"{option} {shown!r} is a folder peerstudy did not make and it is not empty; "
+                        "peerstudy never replaces your files: choose a new or empty folder")
+    return resolved
+
+
+class OutputDir:
+    """Build an output folder beside ``target`` and move it into place whole (see the module docstring).
+
+    >>> import tempfile, pathlib
+    >>> base = pathlib.Path(tempfile.mkdtemp())
+    >>> with OutputDir(base / "out", made_by="example") as build:
+    ...     _ = (build / "a.txt").write_text("a")
+    >>> sorted(p.name for p in (base / "out").iterdir())
+    ['.peerstudy-output', 'a.txt']
+    """
+
+    def __init__(self, target: str | os.PathLike, *, made_by: str, option: str = "--out") -> None:
+        self.target = check_output_dir(target, option=option)
+        self.made_by = made_by
+        self.build: Path | None = None
+
+    def __enter__(self) -> Path:
+        parent = self.target.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            _remove_dead_builds(parent, self.target.name)
+            self.build = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.building-{os.getpid()}-", dir=parent))
+            os.chmod(self.build, 0o755)
+            (self.build / MARKER).write_text(dumps_json({"made_by": self.made_by}), encoding="utf-8")
+        except OSError as exc:
+            self._discard()
+            raise DataError(f"cannot write the output folder {str(self.target)!r}: {exc.strerror}") from None
+        return self.build
+
+    def _discard(self) -> None:
+        import shutil
+
+        if self.build is not None and self.build.exists():
+            shutil.rmtree(self.build, ignore_errors=True)
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if kind is not None:
+            self._discard()
+            if isinstance(exc, OSError) and not isinstance(exc, DataError):
+                raise DataError(f"cannot write the output folder {str(self.target)!r}: "
+                                f"{exc.strerror or exc}") from None
+            return False
+        try:
+            self.commit()
+        except OSError as err:
+            self._discard()
+            raise DataError(f"cannot move the output into {str(self.target)!r}: {err.strerror}") from None
+        return False
+
+    def commit(self) -> None:
+        """Move the build folder onto the target (checked again: it may have changed meanwhile)."""
+        import shutil
+
+        assert self.build is not None
+        check_output_dir(self.target)
+        old = None
+        if self.target.exists():
+            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+            os.rename(self.target, old)
+        try:
+            os.rename(self.build, self.target)
+        except OSError:
+            if old is not None:
+                os.rename(old, self.target)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -26,14 +26,18 @@ Parameterisation (all times in days):
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import math
+import re
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
+
+from peerstudy._yaml import elide, parse_yaml, read_yaml_file
 
 from peerstudy.exceptions import ScenarioError
 
@@ -56,8 +60,25 @@ __all__ = [
 DAYS_PER_YEAR = 365.25
 
 
+#: Upper bounds of the size fields: beyond them a study is not a peer-support evaluation, and the work
+#: (memory grows with participants and with days of follow-up) would exceed an ordinary machine.
+LIMITS: dict[str, int] = {"n": 20_000_000, "n_sites": 10_000, "enrolment_days": 3_653, "follow_up_days": 3_653,
+                          "target_day": 3_653, "effect_stops_day": 3_653}
+#: First enrolment dates must fall in these years (pandas' datetime range ends in 2262).
+START_YEARS = (1900, 2100)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _fail(name: str, rule: str, value: Any) -> None:
-    raise ScenarioError(f"{name} must be {rule}; got {value!r}")
+    raise ScenarioError(f"{name} must be {rule}; got {elide(value)}")
+
+
+def _bounded(name: str, value: Any, low: int) -> int:
+    v = _integer(name, value)
+    high = LIMITS[name]
+    if not low <= v <= high:
+        _fail(name, f"a whole number from {low:,} to {high:,}", value)
+    return v
 
 
 def _number(name: str, value: Any) -> float:
@@ -323,12 +344,8 @@ class Scenario:
             _fail("name", "a non-empty string", self.name)
         if not isinstance(self.description, str):
             _fail("description", "a string", self.description)
-        n = _integer("n", self.n)
-        if n < 2:
-            _fail("n", ">= 2", self.n)
-        sites = _integer("n_sites", self.n_sites)
-        if sites < 1:
-            _fail("n_sites", ">= 1", self.n_sites)
+        _bounded("n", self.n, 2)
+        sites = _bounded("n_sites", self.n_sites, 1)
         if self.allocation not in ("individual", "cluster", "observational"):
             _fail("allocation", "'individual', 'cluster' or 'observational'", self.allocation)
         if not isinstance(self.assignment, Assignment):
@@ -344,28 +361,28 @@ class Scenario:
             k = round(sites * self.peer_fraction)
             if not 0 < k < sites:
                 _fail("peer_fraction", f"such that some but not all of the {sites} sites get peer support", self.peer_fraction)
-        if _integer("enrolment_days", self.enrolment_days) < 1:
-            _fail("enrolment_days", ">= 1", self.enrolment_days)
-        if _integer("follow_up_days", self.follow_up_days) < 1:
-            _fail("follow_up_days", ">= 1", self.follow_up_days)
+        _bounded("enrolment_days", self.enrolment_days, 1)
+        _bounded("follow_up_days", self.follow_up_days, 1)
+        start = str(self.start_date)  # YAML reads an unquoted 2025-01-06 as a date
         try:
-            import datetime as _dt
-
-            _dt.date.fromisoformat(str(self.start_date))
+            year = datetime.date.fromisoformat(start).year if _ISO_DATE.fullmatch(start) else None
         except ValueError:
-            _fail("start_date", "a date YYYY-MM-DD", self.start_date)
-        if not isinstance(self.start_date, str):
-            object.__setattr__(self, "start_date", str(self.start_date))
-        _positive("weibull_shape", self.weibull_shape)
-        if self.weibull_shape > 20:
-            _fail("weibull_shape", "<= 20", self.weibull_shape)
-        day = _integer("target_day", self.target_day)
-        if day < 1:
-            _fail("target_day", ">= 1", self.target_day)
+            year = None
+        if year is None:
+            _fail("start_date", "a real date written YYYY-MM-DD", self.start_date)
+        if not START_YEARS[0] <= year <= START_YEARS[1]:
+            _fail("start_date", f"a date in the years {START_YEARS[0]}-{START_YEARS[1]}", self.start_date)
+        object.__setattr__(self, "start_date", start)
+        shape = _number("weibull_shape", self.weibull_shape)
+        if not 0.05 <= shape <= 20:
+            _fail("weibull_shape", "in [0.05, 20]", self.weibull_shape)
+        _bounded("target_day", self.target_day, 1)
         _prob("target_retention", self.target_retention, open_low=True, open_high=True)
-        _positive("hazard_ratio", self.hazard_ratio)
-        if self.effect_stops_day is not None and _integer("effect_stops_day", self.effect_stops_day) < 1:
-            _fail("effect_stops_day", ">= 1 or null", self.effect_stops_day)
+        hr = _positive("hazard_ratio", self.hazard_ratio)
+        if hr > 100:
+            _fail("hazard_ratio", "in (0, 100]", self.hazard_ratio)
+        if self.effect_stops_day is not None:
+            _bounded("effect_stops_day", self.effect_stops_day, 1)
         if not isinstance(self.covariates, Covariates):
             _fail("covariates", "a Covariates object", self.covariates)
         self.covariates._validate()
@@ -411,6 +428,9 @@ class Scenario:
             raise ScenarioError(f"a scenario must be a mapping of field names to values; got {type(data).__name__}")
         data = dict(data)
         _reject_unknown(data, [f.name for f in fields(cls)], "")
+        for key in ("covariates", "assignment", "contacts"):
+            if key in data and data[key] is None:
+                raise ScenarioError(f"{key} must be a mapping of its fields (leave it out to keep the defaults); got null")
         cov = data.pop("covariates", None)
         if cov is not None:
             data["covariates"] = _covariates_from_dict(cov)
@@ -505,13 +525,11 @@ def load_scenario(spec: "str | Path | Scenario | Mapping[str, Any]") -> Scenario
     if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
         if not path.is_file():
             raise ScenarioError(f"scenario file not found: {text!r}")
+        data = read_yaml_file(path, what="scenario file", error=ScenarioError)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ScenarioError(f"scenario file {text!r} is not valid YAML: {exc}") from None
-        if data is None:
-            data = {}
-        return _from_mapping(data)
+            return _from_mapping({} if data is None else data)
+        except ScenarioError as exc:  # name the file the problem is in
+            raise ScenarioError(f"scenario file {text!r}: {exc}") from None
     return preset(text)  # raises "unknown preset" with a suggestion
 
 
@@ -547,10 +565,13 @@ def apply_overrides(scenario: Scenario, overrides: "Mapping[str, Any] | list[str
             if "=" not in item:
                 raise ScenarioError(f"--set expects KEY=VALUE; got {item!r}")
             key, _, raw = item.partition("=")
+            key = key.strip()
+            if key in parsed:
+                raise ScenarioError(f"--set gives {key!r} twice; give each field once")
             try:
-                parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else raw
-            except yaml.YAMLError:
-                parsed[key.strip()] = raw
+                parsed[key] = parse_yaml(raw, where=f"--set {key}", error=ScenarioError) if raw.strip() else raw
+            except ScenarioError:
+                parsed[key] = raw  # not YAML: keep the text, the field's own check names what it must be
         overrides = parsed
     data = scenario.to_dict()
     for key, value in overrides.items():

@@ -18,6 +18,9 @@ from peerstudy.exceptions import PeerstudyError
 
 __all__ = ["main", "build_parser"]
 
+#: Longest error line printed (characters); longer messages are shortened.
+MAX_MESSAGE = 400
+
 VERBS = ("scenarios", "simulate", "validate", "analyse", "report", "power", "study")
 
 
@@ -49,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except PeerstudyError as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if len(msg) > MAX_MESSAGE:  # a long list of problems: the first ones, then where to see them all
+            msg = msg[: MAX_MESSAGE - 40].rstrip() + " ... (message shortened)"
         print(f"peerstudy {args.verb}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

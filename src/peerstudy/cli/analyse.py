@@ -3,8 +3,10 @@
 Reads CSV or Parquet (or a programme export with ``--mapping``), runs
 :func:`peerstudy.survival.analyse.analyse_cohort`, and writes into ``--out DIR``: one CSV per table
 (``km_curves.csv``, ``km_horizons.csv``, ``km_medians.csv``, ``logrank.csv``, ``cox.csv``, ``rmst.csv``,
-``cif.csv``, ... as available) and then ``results.json``, each written atomically; ``results.json``
-is written last, so its presence means the run completed. Bad input exits with status 2 and one line.
+``cif.csv``, ... as available) and ``results.json``. The folder is built beside ``DIR`` and moved into place
+whole, so the set of files is complete or absent (no stale tables from another run); an existing ``DIR`` is
+replaced only if peerstudy made it. Warnings go to stderr and into ``notes`` of ``results.json``. Bad input
+exits with status 2 and one line.
 With ``--adjust iptw --propensity A,B,...`` (non-randomised arms) it adds the inverse probability of
 treatment weighted analysis of :func:`peerstudy.survival.observational.iptw_analysis` under ``"iptw"``
 in ``results.json`` and ``iptw_balance.csv``, ``iptw_km.csv``, ``iptw_cox.csv``.
@@ -111,8 +113,10 @@ def _read(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from peerstudy._io import atomic_path, write_json
-    from peerstudy.exceptions import DataError, ParameterError
+    import sys
+
+    from peerstudy._io import OutputDir, check_output_dir, write_json
+    from peerstudy.exceptions import ParameterError
     from peerstudy.survival.analyse import analyse_cohort
 
     if args.cause is not None and args.ending is None:
@@ -130,29 +134,37 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError("--adjust iptw needs an arm column (--arm COL)")
     import warnings
 
-    with warnings.catch_warnings(record=True):
+    target = check_output_dir(args.out)
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = analyse_cohort(df, time=args.time, event=args.event, arm=arm, covariates=_csv_list(args.covariates),
                              strata=args.strata, cluster=args.cluster, ties=args.ties, horizons=horizons,
                              ending=args.ending, cause=args.cause, censored=tuple(_csv_list(args.censored)))
-    iptw = _iptw(df, args, arm, propensity, horizons) if adjust == "iptw" else None
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create output folder {str(out)!r}: {exc.strerror}") from None
-    payload = res.to_dict()
+        iptw = _iptw(df, args, arm, propensity, horizons) if adjust == "iptw" else None
+    import numpy as np
+
+    with np.errstate(over="ignore"):  # exp of a separated coefficient is inf: shown as such, warned about above
+        payload = res.to_dict()
+        iptw_dict = iptw.to_dict() if iptw is not None else None
     payload["input"] = {"file": str(args.file), "mapping": args.mapping}
     if flow is not None:
         payload["flow"] = flow
-    tables = dict(res.tables())
+    # every warning reaches the user: on stderr now, and in results.json's notes
+    said = list(res.notes) + (list(iptw.notes) if iptw is not None else [])
+    extra = [str(w.message) for w in caught if str(w.message) not in said]
+    payload["notes"] = list(dict.fromkeys([*payload.get("notes", []), *extra]))
+    with np.errstate(over="ignore"):
+        tables = dict(res.tables())
     if iptw is not None:
-        payload["iptw"] = iptw.to_dict()
+        payload["iptw"] = iptw_dict
         tables.update(iptw.tables())
-    for name, table in tables.items():
-        with atomic_path(out / f"{name}.csv") as tmp:
-            table.to_csv(tmp, index=False, lineterminator="\n")
-    write_json(payload, out / "results.json")
+    with OutputDir(target, made_by="peerstudy analyse") as build:
+        for name, table in tables.items():
+            table.to_csv(build / f"{name}.csv", index=False, lineterminator="\n")
+        write_json(payload, build / "results.json")
+    out = Path(args.out)
+    for note in dict.fromkeys(extra):
+        print(f"peerstudy analyse: warning: {note}", file=sys.stderr)
     n_lr = f", log-rank p = {res.logrank.p:.3g}" if res.logrank is not None else ""
     print(f"analysed {res.n:,} participants, {res.events:,} dropouts{n_lr}; results in {out / 'results.json'}")
     for note in res.notes:

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     except SchemaError as exc:
         print(f"{args.file}: INVALID, {len(exc.problems)} problem(s):", file=sys.stderr)
         for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+            print(f"  - {problem if len(problem) <= 400 else problem[:380] + ' ... (shortened)'}", file=sys.stderr)
         return 2
     print(f"{args.file}: valid cohort, {len(df):,} participants, {int(df['event'].sum()):,} dropouts")
     return 0

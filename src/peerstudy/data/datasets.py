@@ -24,7 +24,7 @@ def load_uis() -> pd.DataFrame:
 
     Source: Hosmer, Lemeshow & May (2008), *Applied Survival Analysis*, 2nd ed., Wiley; the data as
     distributed in the R package quantreg (``data(uis)``, GPL >= 2), exported unchanged: 575 complete
-    cases, 464 events (copied from the project's shared ``data/real/uis.csv``).
+    cases, 464 events.
 
     Columns: ``ID``; ``AGE`` (years); ``BECK`` (Beck depression score); ``HC`` (heroin/cocaine use in
     the 3 months before admission, 1-4); ``IV`` (IV drug use: 1 never, 2 previous, 3 recent); ``NDT``
@@ -52,7 +52,7 @@ def load_pharmaco_smoking() -> pd.DataFrame:
 
     Source: Steinberg et al. (2009), *Annals of Internal Medicine* 150:447-54; as used in Moore
     (2016), *Applied Survival Analysis Using R*, Springer (R package asaur, GPL-2), subset of columns
-    (copied from the project's shared ``data/real/pharmacoSmoking.csv``). 125 people, 89 relapses.
+    as distributed. 125 people, 89 relapses.
 
     Columns: ``ttr`` (days to relapse, up to 182; some are 0, relapse on day 0, so pass
     ``allow_zero_time=True`` to the estimators); ``relapse`` (1/0); ``grp`` (``C`` combination

@@ -29,6 +29,7 @@ of follow-up: censored), ``lost_to_follow_up`` (research contact lost: censored,
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -149,7 +150,9 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
         problems.append(f"missing column(s): {', '.join(missing)}")
     extra = [c for c in df.columns if c not in COLUMNS and c not in OPTIONAL_COLUMNS]
     if extra and not allow_extra:
-        problems.append(f"unexpected column(s): {', '.join(map(str, extra))}")
+        shown = ", ".join(str(c)[:40] for c in extra[:_MAX_IDS])
+        more = f" and {len(extra) - _MAX_IDS:,} more" if len(extra) > _MAX_IDS else ""
+        problems.append(f"unexpected column(s): {shown}{more}")
     if len(df) == 0:
         problems.append("the cohort has no rows")
 
@@ -202,29 +205,29 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             problems.append(f"column 'time' must be whole days (integers >= 1); got type {s.dtype}")
         else:
-            bad = (s.isna() | (s < 1)).to_numpy()
+            bad = (s.isna() | (s < 1) | ~np.isfinite(s.astype(float))).to_numpy()
             if bad.any():
-                problems.append(f"column 'time' must be >= 1 day; {int(bad.sum())} value(s) are not "
+                problems.append(f"column 'time' must be a finite number of days >= 1; {int(bad.sum())} value(s) are not "
                                 f"(e.g. {_show(s[bad].iloc[0])}) at {_ids(df, bad)}")
             frac = (s.notna() & (s != np.floor(s))).to_numpy()
             if frac.any():
                 problems.append(f"column 'time' must be whole days; {int(frac.sum())} value(s) are not, at {_ids(df, frac)}")
-    outcome_ok = False
+    known = None  # rows whose outcome is one of OUTCOMES (the others are reported above)
     if "outcome" in df.columns:
         oc = df["outcome"].astype("object")
-        bad = ~oc.isin(OUTCOMES).to_numpy()
-        if bad.any():
+        known = oc.isin(OUTCOMES).to_numpy()
+        if not known.all():
+            bad = ~known
             vals = sorted({str(v) for v in oc[bad]})[:_MAX_IDS]
             problems.append(f"column 'outcome' must be one of {', '.join(OUTCOMES)}; got {', '.join(map(repr, vals))} "
                             f"at {_ids(df, bad)}")
-        else:
-            outcome_ok = True
     if "event" in df.columns:
         n_before = len(problems)
         _check_binary(df, "event", problems)
-        if outcome_ok and len(problems) == n_before:
+        if known is not None and len(problems) == n_before:
+            # rows with an unknown outcome are reported above; check the others all the same
             expected = (df["outcome"].astype("object") == "dropout").to_numpy()
-            bad = df["event"].to_numpy().astype(bool) != expected
+            bad = known & (df["event"].to_numpy().astype(bool) != expected)
             if bad.any():
                 problems.append(f"column 'event' must be 1 exactly when outcome is 'dropout'; "
                                 f"{int(bad.sum())} row(s) disagree, at {_ids(df, bad)}")
@@ -234,16 +237,62 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
     return df
 
 
-def read_table(path: str | os.PathLike, *, columns: list[str] | None = None) -> pd.DataFrame:
+#: Widest table read (columns): programme exports have tens of columns; a far wider file is not one.
+MAX_COLUMNS = 5_000
+#: Text encodings tried, in order, for CSV files without ``encoding``.
+ENCODINGS: tuple[str, ...] = ("utf-8", "cp1252")
+
+
+def csv_header(path: Path, encoding: str | None) -> tuple[list[str], str]:
+    """The header row's names and the encoding that reads the file's first megabyte."""
+    import csv
+
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20)
+    tried = (encoding,) if encoding else ENCODINGS
+    for enc in tried:
+        try:
+            text = head.decode(enc)
+        except UnicodeDecodeError as exc:
+            if len(head) == 1 << 20 and exc.start >= len(head) - 4 and enc == "utf-8":  # a character cut at the megabyte boundary
+                text = head[: exc.start].decode(enc)
+            else:
+                continue
+        except LookupError:
+            raise DataError(f"unknown text encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)") from None
+        first = next(csv.reader(io.StringIO(text.lstrip("\ufeff"))), [])
+        return first, ("utf-8-sig" if enc == "utf-8" and text.startswith("\ufeff") else enc)
+    raise DataError(f"cannot read {str(path)!r}: it is not {' or '.join(tried)} text; give its encoding "
+                    "(--encoding latin-1, for example)")
+
+
+def unique_header(names: list[str], path: Path) -> None:
+    if len(names) > MAX_COLUMNS:
+        raise DataError(f"{str(path)!r} has {len(names):,} columns; at most {MAX_COLUMNS:,} are read "
+                        "(is this the right file?)")
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    twice = [f"{name!r} ({k} times)" for name, k in seen.items() if k > 1]
+    if twice:
+        raise DataError(f"{str(path)!r} has duplicate column names: {', '.join(twice[:5])}; every column needs "
+                        "its own name")
+
+
+def read_table(path: str | os.PathLike, *, columns: list[str] | None = None,
+               encoding: str | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file as it is (no type coercion beyond the format's own).
 
     ``columns`` reads only those of the named columns that exist (absent ones are left out, so the
     caller can name them in its own error); reading fewer columns of a large file is much faster.
+    A CSV is read as UTF-8 and, failing that, as Windows-1252 (a superset of Latin-1), unless
+    ``encoding`` is given; the encoding used is in ``df.attrs["encoding"]``.
 
     Raises
     ------
     DataError
-        The file is missing, unreadable, or not .csv/.parquet.
+        The file is missing, unreadable, not .csv/.parquet, has duplicate column names or more than
+        :data:`MAX_COLUMNS` columns.
     """
     path = Path(path)
     if not path.is_file():
@@ -251,22 +300,25 @@ def read_table(path: str | os.PathLike, *, columns: list[str] | None = None) -> 
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt"):
-            if columns is None:
-                return pd.read_csv(path)
-            header = pd.read_csv(path, nrows=0).columns
-            return pd.read_csv(path, usecols=[c for c in columns if c in header])
+            header, enc = csv_header(path, encoding)
+            unique_header(header, path)
+            use = None if columns is None else [c for c in columns if c in header]
+            df = pd.read_csv(path, usecols=use, encoding=enc)
+            df.attrs["encoding"] = enc
+            return df
         if suffix in (".parquet", ".pq"):
-            if columns is None:
-                return pd.read_parquet(path)
             import pyarrow.parquet as pq
 
             names = pq.read_schema(path).names
-            return pd.read_parquet(path, columns=[c for c in columns if c in names])
+            unique_header(names, path)
+            return pd.read_parquet(path, columns=None if columns is None else [c for c in columns if c in names])
+    except DataError:
+        raise
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read {str(path)!r}: {exc}") from None
+        raise DataError(f"cannot read {str(path)!r}: {str(exc)[:200]}") from None
     except Exception as exc:  # pyarrow raises its own error types for corrupt files
         if type(exc).__module__.startswith("pyarrow"):
-            raise DataError(f"cannot read {str(path)!r}: {exc}") from None
+            raise DataError(f"cannot read {str(path)!r}: {str(exc)[:200]}") from None
         raise
     raise DataError(f"data file must be .csv or .parquet; got {str(path)!r}")
 

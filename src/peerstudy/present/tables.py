@@ -339,14 +339,15 @@ def cif_record(cif: Any, df: pd.DataFrame, *, suppress: bool = False, ending: st
 
 def reportable_endings(df: pd.DataFrame, *, suppress: bool = False, ending: str = "outcome", group: str = "arm",
                        causes: "tuple[str, ...]" = ("dropout", "incarcerated", "died")) -> list[str]:
-    """Endings whose curves may be drawn: all of them for synthetic data; for real data those with no group
+    """Endings whose curves may be drawn: those that occur at all; for real data, only those with no group
     holding 1-10 of them (a curve's steps would reveal such counts)."""
-    if not suppress:
-        return list(causes)
     counts = pd.crosstab(df[ending].astype(str), df[group].astype(str))
     keep = []
     for cause in causes:
         k = counts.loc[cause].to_numpy() if cause in counts.index else np.zeros(1)
-        if not ((k >= 1) & (k < THRESHOLD)).any():
-            keep.append(cause)
+        if k.sum() == 0:
+            continue  # no such ending in this cohort: there is no curve to draw
+        if suppress and ((k >= 1) & (k < THRESHOLD)).any():
+            continue
+        keep.append(cause)
     return keep

@@ -111,7 +111,7 @@ def load_report_cohort(*, scenario: str = "outpatient_default", seed: int = 2025
     data : str
         A canonical cohort (CSV/Parquet) or, with ``mapping``, a programme export.
     mapping : str
-        A mapping YAML for :func:`peerstudy.programme.read_export`.
+        A mapping YAML for :func:`peerstudy.data.programme.read_export`.
 
     Raises
     ------
@@ -137,10 +137,8 @@ def _read_data(data: str, mapping: str = "") -> tuple[Any, dict | None]:
     excluded for each reason (the flow); problems with the whole file (missing columns, one arm) still stop it.
     """
     if mapping:
-        try:
-            from peerstudy.data.programme import read_export
-        except ImportError as exc:
-            raise DataError(f"--mapping needs peerstudy.programme, which is not available: {exc}") from None
+        from peerstudy.data.programme import read_export
+
         export = read_export(data, mapping=mapping, invalid_rows="exclude")
         return export.cohort, export.flow
     from peerstudy.data.schema import read_cohort

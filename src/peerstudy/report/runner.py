@@ -61,7 +61,10 @@ def _ipc_kernel_manager(socket_prefix: str):
 def _kernel_name(requested: str | None) -> str:
     """The kernel to use: ``requested``, else ``peerstudy`` if installed for this interpreter, else ``python3``.
 
-    ``python3`` is the native kernel: jupyter_client runs it with ``sys.executable``.
+    ``python3`` is the native kernel: jupyter_client runs it with ``sys.executable``. A ``peerstudy``
+    kernel counts as this interpreter's when its executable is ``sys.executable`` of the same folder: the
+    pythons of all virtual environments made from one base interpreter are links to the same file, so
+    comparing resolved files alone would take another environment's kernel for this one's.
     """
     if requested:
         return requested
@@ -72,8 +75,12 @@ def _kernel_name(requested: str | None) -> str:
     except NoSuchKernel:
         return "python3"
     exe = spec.argv[0] if spec.argv else ""
+    if exe in ("python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])):
+        return "peerstudy"  # jupyter_client runs these names with sys.executable
+    here, there = Path(sys.executable), Path(exe)
     try:
-        same = Path(exe).resolve() == Path(sys.executable).resolve() or exe in ("python", "python3")
+        same = there.is_absolute() and there.parent.resolve() == here.parent.resolve() \
+            and there.resolve() == here.resolve()
     except OSError:
         same = False
     return "peerstudy" if same else "python3"

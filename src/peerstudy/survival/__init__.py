@@ -3,7 +3,7 @@
 Submodules: :mod:`.km` (Kaplan-Meier, weighted or not), :mod:`.logrank`, :mod:`.rmst`, :mod:`.competing`
 (Aalen-Johansen), :mod:`.interval` (Turnbull, interval-censored Weibull), :mod:`.cox` (engine, ``cox.zph``,
 Fine-Gray, Weibull AFT), :mod:`.parametric` (AFT families: Weibull, log-normal, log-logistic),
-:mod:`.observational` (weighting, IPTW, time-varying exposure), :mod:`.fast` (batched fits for
+:mod:`.observational` (weighting, IPTW, time-varying exposure), :mod:`.permutation` (randomisation tests), :mod:`.fast` (batched fits for
 simulation studies) and :mod:`.analyse` (the ``results.json`` orchestrator). Input checks shared by all
 estimators are in :mod:`._validate`, display helpers in :mod:`._display`.
 
@@ -53,6 +53,13 @@ _EXPORTS: dict[str, str] = {
     "finegray_expand": "cox",
     "AftResult": "cox",
     "fit_weibull_aft": "cox",
+    "PermutationResult": "permutation",
+    "permutation_test": "permutation",
+    "permutation_allocations": "permutation",
+    "STATISTICS": "permutation",
+    "DESIGNS": "permutation",
+    "EXACT_MAX": "permutation",
+    "ENUMERATE_MAX": "permutation",
     "AFTFamilyResult": "parametric",
     "fit_aft": "parametric",
     "compare_aft": "parametric",

@@ -209,7 +209,7 @@ def turnbull(data: pd.DataFrame, *, lower: str = "time_lower", upper: str = "tim
     >>> df = pd.DataFrame({"time_lower": [0, 1, 30, 30], "time_upper": [1, 2, 45, float("inf")]})
     >>> fit = turnbull(df)
     >>> [round(float(s), 3) for s in fit.survival_at([1, 2, 45])]
-    [0.75, 0.5, 0.25]
+    [0.75, 0.5, 0.0]
     """
     check_number(tol, name="tol", minimum=0, strict=True)
     check_number(max_iter, name="max_iter", minimum=1, whole=True)

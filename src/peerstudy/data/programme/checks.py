@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Problem", "ValidationReport"]
+__all__ = ["Problem", "ValidationReport", "Built"]
 
 
 SHOW = 5
@@ -115,3 +115,31 @@ def did_you_mean(name: str, options: list[str]) -> str:
     norm = {re.sub(r"[\s_\-]+", "", str(o).lower()): str(o) for o in options}
     hit = difflib.get_close_matches(re.sub(r"[\s_\-]+", "", name.lower()), list(norm), n=1, cutoff=0.6)
     return f" (did you mean {norm[hit[0]]!r}?)" if hit else ""
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a layout's builder (:func:`~peerstudy.data.programme.dates.build_dates`,
+    :func:`~peerstudy.data.programme.teds.build_teds`) makes of an export.
+
+    Attributes
+    ----------
+    checker : Checker
+        Every problem found, with rows.
+    columns : dict of str to numpy.ndarray, or None
+        The canonical columns, one array per column over all rows (invalid rows are dropped later);
+        None when a file-level problem (missing column, no rows) stops the build.
+    intervals : pandas.DataFrame or None
+        ``(time_lower, time_upper]`` retention intervals where the layout has its own (TEDS-D bands);
+        None means they follow from ``time`` and ``outcome``.
+    cutoff : str or None
+        The data cut-off used (ISO date), for dated layouts.
+    unavailable : tuple of str
+        Covariates the export does not record.
+    """
+
+    checker: Checker
+    columns: dict | None = None
+    intervals: pd.DataFrame | None = None
+    cutoff: str | None = None
+    unavailable: tuple[str, ...] = ()

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from peerstudy.exceptions import DataError
 from peerstudy.data.schema import ARMS, BINARY_COVARIATES, COVARIATES
-from peerstudy.data.programme.checks import SHOW, Checker, did_you_mean
+from peerstudy.data.programme.checks import SHOW, Built, Checker, did_you_mean
 from peerstudy.data.programme.mapping import BINARY_WORDS, norm
 
 
@@ -22,6 +22,18 @@ def lookup_codes(series: pd.Series, table: dict[str, Any]) -> tuple[np.ndarray, 
     unknown = unknown_u[codes]
     bad_vals = [str(u) for u, k in zip(uniques, keys) if table.get(k) is None]
     return mapped, unknown, bad_vals
+
+
+#: Dates outside these bounds are typing errors (0001-01-01, 3000-01-01), not treatment episodes.
+DATE_RANGE = (np.datetime64("1900-01-01", "D"), np.datetime64("2100-12-31", "D"))
+
+
+def _plausible(dates: np.ndarray, column: str, ck: Checker) -> np.ndarray:
+    """Flag dates outside :data:`DATE_RANGE` as row problems and blank them (so they set no cut-off)."""
+    out = ~np.isnat(dates) & ((dates < DATE_RANGE[0]) | (dates > DATE_RANGE[1]))
+    ck.row_problem("impossible date", column, out,
+                   f"column {column!r} has dates outside {DATE_RANGE[0]} to {DATE_RANGE[1]}")
+    return np.where(out, np.datetime64("NaT", "D"), dates)
 
 
 def _parse_dates(series: pd.Series, fmt: str) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +62,14 @@ def _binary(series: pd.Series, table: dict[str, Any]) -> tuple[np.ndarray, np.nd
 
 
 def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: int
-                 ) -> tuple[Checker, pd.DataFrame | None, pd.DataFrame | None, str | None, tuple[str, ...]]:
+                 ) -> Built:
+    """Check a dated export (admission and discharge dates, reasons) and derive the canonical columns.
+
+    ``m`` is a checked mapping (:func:`~peerstudy.data.programme.mapping.load_mapping`), ``cutoff`` the data
+    cut-off (None: the latest date in the file) and ``first_row`` the spreadsheet row of the first record.
+    Returns a :class:`~peerstudy.data.programme.checks.Built` whose ``columns`` hold one array per canonical
+    column over all rows (the checker says which rows to keep).
+    """
     n = len(raw)
     ck = Checker(n, first_row)
     cols = m["columns"]
@@ -98,10 +117,12 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
         ck.row_problem("missing admission date", c, get["admitted_on"].isna().to_numpy(),
                        f"column {c!r} (admission date) is empty")
         ck.row_problem("unparseable date", c, bad, f"column {c!r} has dates that do not parse as {fmt}")
+        adm = _plausible(adm, c, ck)
     if "discharged_on" in get:
         c = cols["discharged_on"]
         dis, bad = _parse_dates(get["discharged_on"], fmt)
         ck.row_problem("unparseable date", c, bad, f"column {c!r} has dates that do not parse as {fmt}")
+        dis = _plausible(dis, c, ck)
     reason = None
     if "reason" in get:
         c = cols["reason"]
@@ -158,7 +179,7 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
         values[f] = num
     if any(p.rule in ("missing column", "no rows") for p in ck.problems) or adm is None or dis is None \
             or reason is None:
-        return ck, None, None, None, tuple(unavailable)
+        return Built(ck, unavailable=tuple(unavailable))
     # cut-off
     if cutoff is None:
         all_dates = np.concatenate([adm[~np.isnat(adm)], dis[~np.isnat(dis)]])
@@ -169,7 +190,7 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
         except (ValueError, TypeError):
             raise DataError(f"cutoff must be a date YYYY-MM-DD; got {cutoff!r}") from None
     if cut is None:
-        return ck, None, None, None, tuple(unavailable)
+        return Built(ck, unavailable=tuple(unavailable))
     after = ~np.isnat(adm) & (adm > cut)
     ck.exclude("admitted after the data cut-off", after)
     # derive time and outcome (valid rows only; others are masked out later)
@@ -189,4 +210,4 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
     }
     if "coach" in get:
         frame["coach"] = get["coach"].to_numpy(dtype=object)
-    return ck, frame, None, str(cut), tuple(unavailable)
+    return Built(ck, columns=frame, cutoff=str(cut), unavailable=tuple(unavailable))

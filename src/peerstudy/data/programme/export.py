@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from peerstudy.exceptions import DataError, SchemaError
-from peerstudy.data.schema import ARMS, BINARY_COVARIATES, COVARIATES, OUTCOMES
-from peerstudy.data.programme.checks import Problem, ValidationReport, Checker, flow_html
+from peerstudy.data.schema import csv_header, unique_header, ARMS, BINARY_COVARIATES, COVARIATES, OUTCOMES
+from peerstudy.data.programme.checks import Built, Problem, ValidationReport, flow_html
 from peerstudy.data.programme.dates import build_dates
 from peerstudy.data.programme.mapping import NULLS, load_mapping
 from peerstudy.data.programme.teds import build_teds
@@ -108,8 +108,12 @@ class ProgrammeData:
                 + "</div>")
 
 
-def _read_raw(path: Path, sheet: Any) -> tuple[pd.DataFrame, int]:
-    """Read an export as it is; return the frame and the spreadsheet row number of its first record."""
+def _read_raw(path: Path, sheet: Any, encoding: str | None = None) -> tuple[pd.DataFrame, int]:
+    """Read an export as it is; return the frame and the spreadsheet row number of its first record.
+
+    A CSV is read as UTF-8, else Windows-1252, unless ``encoding`` is given (``df.attrs["encoding"]`` says
+    which); duplicate column names are refused.
+    """
     if not path.is_file():
         raise DataError(f"export file not found: {str(path)!r}")
     suffix = path.suffix.lower()
@@ -118,15 +122,28 @@ def _read_raw(path: Path, sheet: Any) -> tuple[pd.DataFrame, int]:
             import pyarrow.csv as pacsv
 
             # quoted values may hold line breaks (valid CSV; spreadsheets write them)
-            parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True)
+            delimiter = "\t" if suffix == ".tsv" else ","
+            header, enc = csv_header(path, encoding)
+            if delimiter == "\t":
+                header = header[0].split("\t") if header else header
+            unique_header(header, path)
+            parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
             conv = pacsv.ConvertOptions(null_values=NULLS, strings_can_be_null=True)
-            table = pacsv.read_csv(path, parse_options=parse, convert_options=conv)
+            read = pacsv.ReadOptions(encoding="utf8" if enc in ("utf-8", "utf-8-sig") else enc)
+            table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=conv)
             # a column pyarrow typed as dates/timestamps stays a datetime column
-            return table.to_pandas(date_as_object=False), 2
+            df = table.to_pandas(date_as_object=False)
+            df.attrs["encoding"] = enc
+            return df, 2
         if suffix in (".xlsx", ".xlsm"):
             return pd.read_excel(path, sheet_name=sheet, engine="openpyxl", na_values=NULLS, keep_default_na=False), 2
         if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            unique_header(pq.read_schema(path).names, path)
             return pd.read_parquet(path), 2
+    except DataError:
+        raise
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot read {str(path)!r}: {exc}") from None
     except Exception as exc:  # pyarrow / openpyxl raise their own error types for corrupt files
@@ -179,17 +196,18 @@ def _natural(s: Any) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(s)))
 
 
-def _run(path: "str | os.PathLike", mapping: Any, cutoff: Any) -> tuple[dict, Checker, Any, Any, Any, tuple, str]:
+def _build(path: "str | os.PathLike", mapping: Any, cutoff: Any) -> tuple[dict[str, Any], Built, str]:
+    """Load the mapping, read the file and build it with its layout's builder: (mapping, built, source)."""
     m = load_mapping(mapping)
     path = Path(path)
     raw, first_row = _read_raw(path, m["sheet"])
     if m["layout"] == "teds_d":
         if cutoff is not None:
             raise DataError("cutoff does not apply to TEDS-D (it has no dates); leave it out")
-        ck, frame, intervals, cut, unavailable = build_teds(raw, m, first_row)
+        built = build_teds(raw, m, first_row)
     else:
-        ck, frame, intervals, cut, unavailable = build_dates(raw, m, cutoff, first_row)
-    return m, ck, frame, intervals, cut, unavailable, str(path)
+        built = build_dates(raw, m, cutoff, first_row)
+    return m, built, str(path)
 
 
 def validate_export(path: "str | os.PathLike", *, mapping: Any = None, cutoff: Any = None) -> ValidationReport:
@@ -216,7 +234,8 @@ def validate_export(path: "str | os.PathLike", *, mapping: Any = None, cutoff: A
     SchemaError
         The mapping itself is invalid.
     """
-    m, ck, _, _, _, _, source = _run(path, mapping, cutoff)
+    m, built, source = _build(path, mapping, cutoff)
+    ck = built.checker
     return ValidationReport(source=source, mapping=m["name"], n_rows=ck.n, problems=tuple(ck.problems), flow=ck.flow())
 
 
@@ -258,7 +277,9 @@ def read_export(path: "str | os.PathLike", *, mapping: Any = None, cutoff: Any =
     ...                    invalid_rows="exclude")  # doctest: +SKIP
     >>> data.flow["excluded"]  # doctest: +SKIP
     """
-    m, ck, frame, intervals, cut, unavailable, source = _run(path, mapping, cutoff)
+    m, built, source = _build(path, mapping, cutoff)
+    ck, frame, intervals = built.checker, built.columns, built.intervals
+    cut, unavailable = built.cutoff, built.unavailable
     mode = invalid_rows or m["invalid_rows"]
     if mode not in ("raise", "exclude"):
         raise DataError(f"invalid_rows must be 'raise' or 'exclude'; got {mode!r}")

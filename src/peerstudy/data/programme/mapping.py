@@ -6,13 +6,14 @@ YAML reads unquoted ``yes``/``no``/``on``/``off`` as booleans: quote reason code
 
 from __future__ import annotations
 import copy
+import datetime
 import os
 import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 import numpy as np
-import yaml
+from peerstudy._yaml import elide, parse_yaml, read_yaml_file
 from peerstudy.exceptions import DataError, SchemaError
 from peerstudy.data.schema import ARMS, COVARIATES, OUTCOMES
 
@@ -39,12 +40,14 @@ BINARY_WORDS = {"1": 1, "0": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "true": 1, "f
 NULLS = ["", "NA", "N/A", "NULL", "null", "NaN", "nan", "None"]
 
 
+BUILTINS: tuple[str, ...] = ("canonical", "teds")
+
+
 def _builtin(name: str) -> dict[str, Any]:
-    try:
-        text = resources.files("peerstudy").joinpath("data", "programme", "mappings", f"{name}.yaml").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"unknown built-in mapping {name!r}; built-ins: canonical, teds") from None
-    return yaml.safe_load(text)
+    if name not in BUILTINS:
+        raise DataError(f"unknown built-in mapping {elide(name, 60)}; built-ins: {', '.join(BUILTINS)}")
+    text = resources.files("peerstudy").joinpath("data", "programme", "mappings", f"{name}.yaml").read_text(encoding="utf-8")
+    return parse_yaml(text, where=f"built-in mapping {name!r}", error=SchemaError)
 
 
 def norm(v: Any) -> str:
@@ -61,8 +64,10 @@ def load_mapping(mapping: "str | os.PathLike | Mapping[str, Any] | None" = None)
     ----------
     mapping : str, path, dict or None
         ``None`` or ``"canonical"``: the built-in canonical mapping; ``"teds"``: TEDS-D; a path to a
-        YAML file; or a dict. ``extends: NAME`` in a dict/file starts from a built-in and overrides it
-        (``reasons`` and ``values`` tables are merged key by key).
+        YAML file; or a dict. ``extends: NAME`` starts from another mapping and overrides it (``columns``,
+        ``reasons`` and ``values`` tables are merged key by key). ``NAME`` is a built-in or a ``.yaml`` file in
+        the same folder as the mapping that extends it (no paths); a chain that comes back on itself is
+        refused. Errors never repeat a file's contents.
 
     Returns
     -------
@@ -77,43 +82,117 @@ def load_mapping(mapping: "str | os.PathLike | Mapping[str, Any] | None" = None)
     SchemaError
         An invalid mapping (unknown field, unknown ending, wrong layout), naming the key.
     """
-    if mapping is None:
-        raw: dict[str, Any] = _builtin("canonical")
-    elif isinstance(mapping, Mapping):
-        raw = copy.deepcopy(dict(mapping))
-    else:
-        text = str(mapping)
-        if text in ("canonical", "teds"):
-            raw = _builtin(text)
-        else:
-            path = Path(mapping)
-            if not path.is_file():
-                raise DataError(f"mapping file not found: {text!r} (built-ins: canonical, teds)")
-            try:
-                raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError) as exc:
-                raise DataError(f"cannot read mapping {text!r}: {exc}") from None
-            raw.setdefault("name", path.stem.removesuffix(".mapping"))
+    return _check_mapping(_resolve(mapping, chain=()))
+
+
+def _read_file(path: Path, given: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise DataError(f"mapping file not found: {elide(given, 120)} (built-ins: {', '.join(BUILTINS)})")
+    raw = read_yaml_file(path, what="mapping file", error=SchemaError)
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
-        raise SchemaError(f"a mapping must be a dict of settings; got {type(raw).__name__}")
-    if "extends" in raw:
-        base = load_mapping(str(raw.pop("extends")))
-        merged = dict(base)
-        for key, val in raw.items():
-            if key in ("columns", "values") and isinstance(val, dict):
-                merged[key] = {**base.get(key, {}), **val}
-            elif key == "reasons" and isinstance(val, dict):
-                merged["reasons"] = {**base["reasons"], **{norm(k): v for k, v in val.items()}}
-            else:
-                merged[key] = val
-        raw = merged
-    return _check_mapping(raw)
+        raise SchemaError(f"mapping file {str(path)!r} must hold settings (key: value lines); "
+                          f"it holds a {type(raw).__name__}")
+    raw.setdefault("name", path.stem.removesuffix(".mapping"))
+    return raw
+
+
+def _extends_target(value: Any, folder: Path | None, where: str) -> str | Path:
+    """A built-in name, or a ``.yaml`` file in the same folder as the mapping that extends it."""
+    if not isinstance(value, str) or not value.strip():
+        raise SchemaError(f"{where}: 'extends' must name a built-in mapping ({', '.join(BUILTINS)}) "
+                          f"or a .yaml file beside it; got {elide(value, 60)}")
+    if value in BUILTINS:
+        return value
+    name = Path(value)
+    if name.name != value or value in (".", "..") or name.suffix.lower() not in (".yaml", ".yml") or folder is None:
+        raise SchemaError(f"{where}: 'extends' must name a built-in mapping ({', '.join(BUILTINS)}) or a .yaml file "
+                          f"in the same folder (no paths); got {elide(value, 60)}")
+    return folder / value
+
+
+def _resolve(mapping: Any, *, chain: tuple[str, ...]) -> dict[str, Any]:
+    """The raw settings of a mapping with its ``extends`` chain merged in (cycles refused)."""
+    folder: Path | None = None
+    if mapping is None:
+        mapping = "canonical"
+    if isinstance(mapping, Mapping):
+        raw: dict[str, Any] = copy.deepcopy(dict(mapping))
+        key = "<dict>"
+    elif isinstance(mapping, (str, os.PathLike)) and str(mapping) in BUILTINS:
+        raw, key = _builtin(str(mapping)), f"builtin:{mapping}"
+    elif isinstance(mapping, (str, os.PathLike)):
+        path = Path(mapping).expanduser().resolve()
+        raw, key, folder = _read_file(path, str(mapping)), str(path), path.parent
+    else:
+        raise SchemaError(f"a mapping must be a built-in name, a YAML file or a dict; got {type(mapping).__name__}")
+    if key in chain:
+        raise SchemaError(f"mapping 'extends' goes round in a circle: {' -> '.join((*chain, key))}")
+    if "extends" not in raw:
+        return raw
+    where = f"mapping {raw.get('name', key)!r}"
+    base = _resolve(_extends_target(raw.pop("extends"), folder, where), chain=(*chain, key))
+    merged = dict(base)
+    for k, val in raw.items():
+        if k in ("columns", "values") and isinstance(val, dict) and isinstance(base.get(k), dict):
+            merged[k] = {**base[k], **val}
+        elif k == "reasons" and isinstance(val, dict):
+            table = base.get("reasons", "canonical" if base.get("layout", "dates") == "dates" else "teds")
+            table = REASON_TABLES.get(table, {}) if isinstance(table, str) else table
+            merged["reasons"] = {**{norm(c): e for c, e in dict(table).items()}, **{norm(c): e for c, e in val.items()}}
+        else:
+            merged[k] = val
+    return merged
+
+
+def _typed(raw: dict[str, Any], problems: list[str]) -> None:
+    """Problems with the types of the settings (each names the key and the value)."""
+    def bad(key: str, rule: str) -> None:
+        problems.append(f"mapping '{key}' must be {rule}; got {elide(raw[key], 60)}")
+
+    kinds = {"name": str, "description": str, "layout": str, "date_format": str, "censor_at": str,
+             "invalid_rows": str, "columns": dict, "values": dict, "keep": dict, "optional": list}
+    for key, kind in kinds.items():
+        if key in raw and raw[key] is not None and not isinstance(raw[key], kind):
+            bad(key, {str: "text", dict: "a table of key: value lines", list: "a list"}[kind])
+    if isinstance(raw.get("columns"), dict):
+        for f, c in raw["columns"].items():
+            if not isinstance(c, (str, int)) or isinstance(c, bool):
+                problems.append(f"mapping 'columns.{f}' must be one column name; got {elide(c, 60)}")
+    if isinstance(raw.get("values"), dict):
+        for f, table in raw["values"].items():
+            if not isinstance(table, dict):
+                problems.append(f"mapping 'values.{f}' must be a table of code: value lines; got {elide(table, 60)}")
+    if "reasons" in raw and not isinstance(raw["reasons"], (str, dict)):
+        bad("reasons", f"a table of code: ending lines or one of {', '.join(REASON_TABLES)}")
+    if "sheet" in raw and (isinstance(raw["sheet"], bool) or not isinstance(raw["sheet"], (int, str))):
+        bad("sheet", "a sheet name or number")
+    if "age_range" in raw:
+        ar = raw["age_range"]
+        ok = (isinstance(ar, list) and len(ar) == 2 and all(isinstance(a, (int, float)) and not isinstance(a, bool)
+                                                             for a in ar) and ar[0] < ar[1])
+        if not ok:
+            bad("age_range", "[lowest, highest] ages in years")
+    fmt = raw.get("date_format")
+    if isinstance(fmt, str) and fmt != "ISO8601":
+        probe = datetime.date(2024, 11, 23)
+        try:
+            ok = datetime.datetime.strptime(probe.strftime(fmt), fmt).date() == probe
+        except ValueError:
+            ok = False
+        if not ok:
+            bad("date_format", "ISO8601 or a date format such as %d/%m/%Y that writes and reads back a date")
 
 
 def _check_mapping(raw: dict[str, Any]) -> dict[str, Any]:
     known = {"name", "layout", "columns", "optional", "values", "reasons", "date_format", "age_range", "keep",
              "censor_at", "invalid_rows", "sheet", "description", "reason_labels"}
-    problems = [f"unknown mapping key {k!r} (known: {', '.join(sorted(known))})" for k in raw if k not in known]
+    problems = [f"unknown mapping key {elide(k, 40)} (known: {', '.join(sorted(known))})" for k in raw if k not in known]
+    _typed(raw, problems)
+    if problems:
+        raise SchemaError(f"mapping {elide(str(raw.get('name', 'custom')), 60)} has {len(problems)} problem(s): "
+                          + "; ".join(problems), problems)
     m: dict[str, Any] = {
         "name": str(raw.get("name", "custom")),
         "layout": raw.get("layout", "dates"),

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import math
-from peerstudy.data.programme.checks import SHOW, Checker, did_you_mean
+from peerstudy.data.programme.checks import SHOW, Built, Checker, did_you_mean
 from peerstudy.data.programme.dates import lookup_codes
 
 __all__ = ["MISSING", "LOS_BANDS", "AGE_BANDS", "STIMULANT_SUB1", "CODEBOOK", "TEDS_COLUMNS", "REQUIRED", "los_range", "teds_intervals", "discharge_intervals"]
@@ -157,8 +157,11 @@ def discharge_intervals(los: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_teds(raw: pd.DataFrame, m: dict[str, Any], first_row: int
-                ) -> tuple[Checker, pd.DataFrame | None, pd.DataFrame | None, str | None, tuple[str, ...]]:
+                ) -> Built:
+    """Check a TEDS-D file against the codebook and derive the canonical columns and banded intervals.
 
+    Returns a :class:`~peerstudy.data.programme.checks.Built` with ``intervals`` from :func:`teds_intervals`.
+    """
     n = len(raw)
     ck = Checker(n, first_row)
     file_cols = [str(c) for c in raw.columns]
@@ -168,7 +171,7 @@ def build_teds(raw: pd.DataFrame, m: dict[str, Any], first_row: int
     if n == 0:
         ck.file_problem("no rows", None, "the export has no rows")
     if any(p.rule in ("missing column", "no rows") for p in ck.problems):
-        return ck, None, None, None, ()
+        return Built(ck)
     codes: dict[str, np.ndarray] = {}
     for c in [c for c in TEDS_COLUMNS if c in raw.columns and c not in ("CASEID", "DISYR")]:
         v = pd.to_numeric(raw[c], errors="coerce").to_numpy(float)
@@ -197,7 +200,7 @@ def build_teds(raw: pd.DataFrame, m: dict[str, Any], first_row: int
         if c in codes:
             ck.exclude(f"{c} missing (-9)", codes[c] == MISSING)
     if any(p.rule == "missing column" for p in ck.problems):
-        return ck, None, None, None, ()
+        return Built(ck)
     reason, unknown, bad = lookup_codes(pd.Series(codes["REASON"]), m["reasons"])
     unknown &= codes["REASON"] != MISSING
     ck.row_problem("unknown reason", "REASON", unknown & np.isin(codes["REASON"], list(CODEBOOK["REASON"])),
@@ -238,4 +241,4 @@ def build_teds(raw: pd.DataFrame, m: dict[str, Any], first_row: int
         "outcome": outcome,
     }
     intervals = pd.DataFrame({"time_lower": lower, "time_upper": upper})
-    return ck, frame, intervals, None, tuple(dict.fromkeys(unavailable))
+    return Built(ck, columns=frame, intervals=intervals, unavailable=tuple(dict.fromkeys(unavailable)))

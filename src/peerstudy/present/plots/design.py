@@ -1,9 +1,11 @@
 """Figures for study design and programme data: power curves, events against participants, design
 effects, simulated against analytic power, and a CONSORT-style flow of records.
 
-Every function draws on ``ax`` (a new figure when ``None``), returns the Axes and never calls
-``plt.show()``. Inputs are tidy tables (one row per point) or the result dicts of
-:mod:`peerstudy.design` and :mod:`peerstudy.programme`. Counts drawn by :func:`plot_flow` go
+Every function draws on ``ax`` (a new figure when ``None``, :func:`._axes.create_ax`) inside the
+figure theme, gives the figure its alt text (:func:`._axes.describe`), returns the Axes and never
+calls ``plt.show()``. Inputs are tidy tables (one row per point) or the result dicts of
+:mod:`peerstudy.design` and :mod:`peerstudy.programme`; the curves of a table are drawn by seaborn's
+``lineplot`` (one line per group, its palette and legend). Counts drawn by :func:`plot_flow` go
 through :mod:`peerstudy.privacy` when ``suppress=True``, as reports of real data ask.
 """
 
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from peerstudy.exceptions import DataError
+from peerstudy.present.plots._axes import create_ax, describe, percent_axis, place_legend, themed
 from peerstudy.present.privacy import THRESHOLD, format_count, suppressed_mapping
 
 __all__ = [
@@ -32,15 +35,6 @@ METHOD_LABELS = {"logrank": "log-rank", "cox": "Cox", "cox_adjusted": "adjusted 
                  "rmst": "RMST difference"}
 
 
-def _axes(ax: Any, figsize: tuple[float, float] = (7, 4.5)) -> Any:
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
-
-
 def _need(table: Any, columns: Sequence[str], what: str) -> pd.DataFrame:
     if not isinstance(table, pd.DataFrame):
         raise DataError(f"{what} needs a pandas DataFrame; got {type(table).__name__}")
@@ -52,12 +46,18 @@ def _need(table: Any, columns: Sequence[str], what: str) -> pd.DataFrame:
     return table
 
 
-def _percent_axis(axis: Any) -> None:
-    from matplotlib.ticker import PercentFormatter
+def _lines(ax: Any, table: pd.DataFrame, x: str, y: str, group: pd.Series, colours: Sequence[Any],
+           **kwargs: Any) -> list[str]:
+    """One seaborn line per value of ``group`` (text labels, in table order) of ``y`` against ``x``."""
+    import seaborn as sns
 
-    axis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+    order = list(dict.fromkeys(group))
+    sns.lineplot(data=table.assign(_group=group.to_numpy()), x=x, y=y, hue="_group", hue_order=order,
+                 palette=dict(zip(order, colours)), errorbar=None, sort=True, ax=ax, **kwargs)
+    return order
 
 
+@themed
 def plot_power_curves(curves: pd.DataFrame, *, ax: Any = None, x: str = "subjects", group: str = "hazard_ratio",
                       target: float | None = 0.8, mark: float | None = None, xlabel: str = "Participants") -> Any:
     """Power against ``x`` (participants or events), one line per value of ``group`` (hazard ratio).
@@ -87,15 +87,12 @@ def plot_power_curves(curves: pd.DataFrame, *, ax: Any = None, x: str = "subject
         A column is missing or the table is empty.
     """
     _need(curves, [x, group, "power"], "plot_power_curves")
-    ax = _axes(ax)
-    levels = list(dict.fromkeys(curves[group]))
-    import matplotlib.pyplot as plt
+    import seaborn as sns
 
-    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(levels), 1)))
-    for colour, level in zip(colours, levels):
-        sub = curves[curves[group] == level].sort_values(x)
-        label = f"HR {level:g}" if group == "hazard_ratio" else f"{group} {level}"
-        ax.plot(sub[x], sub["power"], color=colour, lw=2, label=label)
+    _, ax = create_ax(ax)
+    names = curves[group].map(lambda v: f"HR {v:g}" if group == "hazard_ratio" else f"{group} {v}")
+    n_levels = names.nunique()
+    order = _lines(ax, curves, x, "power", names, sns.color_palette("viridis", n_levels + 1)[:n_levels])
     if target is not None:
         ax.axhline(target, color="grey", ls="--", lw=1)
         ax.text(ax.get_xlim()[0], target, f" target {target:.0%}", va="bottom", ha="left", fontsize=8, color="grey")
@@ -103,14 +100,22 @@ def plot_power_curves(curves: pd.DataFrame, *, ax: Any = None, x: str = "subject
         ax.axvline(mark, color="black", ls=":", lw=1)
         ax.text(mark, 0.02, f" planned {mark:,.0f}", rotation=90, va="bottom", ha="right", fontsize=8)
     ax.set_ylim(0, 1.02)
-    _percent_axis(ax.yaxis)
+    percent_axis(ax.yaxis)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Power")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=9, loc="lower right")
+    place_legend(ax, "right", title="")
+    span = f"{curves[x].min():,.0f} to {curves[x].max():,.0f}"
+    describe(ax, f"Power against {xlabel.lower()} ({span}), one line per {_group_name(group)} ({', '.join(order)})"
+                 + (f", with the {target:.0%} target as a dashed line" if target is not None else "")
+                 + (f" and the planned {mark:,.0f} as a dotted line" if mark is not None else "") + ".")
     return ax
 
 
+def _group_name(group: str) -> str:
+    return "hazard ratio" if group == "hazard_ratio" else group.replace("_", " ")
+
+
+@themed
 def plot_events_participants(table: pd.DataFrame, *, ax: Any = None, x: str = "follow_up",
                              xlabel: str = "Follow-up per participant (days)", mark: float | None = None) -> Any:
     """Dropouts (events) needed and participants needed against ``x`` (e.g. follow-up length).
@@ -134,21 +139,27 @@ def plot_events_participants(table: pd.DataFrame, *, ax: Any = None, x: str = "f
     matplotlib Axes
     """
     _need(table, [x, "events", "subjects"], "plot_events_participants")
-    ax = _axes(ax)
+    _, ax = create_ax(ax)
     t = table.sort_values(x)
-    ax.plot(t[x], t["subjects"], color="#4c72b0", lw=2, marker="o", ms=4, label="participants needed")
-    ax.plot(t[x], t["events"], color="#c44e52", lw=2, marker="s", ms=4, label="dropouts (events) needed")
+    quantities = {"subjects": "participants needed", "events": "dropouts (events) needed"}
+    long = t.melt(id_vars=[x], value_vars=list(quantities), value_name="number")
+    _lines(ax, long, x, "number", long["variable"].map(quantities), ["#4c72b0", "#c44e52"], style="_group",
+           markers=["o", "s"], dashes=False, markersize=5, markeredgewidth=0)
     ax.fill_between(t[x], t["events"], t["subjects"], color="#4c72b0", alpha=0.08, lw=0)
     if mark is not None:
         ax.axvline(mark, color="black", ls=":", lw=1)
     ax.set_ylim(0, None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Number")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=9)
+    place_legend(ax, "right", title="")
+    describe(ax, f"Participants needed and dropouts (events) needed against {xlabel.lower()}: the dropouts needed "
+                 f"stay near {t['events'].median():,.0f} while the participants needed fall from "
+                 f"{t['subjects'].iloc[0]:,.0f} to {t['subjects'].iloc[-1]:,.0f}"
+                 + (f"; the planned {mark:,.0f} is a dotted line." if mark is not None else "."))
     return ax
 
 
+@themed
 def plot_design_effect(table: pd.DataFrame, *, ax: Any = None, x: str = "icc", group: str = "cluster_size",
                        y: str = "subjects", xlabel: str = "Intra-cluster correlation (ICC)",
                        ylabel: str = "Participants needed", baseline: float | None = None) -> Any:
@@ -169,24 +180,27 @@ def plot_design_effect(table: pd.DataFrame, *, ax: Any = None, x: str = "icc", g
     matplotlib Axes
     """
     _need(table, [x, group, y], "plot_design_effect")
-    ax = _axes(ax)
     import matplotlib.pyplot as plt
 
-    levels = list(dict.fromkeys(table[group]))
-    colours = plt.get_cmap("magma")(np.linspace(0.15, 0.75, max(len(levels), 1)))
-    for colour, level in zip(colours, levels):
-        sub = table[table[group] == level].sort_values(x)
-        ax.plot(sub[x], sub[y], color=colour, lw=2, marker="o", ms=4, label=f"{level:,.0f} per cluster")
+    _, ax = create_ax(ax)
+    names = table[group].map(lambda v: f"{v:,.0f} per cluster")
+    n_levels = names.nunique()
+    colours = plt.get_cmap("magma")(np.linspace(0.15, 0.75, max(n_levels, 1)))
+    order = _lines(ax, table, x, y, names, list(colours), marker="o", markersize=5, markeredgewidth=0)
     if baseline is not None:
         ax.axhline(baseline, color="grey", ls="--", lw=1, label="no clustering")
     ax.set_ylim(0, None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=9)
+    place_legend(ax, "right", title="")
+    describe(ax, f"{ylabel} against {xlabel[0].lower() + xlabel[1:]} from {table[x].min():g} to {table[x].max():g}, "
+                 f"one line per cluster size ({', '.join(order)})"
+                 + (f", with {baseline:,.0f} needed without clustering as a dashed line." if baseline is not None
+                    else "."))
     return ax
 
 
+@themed
 def plot_simulation_vs_formula(table: pd.DataFrame, *, ax: Any = None, label: str = "design",
                                simulated: str = "power", mcse: str = "power_mcse", formula: str = "formula",
                                z: float = 1.959963984540054) -> Any:
@@ -211,7 +225,7 @@ def plot_simulation_vs_formula(table: pd.DataFrame, *, ax: Any = None, label: st
     matplotlib Axes
     """
     _need(table, [label, simulated, mcse, formula], "plot_simulation_vs_formula")
-    ax = _axes(ax, figsize=(8, 0.7 * table[label].nunique() + 2))
+    _, ax = create_ax(ax, figsize=(8, 0.7 * table[label].nunique() + 2))
     designs = list(dict.fromkeys(table[label]))
     ypos = {d: i for i, d in enumerate(designs)}
     methods = list(dict.fromkeys(table["method"])) if "method" in table.columns else [None]
@@ -228,13 +242,19 @@ def plot_simulation_vs_formula(table: pd.DataFrame, *, ax: Any = None, label: st
     ax.set_yticks(range(len(designs)), designs)
     ax.invert_yaxis()
     ax.set_xlim(0, 1.02)
-    _percent_axis(ax.xaxis)
+    percent_axis(ax.xaxis)
     ax.set_xlabel("Power (share of studies with p < alpha)")
-    ax.grid(axis="x", alpha=0.3)
-    ax.legend(frameon=False, fontsize=9, loc="upper center", bbox_to_anchor=(0.4, -0.14), ncol=3)
+    ax.set_ylabel("Design")
+    ax.grid(axis="y", visible=False)
+    place_legend(ax, "right")
+    names = [METHOD_LABELS.get(m, m) for m in methods if m is not None]
+    describe(ax, f"Simulated power with 95% Monte Carlo intervals beside the formula's power (open diamonds) for "
+                 f"{len(designs)} design{'s' if len(designs) != 1 else ''}: {'; '.join(designs)}"
+                 + (f"; simulated by {'; '.join(names)}." if names else "."))
     return ax
 
 
+@themed
 def plot_flow(flow: Mapping[str, Any], *, ax: Any = None, arms: Mapping[str, int] | None = None,
               suppress: bool = False, threshold: int = THRESHOLD) -> Any:
     """A CONSORT-style flow of records: received, excluded by reason, analysed (by arm).
@@ -272,7 +292,7 @@ def plot_flow(flow: Mapping[str, Any], *, ax: Any = None, arms: Mapping[str, int
     fmt = lambda n: format_count(n, suppress=suppress, threshold=threshold)  # noqa: E731
     # reasons and analysed are parts of the known total received: complementary suppression over them
     parts = suppressed_mapping({**excluded, "\0analysed": analysed}, suppress=suppress, threshold=threshold)
-    ax = _axes(ax, figsize=(7, 4.2))
+    _, ax = create_ax(ax, figsize=(7, 4.2))
     ax.set_xlim(0, 10)
     ax.set_ylim(0, 10)
     ax.axis("off")
@@ -294,4 +314,8 @@ def plot_flow(flow: Mapping[str, Any], *, ax: Any = None, arms: Mapping[str, int
         for xpos, (arm, text) in zip(xs, shown.items()):
             ax.text(xpos, 0.9, f"{ARM_LABELS.get(arm, arm)}\n{text}", ha="center", va="center", fontsize=9, bbox=box)
             ax.annotate("", xy=(xpos, 1.6), xytext=(3, 2.7), arrowprops=arrow)
+    by_arm = (" (" + ", ".join(f"{ARM_LABELS.get(a, a).lower()} {t}" for a, t in shown.items()) + ")") if arms else ""
+    describe(ax, f"Flow of records: {fmt(received)} received, {fmt(n_excl)} excluded"
+                 + (f" ({'; '.join(f'{k} {parts[k]}' for k in excluded)})" if excluded else "")
+                 + f", {parts[chr(0) + 'analysed']} analysed{by_arm}.")
     return ax

@@ -1,8 +1,11 @@
 """Figures from result objects: retention curves with numbers at risk, forest plots, Schoenfeld residuals, CIFs.
 
-Every function draws on ``ax`` (a new figure when ``None``), returns the Axes and never calls
-``plt.show()``. Counts drawn on a figure (numbers at risk, monthly enrolment) go through
-:mod:`peerstudy.privacy` when ``suppress=True``, as reports of real data ask.
+Every function draws on ``ax`` (a new figure when ``None``, :func:`._axes.create_ax`) inside the figure
+theme, gives the figure its alt text (:func:`._axes.describe`, read back with :func:`._axes.alt_text`),
+returns the Axes and never calls ``plt.show()``. Counts drawn on a figure (numbers at risk, monthly
+enrolment) go through :mod:`peerstudy.privacy` when ``suppress=True``, as reports of real data ask; the
+alt text then holds no count either. Step curves (Kaplan-Meier, CIF) are matplotlib's ``step``; the
+enrolment bars are seaborn's stacked ``histplot``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from peerstudy.exceptions import DataError
-from peerstudy.present.privacy import THRESHOLD, suppress_counts, suppressed_label
+from peerstudy.present.plots._axes import create_ax, describe, percent_axis, place_legend, themed
+from peerstudy.present.privacy import suppress_counts, suppressed_label, suppression_mask
 
 __all__ = [
     "ARM_LABELS",
@@ -33,17 +37,13 @@ _ENDING_COLOURS = {"dropout": "#c44e52", "incarcerated": "#8172b3", "died": "#33
                    "lost_to_follow_up": "#937860", "retained": "#55a868"}
 
 
-def _axes(ax: Any, figsize: tuple[float, float] = (7, 4.5)) -> Any:
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
-
-
 def _label(group: str) -> str:
     return ARM_LABELS.get(group, str(group))
+
+
+def _and(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def number_at_risk(curve: Any, days: Iterable[float]) -> np.ndarray:
@@ -56,6 +56,7 @@ def number_at_risk(curve: Any, days: Iterable[float]) -> np.ndarray:
     return out.astype(int)
 
 
+@themed
 def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequence[float] | None = None,
             suppress: bool = False, ci: bool = True, truth: Mapping[str, Mapping[str, float]] | None = None,
             title: str | None = None) -> Any:
@@ -81,7 +82,7 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
     -------
     matplotlib Axes
     """
-    ax = _axes(ax)
+    _, ax = create_ax(ax)
     last = 0.0
     for g, c in km.curves.items():
         t = np.concatenate([[0.0], np.asarray(c.time, float)])
@@ -102,21 +103,22 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
     ax.set_xlim(0, last)
     ax.set_xlabel("Days since enrolment")
     ax.set_ylabel("Still in treatment")
-    ax.yaxis.set_major_formatter(_percent())
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", frameon=False)
+    percent_axis(ax.yaxis)
+    place_legend(ax, "lower left")  # retention starts at 100%: the lower left corner is empty
     if title:
         ax.set_title(title)
     if at_risk:
         days = list(at_risk_days) if at_risk_days is not None else list(np.arange(0, last + 1, 30))
         _at_risk_table(ax, km, days, suppress=suppress)
+    groups = [_label(g).lower() for g in km.curves]
+    text = (f"Kaplan-Meier curves of the share still in treatment against days since enrolment, for "
+            f"{_and(groups)}{', with 95% bands' if ci else ''}")
+    if not suppress:  # a retention figure of real data is left to the tables, which suppress small counts
+        ends = [f"{float(np.asarray(c.survival)[-1]):.0%} ({_label(g).lower()})" for g, c in km.curves.items()
+                if len(c.survival)]
+        text += f"; at the last day, {_and(ends)} are still in treatment" if ends else ""
+    describe(ax, text + ("; the number at risk is shown below." if at_risk else "."))
     return ax
-
-
-def _percent() -> Any:
-    from matplotlib.ticker import PercentFormatter
-
-    return PercentFormatter(xmax=1, decimals=0)
 
 
 def _at_risk_table(ax: Any, km: Any, days: Sequence[float], *, suppress: bool) -> None:
@@ -142,6 +144,7 @@ def _terms_of(result: Any) -> dict[str, dict[str, float]]:
     return d["terms"]
 
 
+@themed
 def plot_forest(results: Any, *, ax: Any = None, terms: Sequence[str] | None = None,
                 labels: Mapping[str, str] | None = None, xlabel: str = "Hazard ratio (95% CI)") -> Any:
     """Forest plot of hazard ratios and their confidence intervals on a log scale.
@@ -166,7 +169,7 @@ def plot_forest(results: Any, *, ax: Any = None, terms: Sequence[str] | None = N
     order = list(terms) if terms is not None else list(first)
     if not order:
         raise DataError("plot_forest: no terms to plot")
-    ax = _axes(ax, figsize=(7, 0.45 * len(order) * max(1, len(tables)) + 1.2))
+    _, ax = create_ax(ax, figsize=(7, 0.45 * len(order) * max(1, len(tables)) + 1.2))
     k = len(tables)
     offsets = np.linspace(-0.18, 0.18, k) if k > 1 else np.zeros(1)
     palette = ["#4c72b0", "#dd8452", "#55a868", "#c44e52"]
@@ -186,21 +189,45 @@ def plot_forest(results: Any, *, ax: Any = None, terms: Sequence[str] | None = N
                     label=name or None)
     ax.axvline(1.0, color="grey", lw=1, ls="--")
     ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter, LogLocator
-
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(0.25, 0.5, 1.0, 2.0, 4.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    _ratio_ticks(ax)
     names = [(labels or {}).get(t, t) for t in order]
     ax.set_yticks(range(len(order) - 1, -1, -1), names)
     ax.set_ylim(-0.7, len(order) - 0.3)
     ax.set_xlabel(xlabel)
-    ax.grid(axis="x", alpha=0.3)
+    ax.set_ylabel("Model term")
+    ax.grid(axis="y", visible=False)
     if k > 1:
-        ax.legend(frameon=False, loc="best")
+        place_legend(ax, "right")
+    lead = tables[next(iter(tables))].get(order[0], {})
+    first = (f"; {names[0]}: {lead['hr']:.2f} ({lead['ci_lower']:.2f} to {lead['ci_upper']:.2f})"
+             if {"hr", "ci_lower", "ci_upper"} <= set(lead) else "")
+    models = f" from {_and(list(tables))}" if k > 1 else ""
+    describe(ax, f"Forest plot of hazard ratios with 95% confidence intervals on a log scale{models}, for "
+                 f"{_and(names)}; a ratio below 1 means a lower hazard{first}.")
     return ax
 
 
+#: Hazard ratios worth a tick on a log axis, from coarse to fine: the first giving three ticks in view is used.
+_RATIO_TICKS = ((0.1, 0.25, 0.5, 1, 2, 4, 10), (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4),
+                (0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 1.75, 2))
+
+
+def _ratio_ticks(ax: Any) -> None:
+    """Labelled hazard-ratio ticks (0.5, 1, 2 ...) on a log x axis, at least three in view when the range allows."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    lo, hi = ax.get_xlim()
+    ticks: list[float] = []
+    for grid in _RATIO_TICKS:
+        ticks = [t for t in grid if lo <= t <= hi]
+        if len(ticks) >= 3:
+            break
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+@themed
 def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None = None, smooth: bool = True) -> Any:
     """Scaled Schoenfeld residuals of one term against time, with a smooth: flat means proportional hazards.
 
@@ -221,7 +248,7 @@ def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None =
     """
     if term not in zph.residuals:
         raise DataError(f"term {term!r} has no Schoenfeld residuals; terms: {', '.join(zph.residuals)}")
-    ax = _axes(ax)
+    _, ax = create_ax(ax)
     t = np.asarray(zph.time, float)
     x = np.asarray(zph.x, float)
     r = np.asarray(zph.residuals[term], float)
@@ -240,12 +267,15 @@ def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None =
     ax.set_title(f"{term}{p}")
     ax.set_xlabel("Days since enrolment")
     ax.set_ylabel("Log hazard ratio over time, beta(t)")
-    ax.grid(alpha=0.3)
-    if smooth or coef is not None:
-        ax.legend(frameon=False, loc="best")
+    place_legend(ax, "right")  # the residuals fill the Axes
+    describe(ax, f"Scaled Schoenfeld residuals of {term} against days since enrolment"
+                 f"{', with a smooth' if smooth and ok.sum() > 10 else ''}"
+                 f"{' and the Cox estimate as a dashed line' if coef is not None else ''}; a flat smooth means "
+                 f"the hazard ratio is constant over time{p.replace(' (', ', ').rstrip(')')}.")
     return ax
 
 
+@themed
 def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
              truth: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None) -> Any:
     """Cumulative incidence of each ending by group (colour = ending, line style = group).
@@ -263,7 +293,7 @@ def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
     -------
     matplotlib Axes
     """
-    ax = _axes(ax)
+    _, ax = create_ax(ax)
     chosen = list(causes) if causes is not None else list(cif.causes)
     styles = ["-", "--", ":", "-."]
     for gi, (g, curve) in enumerate(cif.curves.items()):
@@ -279,43 +309,73 @@ def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
                 ax.plot([float(k) for k in pts], list(pts.values()), "o", mfc="white", color=colour, ms=5)
     ax.set_xlabel("Days since enrolment")
     ax.set_ylabel("Cumulative incidence")
-    ax.yaxis.set_major_formatter(_percent())
+    percent_axis(ax.yaxis)
     ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, loc="upper left", fontsize=8)
+    place_legend(ax, "right", fontsize="small")
+    groups = [_label(g).lower() for g in cif.curves]
+    describe(ax, f"Cumulative incidence of {_and([c.replace('_', ' ') for c in chosen]) if chosen else 'no ending'} "
+                 f"against days since enrolment, one line style per group ({_and(groups)}).")
     return ax
 
 
+@themed
 def plot_enrolment(df: pd.DataFrame, *, ax: Any = None, date: str = "enrolled_on", arm: str = "arm",
                    freq: str = "MS", suppress: bool = False) -> Any:
-    """Monthly enrolment by arm as stacked bars; with ``suppress`` a month-arm count of 1-10 is not drawn.
+    """Monthly enrolment by arm as stacked bars (seaborn ``histplot``), every calendar month on the axis.
 
-    Hidden bars are marked "<11" on the axis, so the figure reveals no count the tables would hide.
+    With ``suppress`` a month-arm cell of 1-10 people is not drawn: its people are left out of the
+    bars and the cell is marked "<11" above its month. Each arm's total is known from the tables and
+    each month's from the other bars, so cells are hidden with their complements
+    (:func:`peerstudy.present.privacy.suppression_mask`): no hidden count can be worked out by
+    subtraction. ``freq`` is kept for callers; the bars are always calendar months.
+
+    Raises
+    ------
+    DataError
+        A column is missing or there are no rows.
     """
     for col in (date, arm):
         if col not in df.columns:
             raise DataError(f"plot_enrolment: column {col!r} not in the data")
-    ax = _axes(ax)
-    dates = pd.to_datetime(df[date])
-    counts = (pd.crosstab(dates.dt.to_period("M").dt.to_timestamp(), df[arm].astype(str))
-              .sort_index())
-    bottom = np.zeros(len(counts))
-    x = np.arange(len(counts))
-    hidden_any = False
-    for g in counts.columns:
-        v = counts[g].to_numpy()
-        small = (v >= 1) & (v < THRESHOLD) if suppress else np.zeros(len(v), bool)
-        hidden_any |= bool(small.any())
-        shown = np.where(small, 0, v)
-        ax.bar(x, shown, bottom=bottom, color=ARM_COLOURS.get(g), label=_label(g), width=0.8)
-        for xi in np.flatnonzero(small):
-            ax.text(xi, bottom[xi], suppressed_label(), ha="center", va="bottom", fontsize=7)
-        bottom = bottom + shown
+    if df.empty:
+        raise DataError("plot_enrolment needs at least one row; got an empty table")
+    import seaborn as sns
+
+    _, ax = create_ax(ax)
+    months = pd.to_datetime(df[date]).dt.to_period("M").dt.to_timestamp()
+    calendar = pd.date_range(months.min(), months.max(), freq="MS")
+    month = calendar.get_indexer(months)
+    arms = df[arm].astype(str).to_numpy()
+    groups = [g for g in ARM_LABELS if g in set(arms)] + sorted(set(arms) - set(ARM_LABELS))
+    counts = pd.crosstab(month, arms).reindex(index=range(len(calendar)), columns=groups, fill_value=0)
+    hidden = pd.DataFrame(suppression_mask(counts.to_numpy()) if suppress else False, index=counts.index,
+                          columns=groups)
+    keep = ~hidden.to_numpy()[month, [groups.index(g) for g in arms]]
+    names = [_label(g) for g in groups]
+    fallback = iter(sns.color_palette("deep")[4:] * 4)
+    palette = {_label(g): ARM_COLOURS.get(g) or next(fallback) for g in groups}
+    drawn = pd.DataFrame({"month": month[keep], "arm": [_label(g) for g in arms[keep]]})
+    if not drawn.empty:
+        sns.histplot(drawn, x="month", hue="arm", hue_order=names, palette=palette, multiple="stack", discrete=True,
+                     binrange=(0, len(calendar) - 1), shrink=0.8, alpha=1.0, linewidth=0, ax=ax)
+    totals = counts.where(~hidden, 0).sum(axis=1).to_numpy()
+    for xi, row in hidden.iterrows():
+        for k, g in enumerate(g for g in groups if row[g]):
+            ax.annotate(suppressed_label(), (xi, totals[xi]), xytext=(0, 2 + 9 * k), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7, color=ARM_COLOURS.get(g, "black"))
+    x = np.arange(len(calendar))
     step = max(1, len(x) // 9)
-    ax.set_xticks(x[::step], [d.strftime("%b %Y") for d in counts.index[::step]], rotation=30, ha="right")
+    ax.set_xticks(x[::step], [d.strftime("%b %Y") for d in calendar[::step]], rotation=30, ha="right")
+    ax.set_xlim(-0.6, len(calendar) - 0.4)
+    ax.set_xlabel("Month of enrolment")
     ax.set_ylabel("People enrolled per month")
-    ax.legend(frameon=False)
-    ax.grid(axis="y", alpha=0.3)
+    ax.grid(axis="x", visible=False)
+    place_legend(ax, "right", title="")
+    hidden_any = bool(hidden.to_numpy().any())
     if hidden_any:
-        ax.set_title("Months with 1-10 people in an arm are not drawn", fontsize=9)
+        ax.set_title("Month-arm cells of 1-10 people (and their complements) are not drawn", fontsize="small")
+    span = (f"{calendar[0]:%B %Y}" if len(calendar) == 1 else f"{calendar[0]:%B %Y} to {calendar[-1]:%B %Y}")
+    describe(ax, f"Stacked bars of the people enrolled each month, {span}, by arm ({_and([n.lower() for n in names])})"
+                 + ("; month-arm cells of 1-10 people, and cells that would reveal them, are not drawn."
+                    if hidden_any else "."))
     return ax
