@@ -12,6 +12,7 @@ import pytest
 from peerstudy import survival as S
 from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
 from peerstudy.survival import _validate as V
+from peerstudy.survival.cox.frailty import fit_frailty_cox
 from peerstudy.survival.rmst import rmst
 from peerstudy.survival.observational import timevarying as TV
 
@@ -76,6 +77,9 @@ MISSING = {
     "timevarying_cox": lambda d, c, b: S.timevarying_cox(d, c, covariates=["nope"]),
     "landmark_analysis": lambda d, c, b: S.landmark_analysis(d, c, time="nope"),
     "naive_ever_contact": lambda d, c, b: TV.naive_ever_contact(d, c, id="nope"),
+    "permutation_test": lambda d, c, b: S.permutation_test(d, time="nope"),
+    "permutation_allocations": lambda d, c, b: S.permutation_allocations(d, cluster="nope"),
+    "fit_frailty_cox": lambda d, c, b: fit_frailty_cox(d, covariates=["arm"], frailty="nope"),
 }
 
 
@@ -134,6 +138,7 @@ def test_bad_values_are_schema_errors(cohort, call, match):
     (lambda d: S.logrank_test(d.assign(arm="peer")), r"column 'arm' \(group\) needs at least 2 levels"),
     (lambda d: S.fit_cause_specific_cox(d, cause="relapse"), "cause 'relapse' does not occur in column 'outcome'"),
     (lambda d: S.fit_fine_gray(d, cause="relapse"), "cause 'relapse' does not occur in column 'outcome'"),
+    (lambda d: fit_frailty_cox(d.assign(event=0), covariates=["arm"]), r"column 'event' \(event\) has no events"),
 ])
 def test_impossible_requests_are_analysis_errors(cohort, call, match):
     with pytest.raises(AnalysisError, match=match):
@@ -157,6 +162,9 @@ def test_impossible_requests_are_analysis_errors(cohort, call, match):
     (lambda d: S.weighted_rmst_difference(d, tau=90, covariates=ARM_COVS, n_boot=np.int64(5)),
      "n_boot must be a whole number >= 20; got 5"),
     (lambda d: S.cox_zph(S.fit_cox(d), transform="sqrt"), "transform must be one of"),
+    (lambda d: S.permutation_test(d, design="stepped_wedge"), "design must be one of 'individual', 'cluster'"),
+    (lambda d: fit_frailty_cox(d, covariates=["arm"], ties="exact"), "ties must be one of 'efron', 'breslow'"),
+    (lambda d: fit_frailty_cox(d, covariates=[]), "covariates is empty"),
 ])
 def test_bad_options_are_parameter_errors(cohort, call, match):
     with pytest.raises(ParameterError, match=match):
