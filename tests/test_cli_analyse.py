@@ -197,3 +197,28 @@ def test_warnings_reach_stderr_and_results_notes(tmp_path, capsys):
     assert warned
     notes = json.loads((out / "results.json").read_text())["notes"]
     assert all(line.removeprefix("peerstudy analyse: warning: ") in notes for line in warned)
+
+
+def test_frailty_adds_the_frailty_block_to_results(tmp_path):
+    data = Path(__file__).parent / "reference" / "frailty_cluster.csv"
+    ref = json.loads((Path(__file__).parent / "reference" / "frailty.json").read_text())["cluster_gamma"]
+    out = tmp_path / "res"
+    assert main(["analyse", str(data), "--out", str(out), "--frailty", "site"]) == 0
+    fr = json.loads((out / "results.json").read_text())["frailty"]
+    assert {"distribution", "variance", "terms", "lrt_p"} <= set(fr)
+    assert fr["distribution"] == "gamma"
+    assert fr["variance"] == pytest.approx(ref["theta"], rel=1e-5)
+    assert fr["terms"]["arm[peer]"]["coef"] == pytest.approx(ref["coef"]["armpeer"], rel=1e-5)
+    assert {"coef", "se", "hr", "ci_lower", "ci_upper", "p"} <= set(fr["terms"]["arm[peer]"])
+    cohort = Path(__file__).parent / "reference" / "frailty_cohort.csv"
+    assert main(["analyse", str(cohort), "--out", str(tmp_path / "g"), "--frailty", "site",
+                 "--frailty-distribution", "gaussian"]) == 0
+    assert json.loads((tmp_path / "g" / "results.json").read_text())["frailty"]["distribution"] == "gaussian"
+
+
+def test_gaussian_frailty_with_a_cluster_level_arm_is_refused_in_one_line(tmp_path, capsys):
+    data = Path(__file__).parent / "reference" / "frailty_cluster.csv"
+    assert main(["analyse", str(data), "--out", str(tmp_path / "g"), "--frailty", "site",
+                 "--frailty-distribution", "gaussian"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "use the gamma frailty" in err

@@ -22,6 +22,12 @@ def test_simulate_writes_cohort_and_truth(tmp_path, capsys):
     truth = json.loads((tmp_path / "cohort.truth.json").read_text())
     assert truth["seed"] == 9 and truth["n"] == 300 and truth["hazard_ratio"] == 0.7
     assert truth["scenario"]["covariates"]["homeless"]["prevalence"] == 0.4
+    # the preset's description states its HR and size; the file says which fields were overridden
+    from peerstudy.scenario import preset
+
+    note = "overridden: n=300, hazard_ratio=0.7, covariates.homeless.prevalence=0.4"
+    assert truth["scenario"]["description"] == f"{preset('ed_bridge').description}; {note}"
+    assert f"300 participants of ed_bridge with {note.split(': ', 1)[1]}" in capsys.readouterr().out
     assert set(truth["estimands"]) >= {"net_survival", "cif", "rmst"}
     df = pd.read_csv(out)
     assert len(df) == 300

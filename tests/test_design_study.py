@@ -36,26 +36,46 @@ def _km_at(time, event, day):
     return s
 
 
-def test_lean_simulator_matches_truth_and_simulate_arrays():
+def test_replicates_match_truth():
+    """Replicates are simulate_arrays cohorts (tests/test_simulate.py checks that draw for draw); here their KM hits the truth."""
     sc = preset("outpatient_default")
     data = st.simulate_replicates(sc, range(60), seed=3, covariates=EFFECTS)
     truth = compute_truth(sc).to_dict()["estimands"]["net_survival"]
-    n_total = data["time"].size
     for code, arm in ((0, "usual_care"), (1, "peer")):
         m = data["peer"] == code
         s90 = _km_at(data["time"][m], data["event"][m], 90)
         se = math.sqrt(s90 * (1 - s90) / m.sum()) * 1.5  # inflated for the site frailty
         assert abs(s90 - truth[arm]["90"]) < 4 * se, (arm, s90, truth[arm]["90"])
-    # same distributions as the package simulator: outcome mix and covariate means
-    ref = [simulate_arrays(sc, rng=np.random.SeedSequence([9, i])) for i in range(60)]
-    ev_ref = np.mean([r["event"].mean() for r in ref])
-    assert abs(data["event"].mean() - ev_ref) < 4 * math.sqrt(ev_ref * (1 - ev_ref) / n_total) * 2
-    for c in ("age", "depression", "homeless"):
-        ref_mean = np.mean([r[c].mean() for r in ref])
-        ref_sd = np.std(np.concatenate([r[c] for r in ref]))
-        assert abs(data[c].mean() - ref_mean) < 5 * ref_sd / math.sqrt(n_total)
     assert data["peer"].sum(axis=1).tolist() == [400] * 60  # exactly round(n * peer_fraction) per cohort
     assert data["time"].min() >= 1 and data["time"].max() == sc.follow_up_days
+    assert set(data) == {"time", "event", "peer", "site", *EFFECTS}
+
+
+def test_analyse_replicates_uses_alpha_for_rejection_and_intervals():
+    from scipy.stats import norm
+
+    data = st.simulate_replicates(preset("outpatient_default").replace(n=300), range(40), seed=8, covariates=EFFECTS)
+    kw = dict(methods=st.METHODS, adjust=EFFECTS, tau=180)
+    at05 = st.analyse_replicates(data, alpha=0.05, **kw)
+    at20 = st.analyse_replicates(data, alpha=0.2, **kw)
+    for method in st.METHODS:
+        a, b = at05[method], at20[method]
+        np.testing.assert_array_equal(a["estimate"], b["estimate"])
+        np.testing.assert_array_equal(a["reject"], a["p_value"] < 0.05)
+        np.testing.assert_array_equal(b["reject"], b["p_value"] < 0.2)
+        np.testing.assert_allclose(a["ci_high"] - a["estimate"], norm.ppf(0.975) * a["se"], rtol=1e-12)
+        np.testing.assert_allclose(b["ci_high"] - b["estimate"], norm.ppf(0.9) * b["se"], rtol=1e-12)
+        np.testing.assert_allclose(b["estimate"] - b["ci_low"], norm.ppf(0.9) * b["se"], rtol=1e-12)
+    with pytest.raises(ParameterError, match=r"alpha must be in \(0, 1\); got 1.5"):
+        st.analyse_replicates(data, alpha=1.5, **kw)
+
+
+def test_study_intervals_follow_alpha():
+    res = st.run_study(preset("outpatient_default").replace(n=150), reps=30, seed=2, methods=["cox"], alpha=0.1)
+    est = res.estimates
+    half = (est["ci_high"] - est["ci_low"]) / 2
+    np.testing.assert_allclose(half, 1.6448536269514722 * est["se"], rtol=1e-12)
+    assert (est["reject"] == (est["p_value"] < 0.1)).all()
 
 
 def test_simulated_power_equals_analytic_for_ph_without_clustering():
@@ -179,6 +199,9 @@ def test_cli_study_writes_performance_and_csv(tmp_path, capsys):
     assert main(argv) == 0
     perf = json.loads((out / "performance.json").read_text())
     assert perf["reps"] == 60 and perf["scenario"]["frailty_variance"] == 0.2
+    # the description and the printed label say what was run, not the preset's numbers alone
+    assert perf["scenario"]["description"] == (preset("outpatient_default").description
+                                               + "; overridden: frailty_variance=0.2, n=150")
     assert set(perf["methods"]) == set(st.METHODS)
     for m in perf["methods"].values():
         assert {"power", "power_mcse", "bias", "bias_mcse", "coverage", "coverage_mcse", "empirical_se",
@@ -186,13 +209,20 @@ def test_cli_study_writes_performance_and_csv(tmp_path, capsys):
     assert perf["truth"]["cox"] == pytest.approx(math.log(0.8))
     csv = pd.read_csv(out / "estimates.csv")
     assert len(csv) == 60 * len(st.METHODS) and {"rep", "method", "estimate", "se", "truth"} <= set(csv.columns)
-    assert "cox_robust" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "cox_robust" in printed
+    assert "outpatient_default with frailty_variance=0.2, n=150: 60 replicates" in printed
     # a grid writes one entry per point
     assert main(["study", "--scenario", "outpatient_default", "--n", "100", "--reps", "20", "--workers", "1",
                  "--grid", "hazard_ratio=0.7,0.9", "--methods", "logrank", "--no-progress",
                  "--out", str(tmp_path / "grid")]) == 0
     grid = json.loads((tmp_path / "grid" / "performance.json").read_text())["grid"]
     assert [g["point"]["hazard_ratio"] for g in grid] == [0.7, 0.9]
+    assert [g["scenario"]["description"].rsplit("; ", 1)[1] for g in grid] == [
+        "overridden: n=100, hazard_ratio=0.7", "overridden: n=100, hazard_ratio=0.9"]
+    printed = capsys.readouterr().out
+    assert "outpatient_default with n=100, hazard_ratio=0.7: 20 replicates" in printed
+    assert "outpatient_default with n=100, hazard_ratio=0.9: 20 replicates" in printed
 
 
 def test_cli_study_bad_input_exits_2(tmp_path, capsys):
@@ -203,7 +233,7 @@ def test_cli_study_bad_input_exits_2(tmp_path, capsys):
 
 
 def test_observational_scenarios_are_simulated_with_their_assignment_model():
-    """The batched kernel is for randomised designs; confounded assignment must not be silently dropped."""
+    """Replicates of an observational scenario take up peer support by its assignment model (confounded)."""
     sc = preset("observational").replace(n=3000)
     data = st.simulate_replicates(sc, range(3), seed=5, covariates=("homeless",))
     homeless, peer = data["homeless"], data["peer"]

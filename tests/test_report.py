@@ -148,6 +148,49 @@ def test_unreadable_data_file_fails_before_kernels_leaving_nothing(content, suff
     assert not (tmp_path / "reports").exists() or list((tmp_path / "reports").iterdir()) == []
 
 
+# ---------------------------------------------------------------- never destroy what the user made
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _user_folder(tmp_path):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "export.csv").write_bytes((Path(__file__).parents[1] / "data" / "synthetic" / "messy_export.csv").read_bytes())
+    (proj / "map.yaml").write_bytes(
+        (Path(__file__).parents[1] / "data" / "synthetic" / "messy_export.mapping.yaml").read_bytes())
+    (proj / "notes.txt").write_text("my notes")
+    return proj
+
+
+@pytest.mark.parametrize("where, message", [
+    ("proj", "is a folder peerstudy did not make and it is not empty"),
+    (".", "is the working folder or holds it"),
+    ("proj/notes.txt", "is an existing file; peerstudy writes a folder there and never replaces a file"),
+])
+def test_report_out_never_replaces_the_users_files(where, message, tmp_path, monkeypatch, capsys, no_kernels):
+    proj = _user_folder(tmp_path)
+    monkeypatch.chdir(proj if where == "." else tmp_path)
+    before = _snapshot(tmp_path)
+    code = main(["report", "--data", str(proj / "export.csv"), "--mapping", str(proj / "map.yaml"),
+                 "--out", where])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert _snapshot(tmp_path) == before
+
+
+def test_report_out_refuses_a_peerstudy_folder_that_holds_the_data(tmp_path, capsys, no_kernels):
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / ".peerstudy-output").write_text("{}")
+    (out / "export.csv").write_bytes((Path(__file__).parents[1] / "data" / "synthetic" / "messy_export.csv").read_bytes())
+    before = _snapshot(tmp_path)
+    code = main(["report", "--data", str(out / "export.csv"), "--out", str(out)])
+    assert code == 2 and "holds the data file" in capsys.readouterr().err
+    assert _snapshot(tmp_path) == before
+
+
 # ---------------------------------------------------------------- real runs of the small notebooks
 
 @pytest.fixture(scope="module")
@@ -161,8 +204,8 @@ def built(tmp_path_factory):
 def test_report_folder_has_html_index_results_and_manifest(built):
     d = built.path
     names = sorted(p.name for p in d.iterdir())
-    assert names == ["10-small.html", "10-small.ipynb", "20-second.html", "20-second.ipynb", "index.html",
-                     "manifest.json", "results.json"]
+    assert names == [".peerstudy-output", "10-small.html", "10-small.ipynb", "20-second.html", "20-second.ipynb",
+                     "index.html", "manifest.json", "results.json"]
     results = json.loads((d / "results.json").read_text())
     assert results["10-small"] == {"value": 6.0, "label": "hello",
                                    "summary": "The value is 6 for scenario outpatient_default."}
@@ -196,6 +239,21 @@ def test_html_hides_code_by_default_and_keeps_figures(built):
     assert "data:image/png;base64" in page
 
 
+def test_a_report_replaces_its_own_earlier_folder_and_cleans_a_killed_build(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "again"
+    rp.run_report(notebook_dir=NB_DIR, only=["20"], out=out, progress=False)
+    (out / "stale.html").write_text("from an earlier run")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale_build = tmp_path / f".again.building-{dead.stdout.strip()}-xyz"
+    stale_build.mkdir()
+    rp.run_report(notebook_dir=NB_DIR, only=["20"], out=out, progress=False)
+    assert not (out / "stale.html").exists() and (out / "index.html").is_file()
+    assert not stale_build.exists()
+
+
 def test_show_code_keeps_code(tmp_path):
     rep = rp.run_report(notebook_dir=NB_DIR, only=["20"], out=tmp_path / "code", show_code=True, progress=False)
     page = (rep.path / "20-second.html").read_text()
@@ -205,11 +263,12 @@ def test_show_code_keeps_code(tmp_path):
 def test_failing_notebook_names_cell_keeps_it_and_leaves_previous_report(tmp_path):
     out = tmp_path / "rep"
     out.mkdir()
+    (out / ".peerstudy-output").write_text("{}")  # a previous report of peerstudy's
     (out / "index.html").write_text("previous complete report")
     with pytest.raises(ReportError, match=r"notebook 10-small failed at cell 6 \(In \[4\]\) `if fail:` of 10-small.ipynb: ValueError: asked to fail") as err:
         rp.run_report(notebook_dir=NB_DIR, parameters={"fail": "yes"}, only=["10"], out=out, progress=False)
     assert "executed notebook kept in" in str(err.value)
-    assert [p.name for p in out.iterdir()] == ["index.html"]
+    assert sorted(p.name for p in out.iterdir()) == [".peerstudy-output", "index.html"]
     assert (out / "index.html").read_text() == "previous complete report"
     failed = tmp_path / "rep.failed"
     assert (failed / "10-small.ipynb").is_file()
@@ -257,3 +316,20 @@ def test_data_report_excludes_invalid_rows_and_puts_the_flow_in_the_manifest():
     assert set(flow["excluded"].values()) == {"<11"}  # 1-2 rows per reason: suppressed in the manifest too
     cohort = rp.load_report_cohort(data=str(syn / "messy_export.csv"), mapping=str(syn / "messy_export.mapping.yaml"))
     assert cohort.real and cohort.flow["analysed"] == 54
+
+
+def test_figures_carry_their_alt_text_into_the_html(tmp_path):
+    """A figure's one-sentence description reaches the report page's <img alt=...>."""
+    import re
+
+    import nbformat
+
+    from peerstudy.report.assemble import _with_alt_text
+
+    nb = nbformat.v4.new_notebook()
+    out = nbformat.v4.new_output("display_data", data={"image/png": "QUJD\n"},
+                                 metadata={"image/png": {"alt": "Curves of retention by arm."}})
+    nb.cells = [nbformat.v4.new_code_cell("plot()", outputs=[out])]
+    body = '<p><img alt="No description has been provided for this image" src="data:image/png;base64,QUJD"/></p>'
+    fixed = _with_alt_text(body, nb)
+    assert re.findall(r'alt="([^"]*)"', fixed) == ["Curves of retention by arm."]

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from peerstudy.exceptions import PeerstudyError
 from peerstudy.scenario import PRESETS, Scenario, preset
-from peerstudy.data.schema import COLUMNS, validate_cohort, write_cohort
-from peerstudy.simulation.cohort import simulate_cohort
+from peerstudy.data.schema import COLUMNS, COVARIATES, validate_cohort, write_cohort
+from peerstudy.simulation.batch import replicate_seed, simulate_replicates
+from peerstudy.simulation.cohort import simulate_arrays, simulate_cohort
 
 
 def km_whole_days(time, event, days):
@@ -80,6 +81,65 @@ def test_same_seed_same_bytes_csv_and_parquet(tmp_path):
         assert (tmp_path / f"a.{suffix}").read_bytes() == (tmp_path / f"b.{suffix}").read_bytes()
     c = simulate_cohort("ed_bridge", rng=43)
     assert not a["time"].equals(c["time"])
+
+
+#: every preset, and variants that switch on the features the presets leave off
+ENGINE_SCENARIOS = {
+    **{name: preset(name) for name in PRESETS},
+    "cluster_with_coaching_cap": preset("cluster_randomised").replace(effect_stops_day=30, frailty_variance=0.5),
+    "contact_effect_randomised": preset("observational").replace(allocation="individual", n=600),
+    "no_frailty_no_endings": preset("outpatient_default").replace(frailty_variance=0.0, incarceration_rate=0.0,
+                                                                  death_rate=0.0, loss_to_follow_up_per_year=0.0),
+    "more_sites_than_people": Scenario(n=5, n_sites=12, allocation="cluster"),
+}
+
+
+@pytest.mark.parametrize("name", list(ENGINE_SCENARIOS))
+def test_simulate_replicates_equals_simulate_arrays_draw_for_draw(name):
+    """One engine: replicate i of a study is exactly the cohort simulate_arrays draws from replicate i's seed."""
+    sc = ENGINE_SCENARIOS[name]
+    seed = 2029
+    stacked = simulate_replicates(sc, [0, 7, 3], seed=seed, covariates=COVARIATES)
+    for row, rep in enumerate([0, 7, 3]):
+        alone = simulate_replicates(sc, [rep], seed=seed, covariates=COVARIATES)
+        cohort = simulate_arrays(sc, rng=np.random.default_rng(replicate_seed(seed, rep)))
+        for key in ("time", "event", "peer", "site", *COVARIATES):
+            np.testing.assert_array_equal(alone[key][0], cohort[key], err_msg=f"{name} replicate {rep}: {key}")
+            np.testing.assert_array_equal(stacked[key][row], cohort[key], err_msg=f"{name} stacked {rep}: {key}")
+    # only the covariates asked for (and those in the model) are returned, with the same values
+    lean = simulate_replicates(sc, [7], seed=seed)
+    assert {"time", "event", "peer", "site"} <= set(lean)
+    for key in lean:
+        np.testing.assert_array_equal(lean[key][0], stacked[key][1], err_msg=f"{name} lean: {key}")
+
+
+def test_streams_are_independent_of_features_in_other_streams():
+    """Enrolment and contact sessions come from spawned children: switching contacts on changes no other draw."""
+    base = preset("outpatient_default").replace(n=500)
+    with_log = base.replace(contacts=preset("observational").contacts.__class__(enabled=True))
+    a = simulate_arrays(base, rng=5)
+    b = simulate_arrays(with_log, rng=5)
+    for key in ("time", "outcome", "peer", "site", "enrol_day", *COVARIATES):
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert len(b["contact_day"]) > 0 and "contact_day" not in a
+
+
+def test_overridden_fields_are_named_in_the_description_never_stale():
+    from peerstudy.simulation.cohort import override, scenario_label
+
+    base = preset("outpatient_default")
+    a = override(base, {"hazard_ratio": 0.7})
+    assert a.description == base.description + "; overridden: hazard_ratio=0.7"
+    assert scenario_label(a) == "outpatient_default with hazard_ratio=0.7"
+    # overriding again re-reads every noted field: one note, current values
+    b = override(a, {"hazard_ratio": 0.5, "effect_stops_day": None, "covariates.homeless.prevalence": 0.3, "n": 100})
+    assert b.description == base.description + "; overridden: hazard_ratio=0.5, n=100, covariates.homeless.prevalence=0.3"
+    c = override(base, {"effect_stops_day": 60, "contacts.enabled": True})
+    assert c.description.endswith("; overridden: effect_stops_day=60, contacts.enabled=true")
+    # no change, no note
+    assert override(base, {"hazard_ratio": 0.8}).description == base.description
+    assert scenario_label(base) == "outpatient_default"
+    assert override(Scenario(), {"n": 50}).description == "overridden: n=50"
 
 
 def test_n_override_is_validated():

@@ -45,16 +45,27 @@ def test_without_covariates_or_frailty_truth_is_closed_form():
 
 
 def test_marginal_survival_matches_brute_force_monte_carlo():
-    """Average exact conditional survival over 2 million draws of covariates and frailty."""
-    from peerstudy.simulation.cohort import _draw_covariate
+    """Average exact conditional survival over 2 million draws of covariates and frailty.
+
+    Covariates are drawn here as the scenario describes them (rounded clipped normals, Bernoulli, capped
+    Poisson), independently of the simulator's discrete distributions.
+    """
+    from peerstudy.scenario import BinaryCovariate, NumericCovariate
     from peerstudy.simulation.truth import covariate_coefficients
+
+    def draw(spec, n, rng):
+        if isinstance(spec, BinaryCovariate):
+            return (rng.random(n) < spec.prevalence).astype(float)
+        if isinstance(spec, NumericCovariate):
+            return np.clip(np.rint(rng.normal(spec.mean, spec.sd, n)), spec.lower, spec.upper)
+        return np.minimum(rng.poisson(spec.mean, n), spec.upper).astype(float)
 
     s = preset("ed_bridge")
     rng = np.random.default_rng(11)
     n = 2_000_000
     lp = np.zeros(n)
     for name, (beta, centre) in covariate_coefficients(s).items():
-        lp += beta * (_draw_covariate(getattr(s.covariates, name), n, rng) - centre)
+        lp += beta * (draw(getattr(s.covariates, name), n, rng) - centre)
     z = rng.gamma(1 / s.frailty_variance, s.frailty_variance, n)
     t = compute_truth(s)
     for arm in ("usual_care", "peer"):
@@ -100,13 +111,12 @@ def test_truth_sidecar_contract():
 
 def test_contact_kernels_agree_with_each_other():
     """Survival from the cumulative-hazard kernel equals the empirical survival of times from the inversion kernel."""
-    from peerstudy.simulation.contacts import invert_with_windows, mean_survival_with_windows
-    from peerstudy.simulation.cohort import draw_sessions
+    from peerstudy.simulation.contacts import draw_sessions, invert_with_windows, mean_survival_with_windows
 
     s = preset("observational")
     rng = np.random.default_rng(5)
     n = 200_000
-    offsets, days = draw_sessions(n, s.contacts, 90.0, rng)
+    offsets, days = draw_sessions(n, s.contacts, 90.0, rng=rng)
     lp = np.zeros(n)
     args = (offsets, days, 14.0, 0.75, 0.9, np.inf, 60.0, 0.8)
     T = invert_with_windows(rng.standard_exponential(n), *args)

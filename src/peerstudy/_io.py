@@ -19,7 +19,8 @@ from typing import Any, Iterator
 
 from peerstudy.exceptions import DataError
 
-__all__ = ["atomic_path", "write_json", "dumps_json", "sha256_file", "MARKER", "check_output_dir", "OutputDir"]
+__all__ = ["atomic_path", "write_json", "dumps_json", "sha256_file", "MARKER", "check_output_dir", "OutputDir",
+           "die_with_parent", "remove_dead_builds", "replace_dir"]
 
 #: File peerstudy writes into every output folder it makes; only such folders are ever replaced.
 MARKER = ".peerstudy-output"
@@ -122,7 +123,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove_dead_builds(parent: Path, name: str) -> None:
+def remove_dead_builds(parent: Path, name: str) -> None:
     """Remove ``.NAME.building-PID-*`` folders whose process has died (a killed earlier run)."""
     import shutil
 
@@ -176,7 +177,7 @@ class OutputDir:
         parent = self.target.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            _remove_dead_builds(parent, self.target.name)
+            remove_dead_builds(parent, self.target.name)
             self.build = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.building-{os.getpid()}-", dir=parent))
             os.chmod(self.build, 0o755)
             (self.build / MARKER).write_text(dumps_json({"made_by": self.made_by}), encoding="utf-8")
@@ -207,19 +208,42 @@ class OutputDir:
 
     def commit(self) -> None:
         """Move the build folder onto the target (checked again: it may have changed meanwhile)."""
-        import shutil
-
         assert self.build is not None
-        check_output_dir(self.target)
-        old = None
-        if self.target.exists():
-            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
-            os.rename(self.target, old)
-        try:
-            os.rename(self.build, self.target)
-        except OSError:
-            if old is not None:
-                os.rename(old, self.target)
-            raise
+        replace_dir(self.build, self.target)
+
+
+def replace_dir(build: Path, target: Path, *, option: str = "--out") -> None:
+    """Rename ``build`` onto ``target``, replacing a previous peerstudy folder there (never anything else)."""
+    import shutil
+
+    check_output_dir(target, option=option)
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.rename(target, old)
+    try:
+        os.rename(build, target)
+    except OSError:
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            os.rename(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to end this (worker) process when its parent dies, even by SIGKILL (no-op elsewhere)."""
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return
+    if os.getppid() == 1:  # the parent died before the request: end now
+        os._exit(1)

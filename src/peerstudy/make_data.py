@@ -23,7 +23,7 @@ import yaml
 from peerstudy._io import atomic_path, dumps_json
 from peerstudy.scenario import PRESETS, preset
 from peerstudy.data.schema import CODEBOOK, COLUMNS, OPTIONAL_COLUMNS, write_cohort
-from peerstudy.simulation.cohort import simulate_cohort, simulate_with_contacts, truth_sidecar
+from peerstudy.simulation.cohort import note_overrides, simulate_cohort, simulate_with_contacts, truth_sidecar
 
 SEED = 2026
 N = 800
@@ -46,7 +46,7 @@ def make_synthetic(folder: str | Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for name in PRESETS:
-        scenario = preset(name).replace(n=N)
+        scenario = note_overrides(preset(name), preset(name).replace(n=N))  # as `peerstudy simulate --n 800` says it
         out = folder / f"{name}.csv"
         if scenario.contacts.enabled:
             cohort, log = simulate_with_contacts(scenario, rng=SEED)

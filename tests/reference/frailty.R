@@ -21,7 +21,9 @@ here <- dirname(normalizePath(sub("^--file=", "", args[grep("^--file=", args)]))
 
 cohort <- read.csv(file.path(here, "frailty_cohort.csv"))
 few <- read.csv(file.path(here, "frailty_few_sites.csv"))
-for (nm in c("cohort", "few")) {
+# arm assigned by site (cluster randomised, 16 sites): the covariate is constant within every cluster
+clus <- read.csv(file.path(here, "frailty_cluster.csv"))
+for (nm in c("cohort", "few", "clus")) {
   d <- get(nm)
   d$arm <- factor(d$arm, levels = c("usual_care", "peer"))
   assign(nm, d)
@@ -65,6 +67,9 @@ frail_out <- function(fit, cox0) {
 }
 
 res <- list(
+  cluster_gamma = frail_out(
+    coxph(Surv(time, event) ~ arm + frailty(site), data = clus),
+    coxph(Surv(time, event) ~ arm, data = clus)),
   cohort_gamma = frail_out(
     coxph(Surv(time, event) ~ arm + age + homeless + frailty(site), data = cohort),
     coxph(Surv(time, event) ~ arm + age + homeless, data = cohort)),

@@ -40,18 +40,20 @@ def run(args: argparse.Namespace) -> int:
     from peerstudy.exceptions import DataError, ScenarioError
     from peerstudy.scenario import apply_overrides, load_scenario
     from peerstudy.data.schema import write_cohort
-    from peerstudy.simulation.cohort import simulate_cohort, simulate_with_contacts, truth_sidecar
+    from peerstudy.simulation.cohort import (note_overrides, scenario_label, simulate_cohort, simulate_with_contacts,
+                                             truth_sidecar)
 
     out = Path(args.out)
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise DataError(f"--out must end in .csv or .parquet; got {args.out!r}")
-    scenario = load_scenario(args.scenario)
+    base = scenario = load_scenario(args.scenario)
     if args.overrides:
         scenario = apply_overrides(scenario, args.overrides)
     if args.n is not None:
         if args.n < 2:
             raise ScenarioError(f"n must be >= 2; got {args.n}")
         scenario = scenario.replace(n=args.n)
+    scenario = note_overrides(base, scenario)  # the description names what --set and --n changed
     if args.seed is not None and args.seed < 0:
         raise ScenarioError(f"seed must be >= 0; got {args.seed}")
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (2**63))
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             write_table(log, tmp_log, suffix=out.suffix)
         write_cohort(df, out, metadata={"seed": str(seed), "scenario": scenario.name})
     extra = f", {cpath} ({len(log):,} sessions)" if log is not None else ""
-    print(f"wrote {out} ({len(df):,} participants), {tpath}{extra}")
+    print(f"wrote {out} ({len(df):,} participants of {scenario_label(scenario)}), {tpath}{extra}")
     return 0
 
 

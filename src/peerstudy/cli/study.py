@@ -55,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
     from peerstudy._io import atomic_path, write_json
     from peerstudy.design.study import METHODS, run_study
     from peerstudy.exceptions import DataError
-    from peerstudy.scenario import apply_overrides, load_scenario
+    from peerstudy.scenario import Scenario, load_scenario
+    from peerstudy.simulation.cohort import override, scenario_label
 
     scenario = load_scenario(args.scenario)
     if args.set:
-        scenario = apply_overrides(scenario, args.set)
+        scenario = override(scenario, args.set)  # the description names the overridden fields
     methods = METHODS if args.methods is None else tuple(m.strip() for m in args.methods.split(",") if m.strip())
     out = Path(args.out)
     try:
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         result.estimates.to_csv(tmp, index=False)
     write_json(result.to_dict(), out / "performance.json")
     for point in result.points:
-        label = ", ".join(f"{k}={v}" for k, v in point["point"].items()) or point["scenario"]["name"]
+        label = scenario_label(Scenario.from_dict(point["scenario"]))  # the scenario run, overrides and grid point included
         print(f"{label}: {args.reps} replicates")
         for method, m in point["methods"].items():
             print(f"  {method:<13} power {m['power']:.3f} ({m['power_mcse']:.3f})  bias {m['bias']:+.4f} "

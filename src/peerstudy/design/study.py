@@ -2,10 +2,11 @@
 
 * **Aims**: compare analysis methods for a peer-support evaluation.
 * **Data-generating mechanism**: a :class:`~peerstudy.scenario.Scenario` (or a grid of variations of
-  one); each replicate is a cohort drawn by the same model as :func:`peerstudy.simulation.cohort.simulate_arrays`.
+  one); replicate ``i`` is, draw for draw, the cohort :func:`peerstudy.simulation.cohort.simulate_arrays` makes
+  from the replicate's generator (:func:`peerstudy.simulation.batch.simulate_replicates`).
 * **Estimands**: the conditional log hazard ratio of dropout, peer vs usual care
   (``log(scenario.hazard_ratio)``) for the hazard-ratio methods; the difference in restricted mean
-  time in treatment to ``tau`` days (peer minus usual care, :mod:`peerstudy.truth`) for ``rmst``.
+  time in treatment to ``tau`` days (peer minus usual care, :mod:`peerstudy.simulation.truth`) for ``rmst``.
 * **Methods** (:data:`METHODS`): ``logrank`` (Peto log-HR ``(O - E) / V`` with the log-rank test),
   ``cox`` (arm alone, model SE), ``cox_adjusted`` (arm plus the covariates that affect dropout),
   ``cox_robust`` (arm alone, SE robust to clustering by site), ``rmst`` (Kaplan-Meier RMST difference).
@@ -13,7 +14,8 @@
   marginal hazard ratio, which is closer to 1 than the conditional one when covariates or site
   frailty affect dropout (non-collapsibility): their "bias" against the conditional truth is real.
 * **Performance measures**: power (rejection rate at ``alpha``), bias, empirical SE, model SE, relative
-  error of the model SE, coverage of the 95% confidence interval, each with its Monte Carlo SE
+  error of the model SE, coverage of the ``1 - alpha`` Wald confidence interval (95% at the default
+  ``alpha = 0.05``), each with its Monte Carlo SE
   (Morris et al. 2019, table 6).
 
 Reproducibility: replicate ``i`` draws from ``SeedSequence(seed, spawn_key=(i,))``, the ``i``-th child of
@@ -38,8 +40,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from peerstudy.exceptions import DataError, ParameterError
-from peerstudy.scenario import Scenario, apply_overrides, load_scenario
+from peerstudy.scenario import Scenario, load_scenario
 from peerstudy.simulation.batch import replicate_seed, simulate_replicates
+from peerstudy.simulation.cohort import override
 
 __all__ = ["replicate_seed", "simulate_replicates", "METHODS", "analyse_replicates", "performance", "StudyResult", "run_study"]
 
@@ -48,9 +51,6 @@ METHODS: tuple[str, ...] = ("logrank", "cox", "cox_adjusted", "cox_robust", "rms
 
 
 _HR_METHODS = ("logrank", "cox", "cox_adjusted", "cox_robust")
-
-
-_Z975 = 1.959963984540054
 
 
 _COLUMNS = ("rep", "method", "estimate", "se", "p_value", "reject", "ci_low", "ci_high", "converged", "events")
@@ -65,11 +65,35 @@ def _adjust_default(scenario: Scenario) -> tuple[str, ...]:
 # ----- methods ---------------------------------------------------------------------------------------
 def analyse_replicates(data: Mapping[str, np.ndarray], *, methods: Sequence[str] = METHODS,
                        adjust: Sequence[str] = (), tau: float, alpha: float = 0.05) -> dict[str, dict[str, np.ndarray]]:
-    """Apply each method to every replicate; method -> {estimate, se, p_value, converged} arrays."""
-    from scipy.special import erfc
+    """Apply each method to every replicate.
+
+    Parameters
+    ----------
+    data : mapping
+        Replicate arrays as :func:`peerstudy.simulation.batch.simulate_replicates` returns them.
+    methods : sequence of str
+        Any of :data:`METHODS`.
+    adjust : sequence of str
+        Covariates of ``cox_adjusted``.
+    tau : float
+        RMST horizon in days.
+    alpha : float
+        Two-sided significance level: ``reject`` is ``p_value < alpha`` and ``ci_low``/``ci_high`` bound the
+        ``1 - alpha`` Wald interval ``estimate -/+ z_{1 - alpha/2} se``.
+
+    Returns
+    -------
+    dict
+        Method -> ``estimate`` (log-HR for the hazard-ratio methods, RMST difference in days for ``rmst``),
+        ``se``, ``p_value``, ``reject``, ``ci_low``, ``ci_high`` and ``converged`` arrays (one entry per replicate).
+    """
+    from scipy.special import erfc, ndtri
 
     from peerstudy.survival import fast
 
+    if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < alpha < 1):
+        raise ParameterError(f"alpha must be in (0, 1); got {alpha!r}")
+    z = float(ndtri(1.0 - alpha / 2.0))
     t, e, g = data["time"], data["event"], data["peer"]
     res: dict[str, dict[str, np.ndarray]] = {}
 
@@ -95,6 +119,11 @@ def analyse_replicates(data: Mapping[str, np.ndarray], *, methods: Sequence[str]
     if "rmst" in methods:
         rm = fast.rmst_batch(t, e, g, tau=tau)
         res["rmst"] = wald(rm.difference, rm.se_difference, np.isfinite(rm.se_difference))
+    for r in res.values():
+        with np.errstate(invalid="ignore"):
+            r["reject"] = r["p_value"] < alpha
+        r["ci_low"] = r["estimate"] - z * r["se"]
+        r["ci_high"] = r["estimate"] + z * r["se"]
     return {m: res[m] for m in methods}
 
 
@@ -115,15 +144,10 @@ def _block(spec: dict[str, Any], scenario: Scenario, start: int, stop: int, cols
     res = analyse_replicates(data, methods=spec["methods"], adjust=spec["adjust"], tau=spec["tau"], alpha=spec["alpha"])
     events = data["event"].sum(axis=1)
     for method, r in res.items():
-        est, se = r["estimate"], r["se"]
         cols["rep"].append(np.arange(start, stop))
         cols["method"].append(np.full(stop - start, method, dtype=object))
-        cols["estimate"].append(est)
-        cols["se"].append(se)
-        cols["p_value"].append(r["p_value"])
-        cols["reject"].append(r["p_value"] < spec["alpha"])
-        cols["ci_low"].append(est - _Z975 * se)
-        cols["ci_high"].append(est + _Z975 * se)
+        for c in ("estimate", "se", "p_value", "reject", "ci_low", "ci_high"):
+            cols[c].append(r[c])
         cols["converged"].append(np.asarray(r["converged"], dtype=bool))
         cols["events"].append(events)
 
@@ -343,7 +367,8 @@ def run_study(
     n : int, optional
         Participants per cohort (overrides the scenario's ``n``).
     alpha : float
-        Two-sided significance level.
+        Two-sided significance level of the tests (power) and ``1 - alpha`` the level of the confidence
+        intervals (coverage).
     tau : int, optional
         RMST horizon in days; default the scenario's ``follow_up_days``.
     adjust : sequence of str, optional
@@ -376,7 +401,7 @@ def run_study(
 
     base = load_scenario(scenario)
     if n is not None:
-        base = apply_overrides(base, {"n": n})
+        base = override(base, {"n": n})
     reps = _whole("reps", reps, 2)
     seed = _whole("seed", seed, 0)
     workers = _whole("workers", workers, 1)
@@ -391,7 +416,7 @@ def run_study(
     if backend not in ("processes", "dask"):
         raise ParameterError(f"backend must be 'processes' or 'dask'; got {backend!r}")
     points = _grid_points(grid)
-    scenarios = [apply_overrides(base, p) if p else base for p in points]
+    scenarios = [override(base, p) if p else base for p in points]  # descriptions name the changed fields
     tau = int(base.follow_up_days if tau is None else _whole("tau", tau, 1))
     if adjust is None:
         adjust = _adjust_default(base)

@@ -17,9 +17,37 @@ def export_html(ipynb: Path, *, show_code: bool) -> Path:
     exporter = HTMLExporter(template_name="lab", exclude_input=not show_code, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": ipynb.stem}})
+    body = _with_alt_text(body, nb)
     target = ipynb.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target
+
+
+def _with_alt_text(body: str, nb: Any) -> str:
+    """Give each figure its description: the ``alt`` a plot put in its output's metadata (the lab template
+    writes a placeholder instead). Images are matched by their base64 data; a figure without one is described
+    by its notebook's title."""
+    import re
+
+    alts: dict[str, str] = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data, meta = out.get("data", {}), out.get("metadata", {})
+            png = data.get("image/png")
+            alt = (meta.get("image/png") or {}).get("alt") if isinstance(meta.get("image/png"), dict) else None
+            if png and alt:
+                alts["".join(png).replace("\n", "")[:200]] = alt
+
+    def fix(match: "re.Match[str]") -> str:
+        tag = match.group(0)
+        found = re.search(r'src="data:image/png;base64,([^"]+)"', tag)
+        alt = alts.get(found.group(1).replace("\n", "")[:200]) if found else None
+        if alt is None:
+            return tag
+        tag = re.sub(r'\salt="[^"]*"', "", tag)
+        return tag.replace("<img", f'<img alt="{html.escape(alt, quote=True)}"', 1)
+
+    return re.sub(r"<img\b[^>]*>", fix, body)
 
 
 def index_html(specs: Sequence[NotebookSpec], statuses: Sequence[dict[str, Any]], results: Mapping[str, Any],

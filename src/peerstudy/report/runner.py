@@ -28,10 +28,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
-from peerstudy._io import sha256_file, write_json
+from peerstudy._io import (MARKER, check_output_dir, die_with_parent, dumps_json, remove_dead_builds, replace_dir,
+                           sha256_file, write_json)
 from peerstudy.exceptions import DataError, ParameterError, ReportError
 from peerstudy.report.assemble import export_html, index_html
-from peerstudy.report.parameters import list_notebooks, read_notebook_spec, validate_parameters
+from peerstudy.report.parameters import NotebookSpec, list_notebooks, read_notebook_spec, validate_parameters
 from peerstudy.report.provenance import git_info, package_versions
 
 #: Environment variable naming the JSON file a running notebook's ``record`` writes to.
@@ -93,6 +94,7 @@ def _worker_init() -> None:
     measured here at ~2.6 s of the ~3.5 s papermill + nbconvert import; notebooks never use
     that format, and jsonschema skips the check when the module cannot be imported.
     """
+    die_with_parent()  # a killed report takes its workers with it
     if "rfc3987_syntax" not in sys.modules:
         sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
     import nbconvert  # noqa: F401
@@ -277,23 +279,7 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
     if mapping is not None and data is None:
         raise ParameterError("a mapping needs a data file (--data FILE --mapping MAP.yaml)")
 
-    paths = [Path(p) for p in notebooks] if notebooks else list_notebooks(notebook_dir, only=only)
-    specs = [read_notebook_spec(p) for p in paths]
-    for s in specs:
-        for required in ("scenario", "seed"):
-            if required not in s.parameters:
-                raise ParameterError(f"notebook {s.name} must declare parameter {required!r}")
-    if data is not None:
-        blind = [s.name for s in specs if "data" not in s.parameters]
-        if blind and (notebooks or only):
-            raise ParameterError(f"notebook(s) {', '.join(blind)} take no 'data' parameter, so cannot analyse "
-                                 f"a data file; leave them out with --only")
-        # by default a data report runs the notebooks that analyse data; simulation-only ones
-        # (study design, observational teaching) are left out rather than quietly simulating
-        keep = [i for i, s in enumerate(specs) if "data" in s.parameters]
-        if not keep:
-            raise ParameterError("no notebook takes a 'data' parameter, so none can analyse a data file")
-        paths, specs = [paths[i] for i in keep], [specs[i] for i in keep]
+    specs = _select_notebooks(notebooks, notebook_dir, only, data_report=data is not None)
     # resolve paths so the notebooks (run with another cwd) find them
     if raw.get("data"):
         raw["data"] = str(Path(raw["data"]).expanduser().resolve())
@@ -307,6 +293,70 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
     first = {k: v for s in reversed(specs) for k, v in ((n, p.default) for n, p in s.parameters.items())}
     resolved = {**first, **{k: v for per in typed.values() for k, v in per.items()}}
     data_path = resolved.get("data") or None
+    target = _target(out, resolved, data_path)
+    provenance = _provenance(resolved, data_path, check_data)
+
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        remove_dead_builds(parent, target.name)
+        build = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=parent))
+        os.chmod(build, 0o755)
+        (build / MARKER).write_text(dumps_json({"made_by": "peerstudy report"}), encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"cannot write the report folder {str(target)!r}: {exc.strerror}") from None
+    kept = False
+    try:
+        kernel = _kernel_name(kernel_name)
+        statuses, results = _run_notebooks(specs, typed, build, kernel, show_code=show_code, workers=workers,
+                                           progress=progress)
+        manifest = _manifest(provenance, specs, typed, statuses, kernel, show_code=show_code,
+                             private=bool(data_path))
+        failed = [st for st in statuses if st["status"] != "ok"]
+        if failed:
+            kept = True
+            _keep_failed(build, target, manifest, failed)
+        shutil.rmtree(build / "logs")
+        write_json(results, build / "results.json")
+        (build / "index.html").write_text(index_html(specs, statuses, results, manifest), encoding="utf-8")
+        manifest["seconds"] = round(time.perf_counter() - t_start, 3)
+        write_json(manifest, build / "manifest.json")
+        try:
+            replace_dir(build, target)
+        except OSError as exc:
+            raise DataError(f"cannot move the report into {str(target)!r}: {exc.strerror}") from None
+    finally:
+        if not kept and build.exists():
+            shutil.rmtree(build, ignore_errors=True)
+    return Report(path=target, manifest=manifest, results=results)
+
+
+def _select_notebooks(notebooks: Sequence[str | os.PathLike] | None, notebook_dir: str | os.PathLike | None,
+                      only: Sequence[str] | None, *, data_report: bool) -> list[NotebookSpec]:
+    """The notebooks to run; a data report runs those that take a ``data`` parameter."""
+    paths = [Path(p) for p in notebooks] if notebooks else list_notebooks(notebook_dir, only=only)
+    specs = [read_notebook_spec(p) for p in paths]
+    for s in specs:
+        for required in ("scenario", "seed"):
+            if required not in s.parameters:
+                raise ParameterError(f"notebook {s.name} must declare parameter {required!r}")
+    if data_report:
+        blind = [s.name for s in specs if "data" not in s.parameters]
+        if blind and (notebooks or only):
+            raise ParameterError(f"notebook(s) {', '.join(blind)} take no 'data' parameter, so cannot analyse "
+                                 f"a data file; leave them out with --only")
+        # by default a data report runs the notebooks that analyse data; simulation-only ones
+        # (study design, observational teaching) are left out rather than quietly simulating
+        keep = [i for i, s in enumerate(specs) if "data" in s.parameters]
+        if not keep:
+            raise ParameterError("no notebook takes a 'data' parameter, so none can analyse a data file")
+        specs = [specs[i] for i in keep]
+    return specs
+
+
+def _provenance(resolved: Mapping[str, Any], data_path: str | None,
+                check_data: Callable[[str, str], dict[str, Any]] | None) -> dict[str, Any]:
+    """Seed, scenario and data of the report, resolved (and the data read) before any kernel starts."""
     provenance: dict[str, Any] = {"seed": resolved.get("seed")}
     if data_path:
         provenance["data"] = (check_data or describe_file)(data_path, resolved.get("mapping") or "")
@@ -321,97 +371,85 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
         provenance["scenario"] = {"spec": resolved["scenario"], "name": sc.name, "resolved": sc_dict}
         provenance["data"] = None
 
+    return provenance
+
+
+def _target(out: str | os.PathLike | None, resolved: Mapping[str, Any], data_path: str | None) -> Path:
+    """The report folder, checked before any kernel starts: a new or empty folder, or one peerstudy made; never
+    a user's file or folder, the working folder, or a folder holding the data or mapping being reported on."""
     target = Path(out) if out is not None else _default_out(resolved.get("scenario") if not data_path else None,
                                                             data_path)
-    target = target.expanduser().resolve()
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        build = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=parent))
-    except OSError as exc:
-        raise DataError(f"cannot write the report folder {str(target)!r}: {exc.strerror}") from None
-    kept = False
-    try:
-        kernel = _kernel_name(kernel_name)
-        os.chmod(build, 0o755)
-        results_dir = build / ".results"
-        results_dir.mkdir()
-        logs_dir = build / "logs"
-        logs_dir.mkdir()
-        jobs = [{
-            "name": s.name, "input": str(s.path), "output": str(build / f"{s.name}.ipynb"),
-            "parameters": typed[s.name], "kernel": kernel, "cwd": str(build), "show_code": show_code,
-            "results": str(results_dir / f"{s.name}.json"), "log": str(logs_dir / f"{s.name}.log"),
-        } for s in specs]
-        n_workers = workers or min(len(jobs), os.cpu_count() or 1)
-        if progress:
-            print(f"peerstudy report: running {len(jobs)} notebook(s) on {n_workers} worker(s), kernel {kernel!r}",
-                  file=sys.stderr, flush=True)
-        statuses = _run_jobs(jobs, workers=max(1, n_workers), progress=progress)
-
-        results: dict[str, Any] = {}
-        for s in specs:
-            f = results_dir / f"{s.name}.json"
-            results[s.name] = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
-        shutil.rmtree(results_dir)
-        failed = [st for st in statuses if st["status"] != "ok"]
-        manifest = {
-            "peerstudy_report": 1,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "seed": provenance["seed"],
-            "scenario": provenance["scenario"],
-            "data": provenance["data"],
-            "privacy": {"small_counts_suppressed": bool(data_path), "threshold": 11},
-            "parameters": {s.name: {**{k: p.default for k, p in s.parameters.items()}, **typed[s.name]} for s in specs},
-            "kernel": kernel,
-            "show_code": show_code,
-            "packages": package_versions(),
-            "git": git_info(specs[0].path.parent),
-            "notebooks": {st["name"]: {k: v for k, v in st.items() if k != "name"} for st in statuses},
-            "seconds": None,
-        }
-        if failed:
-            kept = True
-            keep = target.with_name(target.name + ".failed")
-            if keep.exists():
-                shutil.rmtree(keep)
-            write_json(manifest, build / "manifest.json")
-            os.rename(build, keep)
-            parts = []
-            for st in failed:
-                if st.get("cell") is not None:
-                    head = f" `{st['cell_source']}`" if st.get("cell_source") else ""
-                    cell = f"cell {st['cell']} (In [{st['exec_count']}]){head} of {st['ipynb']}"
-                else:
-                    cell = "kernel start"
-                parts.append(f"notebook {st['name']} failed at {cell}: {st['error']}")
-            raise ReportError("; ".join(parts) + f" (executed notebook kept in {keep}; {target} left untouched)")
-
-        shutil.rmtree(logs_dir)
-        write_json(results, build / "results.json")
-        (build / "index.html").write_text(index_html(specs, statuses, results, manifest), encoding="utf-8")
-        manifest["seconds"] = round(time.perf_counter() - t_start, 3)
-        write_json(manifest, build / "manifest.json")
-        _move_into_place(build, target)
-    finally:
-        if not kept and build.exists():
-            shutil.rmtree(build, ignore_errors=True)
-    return Report(path=target, manifest=manifest, results=results)
+    checked = check_output_dir(target, option="--out")
+    for key in ("data", "mapping"):
+        given = resolved.get(key)
+        if given and Path(given).is_file() and checked in Path(given).resolve().parents:
+            raise DataError(f"--out {str(target)!r} holds the {key} file {str(given)!r}; a report replaces its "
+                            "folder whole: choose a folder beside the data")
+    return checked
 
 
-def _move_into_place(build: Path, target: Path) -> None:
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.rename(target, old)
-    try:
-        os.rename(build, target)
-    except OSError:
-        if old is not None:
-            os.rename(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _run_notebooks(specs: Sequence[NotebookSpec], typed: Mapping[str, dict[str, Any]], build: Path, kernel: str, *,
+                   show_code: bool, workers: int | None, progress: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Execute the notebooks into ``build``: (per-notebook statuses, what each recorded)."""
+    results_dir = build / ".results"
+    results_dir.mkdir()
+    logs_dir = build / "logs"
+    logs_dir.mkdir()
+    jobs = [{
+        "name": s.name, "input": str(s.path), "output": str(build / f"{s.name}.ipynb"),
+        "parameters": typed[s.name], "kernel": kernel, "cwd": str(build), "show_code": show_code,
+        "results": str(results_dir / f"{s.name}.json"), "log": str(logs_dir / f"{s.name}.log"),
+    } for s in specs]
+    n_workers = workers or min(len(jobs), os.cpu_count() or 1)
+    if progress:
+        print(f"peerstudy report: running {len(jobs)} notebook(s) on {n_workers} worker(s), kernel {kernel!r}",
+              file=sys.stderr, flush=True)
+    statuses = _run_jobs(jobs, workers=max(1, n_workers), progress=progress)
+    results: dict[str, Any] = {}
+    for s in specs:
+        f = results_dir / f"{s.name}.json"
+        results[s.name] = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
+    shutil.rmtree(results_dir)
+    return statuses, results
+
+
+def _manifest(provenance: Mapping[str, Any], specs: Sequence[NotebookSpec], typed: Mapping[str, dict[str, Any]],
+              statuses: Sequence[dict[str, Any]], kernel: str, *, show_code: bool, private: bool) -> dict[str, Any]:
+    return {
+        "peerstudy_report": 1,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seed": provenance["seed"],
+        "scenario": provenance["scenario"],
+        "data": provenance["data"],
+        "privacy": {"small_counts_suppressed": private, "threshold": 11},
+        "parameters": {s.name: {**{k: p.default for k, p in s.parameters.items()}, **typed[s.name]} for s in specs},
+        "kernel": kernel,
+        "show_code": show_code,
+        "packages": package_versions(),
+        "git": git_info(specs[0].path.parent),
+        "notebooks": {st["name"]: {k: v for k, v in st.items() if k != "name"} for st in statuses},
+        "seconds": None,
+    }
+
+
+def _keep_failed(build: Path, target: Path, manifest: Mapping[str, Any], failed: Sequence[dict[str, Any]]) -> None:
+    """Keep a failed build as ``DIR.failed`` (replacing only an earlier peerstudy one) and raise naming the cells."""
+    keep = target.with_name(target.name + ".failed")
+    if keep.exists() and not (keep.is_dir() and (keep / MARKER).is_file()):
+        keep = target.with_name(f"{target.name}.failed-{os.getpid()}")
+    write_json(manifest, build / "manifest.json")
+    if keep.exists():
+        shutil.rmtree(keep)
+    os.rename(build, keep)
+    parts = []
+    for st in failed:
+        if st.get("cell") is not None:
+            head = f" `{st['cell_source']}`" if st.get("cell_source") else ""
+            cell = f"cell {st['cell']} (In [{st['exec_count']}]){head} of {st['ipynb']}"
+        else:
+            cell = "kernel start"
+        parts.append(f"notebook {st['name']} failed at {cell}: {st['error']}")
+    raise ReportError("; ".join(parts) + f" (executed notebook kept in {keep}; {target} left untouched)")
 
 
 def describe_file(path: str, mapping: str = "") -> dict[str, Any]:

@@ -7,9 +7,11 @@ Layers, bottom up: :mod:`.hazards` (baseline, covariates, exact inversion: the o
 """
 
 from peerstudy.simulation.batch import replicate_seed, simulate_replicates
-from peerstudy.simulation.cohort import CONTACT_TYPES, simulate_arrays, simulate_cohort, simulate_with_contacts, truth_sidecar
+from peerstudy.simulation.cohort import (CONTACT_TYPES, note_overrides, override, scenario_label, simulate_arrays,
+                                         simulate_cohort, simulate_stack, simulate_with_contacts, truth_sidecar)
 from peerstudy.simulation.teds import TedsTruth, simulate_teds
 from peerstudy.simulation.truth import Truth, compute_truth
 
-__all__ = ["simulate_cohort", "simulate_with_contacts", "simulate_arrays", "truth_sidecar", "CONTACT_TYPES",
+__all__ = ["simulate_cohort", "simulate_with_contacts", "simulate_arrays", "simulate_stack", "truth_sidecar",
+           "CONTACT_TYPES", "note_overrides", "override", "scenario_label",
            "compute_truth", "Truth", "simulate_replicates", "replicate_seed", "simulate_teds", "TedsTruth"]

@@ -2,184 +2,318 @@
 
 For participant *i* at site *j* in arm *a*, the dropout time solves ``Z_j exp(lp_i) H_a(T) = E_i`` with
 ``E_i ~ Exp(1)``, where ``H_a`` is the arm's cumulative baseline hazard (Weibull, with the peer hazard
-ratio applied up to ``effect_stops_day``; see :mod:`peerstudy.scenario`). ``H_a`` is piecewise in closed
-form, so the inversion is exact: no time grid, no discretised approximation. Incarceration, death and
-loss to follow-up are exponential with constant hazards. Observation ends at the first of these or at
-``follow_up_days``; the recorded ``time`` is ``ceil`` of the continuous time in whole days (>= 1), and
-``retained`` people have ``time == follow_up_days``.
+ratio applied up to ``effect_stops_day``; see :mod:`peerstudy.simulation.hazards`, where the model lives).
+``H_a`` is piecewise in closed form, so the inversion is exact: no time grid, no discretised approximation.
+Incarceration, death and loss to follow-up are exponential with constant hazards. Observation ends at the
+first of these or at ``follow_up_days``; the recorded ``time`` is ``ceil`` of the continuous time in whole
+days (>= 1), and ``retained`` people have ``time == follow_up_days``.
 
-The truth (:mod:`peerstudy.truth`) travels with every cohort in ``df.attrs["truth"]``.
+One cohort and a stack of replicate cohorts (:mod:`peerstudy.simulation.batch`) are made by the same code,
+:func:`simulate_stack`: uniforms drawn in a fixed layout, turned into cohorts by compiled kernels. A cohort
+from ``simulate_arrays(scenario, rng=g)`` is therefore, draw for draw, the replicate whose generator is ``g``.
+
+Random streams
+--------------
+Each cohort takes all its randomness from one generator ``rng`` (normalised with
+``np.random.default_rng``), in this fixed layout:
+
+1. From ``rng`` itself, two blocks of uniforms on [0, 1), in this order:
+
+   * the site block ``rng.random((2, n_sites))``: row 0 chooses the peer-support sites under cluster
+     allocation; row 1 gives the gamma site frailties by inverting their CDF
+     (``Z_j = theta * P^-1(1 / theta, u_j)``, mean 1, variance ``theta = frailty_variance``);
+   * the person block ``rng.random((6 + 8, n))``: row 0 allocation, row 1 site, row 2 dropout
+     (``E = -log(1 - u)``), rows 3-5 loss to follow-up, incarceration and death, rows 6.. the covariates
+     in :data:`peerstudy.data.schema.COVARIATES` order (each by inverting its discrete distribution).
+
+   Every row is drawn whatever the scenario (a feature switched off leaves its row unused), so the layout
+   depends on ``n`` and ``n_sites`` alone.
+2. Spawned children ``rng.spawn(2)``: child 0 draws the enrolment days, child 1 the coach-contact sessions
+   and their type. Children of a seed sequence do not depend on how many draws their parent made, so
+   these streams never change each other's draws or the blocks'.
+
+Adding a feature must not change the other streams' draws: a new person-level quantity appends a row at
+the end of the person block; anything else (site-level quantities, draws of variable count) takes a new
+spawned child (``rng.spawn(3)`` keeps children 0 and 1 as they are).
+
+The truth (:mod:`peerstudy.simulation.truth`) travels with every cohort in ``df.attrs["truth"]``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import re
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from numba import njit
+from scipy.special import gammaincinv
 
-from peerstudy.scenario import BinaryCovariate, CountCovariate, NumericCovariate, Scenario, load_scenario
 from peerstudy.data.schema import ARMS, COVARIATES, OUTCOMES
-from peerstudy.simulation.truth import compute_truth, covariate_coefficients, cumulative_baseline, weibull_scale
+from peerstudy.exceptions import ScenarioError
+from peerstudy.scenario import Scenario, apply_overrides, load_scenario
+from peerstudy.simulation.contacts import contact_horizon, draw_sessions, invert_with_windows
+from peerstudy.simulation.hazards import (COVARIATE_NAMES, arm_cumulative_hazard, arm_tables, covariate_coefficients,
+                                          covariate_tables, ending_hazards, exponential_time, invert_cdf,
+                                          invert_pieces, unit_exponential)
+from peerstudy.simulation.truth import compute_truth, weibull_scale
 
-__all__ = ["simulate_cohort", "simulate_arrays", "simulate_with_contacts", "truth_sidecar", "CONTACT_TYPES"]
+__all__ = ["simulate_cohort", "simulate_arrays", "simulate_stack", "simulate_with_contacts", "truth_sidecar",
+           "note_overrides", "scenario_label", "CONTACT_TYPES", "PERSON_ROWS", "SITE_ROWS"]
 
 CONTACT_TYPES: tuple[str, ...] = ("face_to_face", "phone")
 
 # outcome codes used in the arrays, in the order of schema.OUTCOMES
 DROPOUT, RETAINED, LOST, INCARCERATED, DIED = range(5)
 
-
-def _draw_covariate(spec: Any, n: int, rng: np.random.Generator) -> np.ndarray:
-    if isinstance(spec, BinaryCovariate):
-        return (rng.random(n) < spec.prevalence).astype(np.int64)
-    if isinstance(spec, NumericCovariate):
-        x = np.rint(rng.normal(spec.mean, spec.sd, n))
-        return np.clip(x, spec.lower, spec.upper).astype(np.int64)
-    if isinstance(spec, CountCovariate):
-        return np.minimum(rng.poisson(spec.mean, n), spec.upper).astype(np.int64)
-    raise TypeError(type(spec))  # pragma: no cover
-
-
-def _invert_dropout(e: np.ndarray, k: np.ndarray, peer: np.ndarray, scenario: Scenario) -> np.ndarray:
-    """Continuous dropout times solving k * H_arm(T) = e exactly (H_arm piecewise Weibull)."""
-    scale, shape = weibull_scale(scenario), scenario.weibull_shape
-    target = e / k  # required cumulative baseline-scale hazard
-    hr, stop = scenario.hazard_ratio, scenario.effect_stops_day
-    h0 = np.where(peer, target / hr, target)  # H0(T) if the effect never stops
-    if stop is not None:
-        h0c = float(cumulative_baseline(stop, scale, shape))
-        after = peer & (target > hr * h0c)
-        # hr * H0(c) + H0(T) - H0(c) = target  ->  H0(T) = target - hr * H0(c) + H0(c)
-        h0 = np.where(after, target - hr * h0c + h0c, h0)
-    return scale * h0 ** (1.0 / shape)
+#: Rows of the person block of uniforms (see the module docstring), then one row per covariate.
+PERSON_ROWS: tuple[str, ...] = ("allocation", "site", "dropout", "lost_to_follow_up", "incarcerated", "died",
+                                *COVARIATE_NAMES)
+#: Rows of the site block of uniforms.
+SITE_ROWS: tuple[str, ...] = ("cluster_allocation", "frailty")
+_ALLOCATION_ROW, _SITE_ROW, _DROPOUT_ROW, _ENDING_ROW, _COV0 = (PERSON_ROWS.index(r) for r in (
+    "allocation", "site", "dropout", "lost_to_follow_up", COVARIATE_NAMES[0]))
+_CLUSTER_ROW, _FRAILTY_ROW = (SITE_ROWS.index(r) for r in ("cluster_allocation", "frailty"))
+_ALLOCATION = {"individual": 0, "cluster": 1, "observational": 2}
+assert OUTCOMES[DROPOUT] == "dropout" and OUTCOMES[LOST] == "lost_to_follow_up"
 
 
-def _exponential(lam: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    draws = rng.standard_exponential(n)
-    return draws / lam if lam > 0 else np.full(n, np.inf)
+# ----- compiled kernels: uniforms -> cohort -------------------------------------------------------------
+@njit(cache=True)
+def _select(u, k, chosen):
+    """Exactly ``k`` of ``len(u)`` items, each subset equally likely (sequential selection, one uniform each)."""
+    n = u.shape[0]
+    left = k
+    for q in range(n):
+        if left > 0 and u[q] * (n - q) < left:
+            chosen[q] = True
+            left -= 1
+        else:
+            chosen[q] = False
 
 
-def draw_sessions(n: int, contacts: Any, horizon: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Planned session days for ``n`` people: (offsets of length n + 1, sorted unique whole days per person).
+@njit(cache=True)
+def _people_kernel(u, site_u, frailty, allocation, k_peer, intercept, gamma, values, cdfs, guides, need, betas,
+                   centres, h0_start, cum_start, mult, m, scale, shape, h_follow, exact_target, site, peer, X, target,
+                   t_drop):
+    """Sites, covariates, allocation and dropout times (arm hazard inverted exactly) for each replicate.
 
-    Sessions form a Poisson process with rate ``r0 * 2 ** (-t / halving_days)`` per day on ``(0, horizon]``
-    (``r0 = rate_per_week / 7``), drawn by inverting its cumulative rate; each is recorded on day ``ceil(t)``
-    and at most one is kept per day.
+    ``h_follow[a]`` is arm ``a``'s cumulative hazard at the end of follow-up: a person whose target exceeds it
+    drops out after follow-up, so ``t_drop`` is left at inf (and, unless ``exact_target``, ``target`` too)
+    without computing it; the cohort is the same.
     """
-    r0 = contacts.rate_per_week / 7.0
-    h = contacts.halving_days
-    if horizon <= 0 or r0 == 0:
-        return np.zeros(n + 1, dtype=np.int64), np.zeros(0)
-    cum_end = r0 * horizon if h is None else r0 * h / math.log(2) * (1 - 2.0 ** (-horizon / h))
-    counts = rng.poisson(cum_end, n)
-    v = rng.random(int(counts.sum())) * cum_end
-    t = v / r0 if h is None else -h * np.log2(1 - v * math.log(2) / (r0 * h))
-    person = np.repeat(np.arange(n), counts)
-    day = np.clip(np.ceil(t), 1, math.ceil(horizon))
-    order = np.lexsort((day, person))
-    person, day = person[order], day[order]
-    keep = np.ones(len(day), dtype=bool)
-    keep[1:] = (person[1:] != person[:-1]) | (day[1:] != day[:-1])
-    person, day = person[keep], day[keep]
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(person, minlength=n), out=offsets[1:])
-    return offsets, day
+    reps, _, n = u.shape
+    n_sites = site_u.shape[2]
+    ncov = values.shape[0]
+    peer_site = np.zeros(n_sites, np.bool_)
+    h0_uc, cum_uc, mult_uc, m_uc = h0_start[0], cum_start[0], mult[0], m[0]
+    h0_pe, cum_pe, mult_pe, m_pe = h0_start[1], cum_start[1], mult[1], m[1]
+    lp = np.empty(n)
+    logit = np.empty(n)
+    for r in range(reps):
+        lp[:] = 0.0
+        logit[:] = intercept
+        for j in range(ncov):  # one covariate at a time: each row of uniforms is read in order
+            if not need[j]:
+                continue
+            vals, cdf, guide, beta, centre, g = values[j], cdfs[j], guides[j], betas[j], centres[j], gamma[j]
+            uj, xj = u[r, _COV0 + j], X[r, j]
+            for q in range(n):
+                x = invert_cdf(vals, cdf, guide, uj[q])
+                xj[q] = np.int64(x)
+                lp[q] += beta * (x - centre)
+                logit[q] += g * (x - centre)
+        if allocation == 0:
+            _select(u[r, _ALLOCATION_ROW], k_peer, peer[r])
+        elif allocation == 1:
+            _select(site_u[r, _CLUSTER_ROW], k_peer, peer_site)
+        for q in range(n):
+            s = min(int(u[r, _SITE_ROW, q] * n_sites), n_sites - 1)
+            site[r, q] = s
+            if allocation == 1:
+                peer[r, q] = peer_site[s]
+            elif allocation == 2:
+                peer[r, q] = u[r, _ALLOCATION_ROW, q] < 1.0 / (1.0 + math.exp(-logit[q]))
+            k = frailty[r, s] * math.exp(lp[q])
+            hf = h_follow[1] if peer[r, q] else h_follow[0]
+            uq = u[r, _DROPOUT_ROW, q]
+            # -log(1 - u) >= u: when u / k is past H(follow) so is the target, and dropout comes after follow-up
+            if k > 0.0 and (exact_target or uq < k * hf * (1.0 + 1e-9)):
+                tg = unit_exponential(uq) / k
+            else:
+                tg = np.inf
+            target[r, q] = tg
+            if tg >= hf * (1.0 + 1e-9):
+                t_drop[r, q] = np.inf
+            elif peer[r, q]:
+                t_drop[r, q] = invert_pieces(tg, h0_pe, cum_pe, mult_pe, m_pe, scale, shape)
+            else:
+                t_drop[r, q] = invert_pieces(tg, h0_uc, cum_uc, mult_uc, m_uc, scale, shape)
 
 
-def _contact_horizon(scenario: Scenario) -> float:
-    cap = scenario.contacts.cap_day
-    return float(scenario.follow_up_days if cap is None else min(cap, scenario.follow_up_days))
+@njit(cache=True)
+def _endings_kernel(u, t_drop, rates, follow, time, outcome):
+    """The first ending (dropout, loss, incarceration, death, else retained at ``follow`` days), in whole days."""
+    reps, _, n = u.shape
+    codes = (LOST, INCARCERATED, DIED)
+    for r in range(reps):
+        for q in range(n):
+            first = follow
+            code = RETAINED
+            if t_drop[r, q] < first:
+                first = t_drop[r, q]
+                code = DROPOUT
+            for j in range(3):
+                uj = u[r, _ENDING_ROW + j, q]
+                # -log(1 - u) >= u, so when u >= rate * first the ending comes after ``first``: skip the logarithm
+                if uj < rates[j] * first * (1.0 + 1e-9):
+                    t = exponential_time(unit_exponential(uj), rates[j])
+                    if t < first:
+                        first = t
+                        code = codes[j]
+            time[r, q] = max(math.ceil(first), 1.0)
+            outcome[r, q] = code
+
+
+# ----- the one simulation path ----------------------------------------------------------------------------
+def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n: int | None = None,
+                   covariates: Sequence[str] | None = None, full: bool = False) -> dict[str, Any]:
+    """Simulate one cohort per generator in ``rngs``, stacked (replicate x participant): the one simulation path.
+
+    :func:`simulate_arrays` is this with one generator and ``full=True``;
+    :func:`peerstudy.simulation.batch.simulate_replicates` is this with one generator per replicate. Each
+    generator's draws follow the layout in the module docstring, so a cohort does not depend on which
+    other cohorts are stacked with it.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    rngs : sequence of numpy.random.Generator, int or SeedSequence
+        One source of randomness per cohort, each normalised with ``np.random.default_rng``.
+    n : int, optional
+        Participants per cohort (default ``scenario.n``).
+    covariates : sequence of str, optional
+        Covariates to return; those affecting dropout or assignment are always drawn. ``None`` = all.
+    full : bool
+        Also draw enrolment days and the coach-contact log (``contacts.enabled``); returned as lists, one
+        entry per cohort, under ``enrol_day``, ``contact_person``, ``contact_day`` and ``contact_phone``.
+
+    Returns
+    -------
+    dict
+        ``site`` (int64 codes), ``peer`` (bool), ``time`` (float64 whole days >= 1), ``outcome`` (int8 codes in
+        the order of :data:`peerstudy.data.schema.OUTCOMES`), each covariate drawn (int64), each of shape
+        ``(len(rngs), n)``; and, with ``full``, the per-cohort lists above.
+    """
+    n = scenario.n if n is None else int(n)
+    rngs = [np.random.default_rng(g) for g in rngs]
+    reps, n_sites, ncov = len(rngs), scenario.n_sites, len(COVARIATE_NAMES)
+    site_u = np.empty((reps, len(SITE_ROWS), n_sites))
+    u = np.empty((reps, len(PERSON_ROWS), n))
+    for r, g in enumerate(rngs):
+        g.random(out=site_u[r])
+        g.random(out=u[r])
+    theta = float(scenario.frailty_variance)
+    frailty = theta * gammaincinv(1.0 / theta, site_u[:, _FRAILTY_ROW]) if theta > 0 else np.ones((reps, n_sites))
+
+    coefs = covariate_coefficients(scenario)
+    allocation = _ALLOCATION[scenario.allocation]
+    assignment = scenario.assignment
+    gamma = np.array([getattr(assignment, c) if allocation == 2 else 0.0 for c in COVARIATE_NAMES])
+    betas = np.array([coefs[c][0] for c in COVARIATE_NAMES])
+    centres = np.array([coefs[c][1] for c in COVARIATE_NAMES])
+    wanted = set(COVARIATE_NAMES if covariates is None else covariates)
+    need = np.array([c in wanted or betas[j] != 0.0 or gamma[j] != 0.0 for j, c in enumerate(COVARIATE_NAMES)])
+    values, cdfs, guides = covariate_tables(scenario)
+    scale, shape = weibull_scale(scenario), float(scenario.weibull_shape)
+    _, h0_start, cum_start, mult, m = arm_tables(scale, shape, scenario.hazard_ratio, scenario.effect_stops_day)
+    k_peer = round((n_sites if allocation == 1 else n) * scenario.peer_fraction)
+
+    site = np.empty((reps, n), dtype=np.int64)
+    peer = np.empty((reps, n), dtype=np.bool_)
+    X = np.zeros((reps, ncov, n), dtype=np.int64)
+    target = np.empty((reps, n))
+    t_drop = np.empty((reps, n))
+    contacts = scenario.contacts
+    effect = contacts.enabled and contacts.hazard_ratio_recent != 1.0
+    follow = float(scenario.follow_up_days)
+    h_follow = np.array([float(arm_cumulative_hazard(follow, scale, shape, scenario.hazard_ratio,
+                                                     scenario.effect_stops_day, peer_arm)) for peer_arm in (False, True)])
+    _people_kernel(u, site_u, frailty, allocation, k_peer, float(assignment.intercept), gamma, values, cdfs, guides,
+                   need, betas, centres, h0_start, cum_start, mult, m, scale, shape, h_follow, effect, site, peer, X,
+                   target, t_drop)
+
+    children = [g.spawn(2) for g in rngs] if (full or effect) else []
+    sessions = []
+    if contacts.enabled and (full or effect):
+        stop = np.inf if scenario.effect_stops_day is None else float(scenario.effect_stops_day)
+        for r in range(reps):
+            idx = np.flatnonzero(peer[r])
+            offsets, days = draw_sessions(len(idx), contacts, contact_horizon(scenario), rng=children[r][1])
+            if effect:
+                t_drop[r, idx] = invert_with_windows(target[r, idx], offsets, days, float(contacts.window_days),
+                                                     contacts.hazard_ratio_recent, scenario.hazard_ratio, stop,
+                                                     scale, shape)
+            sessions.append((idx, offsets, days))
+
+    time = np.empty((reps, n))
+    outcome = np.empty((reps, n), dtype=np.int8)
+    _endings_kernel(u, t_drop, ending_hazards(scenario), follow, time, outcome)
+
+    out: dict[str, Any] = {name: X[:, j, :] for j, name in enumerate(COVARIATE_NAMES) if need[j]}
+    out.update(site=site, peer=peer, time=time, outcome=outcome)
+    if full:
+        out["enrol_day"] = [_enrolment_days(scenario, n, c[0]) for c in children]
+        if contacts.enabled:
+            logs = [_contact_log(idx, offsets, days, time[r], contacts.phone_fraction, children[r][1])
+                    for r, (idx, offsets, days) in enumerate(sessions)]
+            for j, key in enumerate(("contact_person", "contact_day", "contact_phone")):
+                out[key] = [log[j] for log in logs]
+    return out
+
+
+def _enrolment_days(scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Enrolment days (0 .. enrolment_days - 1), sorted: participants are exchangeable, so sorted days give the order."""
+    counts = np.bincount(rng.integers(0, scenario.enrolment_days, n), minlength=scenario.enrolment_days)
+    return np.repeat(np.arange(scenario.enrolment_days, dtype=np.int64), counts)
+
+
+def _contact_log(idx: np.ndarray, offsets: np.ndarray, days: np.ndarray, time: np.ndarray, phone_fraction: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    person = idx[np.repeat(np.arange(len(idx)), np.diff(offsets))]
+    held = days < time[person]  # a session happens only while the participant is still observed
+    return person[held], days[held].astype(np.int64), rng.random(int(held.sum())) < phone_fraction
 
 
 def simulate_arrays(scenario: Scenario, *, rng: Any = None, n: int | None = None) -> dict[str, np.ndarray]:
     """Simulate a cohort as plain numpy arrays (the fast core of :func:`simulate_cohort`).
 
-    Returns a dict with ``site`` (int codes 0..n_sites-1), ``peer`` (bool), ``enrol_day`` (days after
-    ``start_date``), each covariate (int64), ``time`` (int64 days >= 1), ``outcome`` (int codes in the
-    order of :data:`peerstudy.schema.OUTCOMES`) and ``event`` (int64 0/1). Rows are in enrolment order (``enrol_day`` ascending).
+    Parameters
+    ----------
+    scenario : Scenario
+    rng : int, numpy.random.Generator, SeedSequence or None
+        Source of randomness (normalised with ``np.random.default_rng``); draws follow the layout in the
+        module docstring.
+    n : int, optional
+        Participants (default ``scenario.n``).
+
+    Returns
+    -------
+    dict
+        ``site`` (int codes 0..n_sites-1), ``peer`` (bool), ``enrol_day`` (days after ``start_date``), each
+        covariate (int64), ``time`` (int64 days >= 1), ``outcome`` (int codes in the order of
+        :data:`peerstudy.data.schema.OUTCOMES`) and ``event`` (int64 0/1); with ``contacts.enabled`` also
+        ``contact_person`` (row index), ``contact_day`` and ``contact_phone`` (bool). Rows are in enrolment
+        order (``enrol_day`` ascending).
     """
-    rng = np.random.default_rng(rng)
-    n = scenario.n if n is None else int(n)
-    s_alloc, s_site, s_cov, s_time, s_enrol, s_contact = rng.spawn(6)
-    n_sites = scenario.n_sites
-    site = s_site.integers(0, n_sites, n)
-    frailty = (s_site.gamma(1.0 / scenario.frailty_variance, scenario.frailty_variance, n_sites)
-               if scenario.frailty_variance > 0 else np.ones(n_sites))
-    cov_rngs = s_cov.spawn(len(COVARIATES))
+    stack = simulate_stack(scenario, [np.random.default_rng(rng)], n=n, full=True)
     out: dict[str, np.ndarray] = {}
-    lp = np.zeros(n)
-    coefs = covariate_coefficients(scenario)
-    for name, crng in zip(COVARIATES, cov_rngs):
-        x = _draw_covariate(getattr(scenario.covariates, name), n, crng)
-        out[name] = x
-        beta, centre = coefs[name]
-        if beta != 0.0:
-            lp += beta * (x - centre)
-    peer = _allocate(scenario, site, out, s_alloc)
-    k = frailty[site] * np.exp(lp)
-    e = s_time.standard_exponential(n)
-    t_drop = _invert_dropout(e, k, peer, scenario)
-    contacts = scenario.contacts
-    if contacts.enabled:
-        idx = np.flatnonzero(peer)
-        offsets, days = draw_sessions(len(idx), contacts, _contact_horizon(scenario), s_contact)
-        if contacts.hazard_ratio_recent != 1.0:
-            from peerstudy.simulation.contacts import invert_with_windows
-
-            stop = np.inf if scenario.effect_stops_day is None else float(scenario.effect_stops_day)
-            t_drop[idx] = invert_with_windows(e[idx] / k[idx], offsets, days, float(contacts.window_days),
-                                              contacts.hazard_ratio_recent, scenario.hazard_ratio, stop,
-                                              weibull_scale(scenario), scenario.weibull_shape)
-    t_inc = _exponential(scenario.incarceration_hazard, n, s_time)
-    t_death = _exponential(scenario.death_hazard, n, s_time)
-    t_lost = _exponential(scenario.loss_hazard, n, s_time)
-    follow = float(scenario.follow_up_days)
-    first = np.full(n, follow)
-    outcome = np.full(n, RETAINED, dtype=np.int8)
-    for code, t in ((DROPOUT, t_drop), (LOST, t_lost), (INCARCERATED, t_inc), (DIED, t_death)):
-        earlier = t < first
-        first = np.where(earlier, t, first)
-        outcome[earlier] = code
-    time = np.maximum(np.ceil(first), 1).astype(np.int64)
-    if contacts.enabled:
-        person = idx[np.repeat(np.arange(len(idx)), np.diff(offsets))]
-        held = days < first[person]  # a session happens only while the participant is still observed
-        out["contact_person"] = person[held]
-        out["contact_day"] = days[held].astype(np.int64)
-        out["contact_phone"] = s_contact.random(int(held.sum())) < contacts.phone_fraction
-    out.update(
-        site=site,
-        peer=peer,
-        # participants are exchangeable, so sorted enrolment days give the enrolment order directly
-        enrol_day=np.sort(s_enrol.integers(0, scenario.enrolment_days, n)),
-        time=time,
-        outcome=outcome,
-        event=(outcome == DROPOUT).astype(np.int64),
-    )
+    for key, value in stack.items():
+        out[key] = value[0]
+    out["time"] = out["time"].astype(np.int64)
+    out["event"] = (out["outcome"] == DROPOUT).astype(np.int64)
     return out
-
-
-def _allocate(scenario: Scenario, site: np.ndarray, covariates: dict[str, np.ndarray],
-              rng: np.random.Generator) -> np.ndarray:
-    n, n_sites = len(site), scenario.n_sites
-    if scenario.allocation == "cluster":
-        k_sites = round(n_sites * scenario.peer_fraction)
-        peer_site = np.zeros(n_sites, dtype=bool)
-        peer_site[rng.permutation(n_sites)[:k_sites]] = True
-        return peer_site[site]
-    if scenario.allocation == "observational":
-        a = scenario.assignment
-        logit = np.full(n, a.intercept)
-        for name, (_, centre) in covariate_coefficients(scenario).items():
-            gamma = getattr(a, name)
-            if gamma != 0.0:
-                logit += gamma * (covariates[name] - centre)
-        return rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
-    peer = np.zeros(n, dtype=bool)
-    peer[rng.permutation(n)[: round(n * scenario.peer_fraction)]] = True
-    return peer
 
 
 def simulate_cohort(scenario: "Scenario | str", *, rng: Any = None, n: int | None = None) -> pd.DataFrame:
@@ -198,8 +332,8 @@ def simulate_cohort(scenario: "Scenario | str", *, rng: Any = None, n: int | Non
     -------
     pandas.DataFrame
         One row per participant, ordered by enrolment date (``participant_id`` 1..n in that order);
-        columns as :data:`peerstudy.schema.COLUMNS`. ``attrs["truth"]`` holds the estimands
-        (:func:`peerstudy.truth.compute_truth`), ``attrs["scenario"]`` the resolved scenario dict.
+        columns as :data:`peerstudy.data.schema.COLUMNS`. ``attrs["truth"]`` holds the estimands
+        (:func:`peerstudy.simulation.truth.compute_truth`), ``attrs["scenario"]`` the resolved scenario dict.
 
     Examples
     --------
@@ -210,14 +344,12 @@ def simulate_cohort(scenario: "Scenario | str", *, rng: Any = None, n: int | Non
     >>> round(df.attrs["truth"]["estimands"]["net_survival"]["usual_care"]["90"], 3)
     0.55
     """
-    return _simulate(load_scenario(scenario), rng=rng, n=n)[0]
+    return _cohort_frame(load_scenario(scenario), rng=rng, n=n)[0]
 
 
-def _simulate(scenario: Scenario, *, rng: Any, n: int | None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def _cohort_frame(scenario: Scenario, *, rng: Any, n: int | None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-            from peerstudy.exceptions import ScenarioError
-
             raise ScenarioError(f"n must be a whole number >= 2; got {n!r}")
         scenario = scenario.replace(n=int(n))
     a = simulate_arrays(scenario, rng=rng)
@@ -254,10 +386,8 @@ def simulate_with_contacts(scenario: "Scenario | str", *, rng: Any = None,
     """
     scenario = load_scenario(scenario)
     if not scenario.contacts.enabled:
-        from peerstudy.exceptions import ScenarioError
-
         raise ScenarioError(f"contacts.enabled must be true to simulate a contact log; got false (scenario {scenario.name!r})")
-    cohort, a = _simulate(scenario, rng=rng, n=n)
+    cohort, a = _cohort_frame(scenario, rng=rng, n=n)
     contacts = pd.DataFrame({
         "participant_id": a["contact_person"].astype(np.int64) + 1,
         "day": a["contact_day"],
@@ -286,3 +416,65 @@ def truth_sidecar(scenario: Scenario, *, seed: Any, n: int | None = None) -> dic
             "hazard_ratio": "conditional hazard ratio of dropout (peer vs usual care) given covariates and site frailty",
         },
     }
+
+
+# ----- scenarios changed from a preset: say so in the description ------------------------------------------
+_NOTE = re.compile(r"(?:^|; )overridden: (.*)$")
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _value_text(v: Any) -> str:
+    return "null" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def _noted_fields(description: str) -> tuple[str, list[str]]:
+    """(description without its override note, the fields the note names)."""
+    match = _NOTE.search(description)
+    if match is None:
+        return description, []
+    return description[: match.start()], [item.split("=", 1)[0] for item in match.group(1).split(", ")]
+
+
+def note_overrides(base: Scenario, scenario: Scenario) -> Scenario:
+    """``scenario`` with a description that names the fields in which it differs from ``base``.
+
+    A preset's description states its numbers ("HR 0.80", "800 people"); after overrides those may be
+    stale, so ``"; overridden: hazard_ratio=0.7, n=300"`` is appended, each value read from ``scenario``
+    itself (fields named by an earlier note are kept and re-read, so the note is never stale either).
+
+    Parameters
+    ----------
+    base : Scenario
+        The scenario the overrides were applied to (e.g. the preset).
+    scenario : Scenario
+        The scenario actually run.
+    """
+    head, noted = _noted_fields(base.description)
+    old, new = _flatten(base.to_dict()), _flatten(scenario.to_dict())
+    changed = [k for k in new if k not in ("name", "description") and new[k] != old.get(k)]
+    fields = list(dict.fromkeys([*noted, *changed]))
+    fields = [f for f in fields if f in new]
+    if not fields:
+        return scenario if scenario.description == base.description else scenario.replace(description=base.description)
+    note = "overridden: " + ", ".join(f"{f}={_value_text(new[f])}" for f in fields)
+    return scenario.replace(description=f"{head}; {note}" if head else note)
+
+
+def scenario_label(scenario: Scenario) -> str:
+    """The scenario's name and its overridden fields, e.g. ``"outpatient_default with hazard_ratio=0.7"``."""
+    match = _NOTE.search(scenario.description)
+    return scenario.name if match is None else f"{scenario.name} with {match.group(1)}"
+
+
+def override(scenario: Scenario, changes: "Mapping[str, Any] | list[str]") -> Scenario:
+    """:func:`peerstudy.scenario.apply_overrides`, with the description noting the changed fields (:func:`note_overrides`)."""
+    return note_overrides(scenario, apply_overrides(scenario, changes))

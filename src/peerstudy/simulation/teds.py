@@ -1,16 +1,25 @@
 """A synthetic TEDS-D discharge file with known truth, in the public-use layout and codes.
 
-The codebook and reader are in :mod:`peerstudy.data.programme.teds`; this module draws from Weibull
-retention models so that the interval-censored estimators can be checked against a known truth.
+The codebook and reader are in :mod:`peerstudy.data.programme.teds`; this module draws from the Weibull
+retention model of :mod:`peerstudy.simulation.hazards` (the same baseline and exact inversion as the
+cohorts, with no arm and no site frailty) so that the interval-censored estimators can be checked against a
+known truth.
 """
 
 from __future__ import annotations
+
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
+
 import numpy as np
 import pandas as pd
+
 from peerstudy.data.programme.teds import AGE_BANDS, LOS_BANDS
+from peerstudy.exceptions import ParameterError
+from peerstudy.scenario import load_scenario
+from peerstudy.simulation.hazards import cumulative_baseline, exponential_times, invert_arm_hazard
 
 __all__ = ["TedsTruth", "simulate_teds"]
 
@@ -47,12 +56,10 @@ class TedsTruth:
 
     def net_survival(self, days: list[int], age_probs: dict[int, float]) -> dict[str, float]:
         """Marginal ``P(T_dropout > t)`` over the covariate distribution (exact sum over the discrete design)."""
-        import itertools
-
         bins = ["homeless", "stimulant_use", "injects", "unemployed", "female"]
         out = {}
         for t in days:
-            base = (t / self.scale) ** self.shape
+            base = float(cumulative_baseline(t, self.scale, self.shape))
             total = 0.0
             for code, pa in age_probs.items():
                 x_age = (AGE_BANDS[code][2] - self.age_centre) / 10.0
@@ -97,8 +104,6 @@ def _age_probs() -> dict[int, float]:
 
 def _default_truth(scenario: Any = None) -> TedsTruth:
     """Truth for the synthetic file, taking the dropout shape and covariate hazard ratios from a scenario."""
-    from peerstudy.scenario import load_scenario
-
     sc = load_scenario(scenario or "outpatient_default")
     cov = sc.covariates
     hrs = {"age": cov.age.hazard_ratio ** (10.0 / cov.age.per),
@@ -135,8 +140,6 @@ def simulate_teds(n: int = 5000, *, rng: Any = None, scenario: Any = None, year:
         Columns :data:`TEDS_COLUMNS`, integer codes; the generating model.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        from peerstudy.exceptions import ParameterError
-
         raise ParameterError(f"n must be a whole number >= 1; got {n!r}")
     rng = np.random.default_rng(rng)
     truth = _default_truth(scenario)
@@ -148,9 +151,10 @@ def simulate_teds(n: int = 5000, *, rng: Any = None, scenario: Any = None, year:
     lp = math.log(truth.hazard_ratios["age"]) * x_age
     for name in ("homeless", "stimulant_use", "injects", "unemployed"):
         lp = lp + math.log(truth.hazard_ratios[name]) * x[name]
-    t_drop = truth.scale * (rng.standard_exponential(n) / np.exp(lp)) ** (1.0 / truth.shape)
+    # dropout: solve exp(lp) H0(T) = E exactly (no arm: the usual-care hazard, multiplier 1)
+    t_drop = invert_arm_hazard(rng.standard_exponential(n) / np.exp(lp), False, truth.scale, truth.shape, 1.0, None)
     rates = [truth.completion_rate, truth.transfer_rate, truth.other_rate, truth.incarceration_rate, truth.death_rate]
-    others = np.column_stack([rng.standard_exponential(n) / r for r in rates])
+    others = np.column_stack([exponential_times(rng.standard_exponential(n), r) for r in rates])
     all_t = np.column_stack([t_drop, others])
     first = np.argmin(all_t, axis=1)
     stay = np.maximum(np.ceil(all_t[np.arange(n), first]), 1).astype(int)

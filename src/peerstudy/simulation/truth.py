@@ -13,7 +13,7 @@ For each arm the module computes, from the scenario alone:
   area under a Kaplan-Meier curve of whole-day data.
 
 Marginalisation is exact up to a binning of the linear predictor: each covariate has a discrete
-distribution (see :mod:`peerstudy.scenario`), their independent sum is formed by convolution on a grid of
+distribution (see :mod:`peerstudy.simulation.hazards`, where the model lives), their independent sum is formed by convolution on a grid of
 width 5e-4 (each bin keeps its probability-weighted mean), and the gamma frailty is integrated in closed
 form, ``E[exp(-Z x)] = (1 + theta x) ** (-1 / theta)``. Survival is accurate to well below 1e-4.
 """
@@ -27,10 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from peerstudy.scenario import BinaryCovariate, CountCovariate, NumericCovariate, Scenario
+from peerstudy.scenario import Assignment, Scenario
+from peerstudy.simulation.contacts import contact_horizon, draw_sessions, mean_survival_with_windows
+from peerstudy.simulation.hazards import (COVARIATE_NAMES, arm_cumulative_hazard as _arm_hazard, covariate_coefficients,
+                                          covariate_pmf, cumulative_baseline)
 
 __all__ = ["Truth", "compute_truth", "linear_predictor_distribution", "covariate_coefficients",
-           "weibull_scale", "cumulative_baseline", "HORIZONS", "ENDINGS"]
+           "weibull_scale", "cumulative_baseline", "arm_cumulative_hazard", "HORIZONS", "ENDINGS"]
 
 HORIZONS: tuple[int, ...] = (30, 90, 180)
 ENDINGS: tuple[str, ...] = ("dropout", "incarcerated", "died")
@@ -38,51 +41,14 @@ ARMS: tuple[str, ...] = ("usual_care", "peer")
 _BIN = 5e-4
 
 
-def _normal_cdf(x: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtr
-
-    return ndtr(x)
-
-
-def _covariate_pmf(spec: Any) -> tuple[np.ndarray, np.ndarray, float]:
-    """Support, probabilities and coefficient (log-HR per unit) of one covariate, with its centre."""
-    if isinstance(spec, BinaryCovariate):
-        return np.array([0.0, 1.0]), np.array([1 - spec.prevalence, spec.prevalence]), 0.0
-    if isinstance(spec, NumericCovariate):
-        k = np.arange(int(spec.lower), int(spec.upper) + 1, dtype=float)
-        upper = _normal_cdf((k + 0.5 - spec.mean) / spec.sd)
-        lower = _normal_cdf((k - 0.5 - spec.mean) / spec.sd)
-        lower[0], upper[-1] = 0.0, 1.0
-        return k, upper - lower, float(spec.mean)
-    if isinstance(spec, CountCovariate):
-        k = np.arange(0, spec.upper + 1, dtype=float)
-        if spec.mean == 0:
-            p = (k == 0).astype(float)
-        else:
-            p = np.exp(k * math.log(spec.mean) - spec.mean - np.array([math.lgamma(x + 1) for x in k]))
-        p[-1] = max(0.0, 1.0 - p[:-1].sum())  # Poisson(mean) capped at upper
-        return k, p, float(spec.mean)
-    raise TypeError(type(spec))  # pragma: no cover
-
-
-def covariate_coefficients(scenario: Scenario) -> dict[str, tuple[float, float]]:
-    """Covariate name -> (coefficient = log-HR per unit of the covariate, centre)."""
-    out = {}
-    for name in scenario.covariates.__dataclass_fields__:
-        spec = getattr(scenario.covariates, name)
-        beta = math.log(spec.hazard_ratio) / getattr(spec, "per", 1.0)
-        centre = 0.0 if isinstance(spec, BinaryCovariate) else float(spec.mean)
-        out[name] = (beta, centre)
-    return out
-
-
 @lru_cache(maxsize=64)
 def linear_predictor_distribution(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     """Atoms and probabilities of the covariate linear predictor ``beta'(x - centre)``."""
     values, probs = np.array([0.0]), np.array([1.0])
     coefs = covariate_coefficients(scenario)
-    for name, (beta, centre) in coefs.items():
-        support, p, _ = _covariate_pmf(getattr(scenario.covariates, name))
+    for name in COVARIATE_NAMES:
+        beta, centre = coefs[name]
+        support, p = covariate_pmf(getattr(scenario.covariates, name))
         keep = p > 0
         contrib, p = beta * (support[keep] - centre), p[keep]
         v = (values[:, None] + contrib[None, :]).ravel()
@@ -103,14 +69,19 @@ def _frailty_transform(x: np.ndarray, theta: float) -> np.ndarray:
     return np.exp(-np.log1p(theta * x) / theta)
 
 
-def cumulative_baseline(t: np.ndarray, scale: float, shape: float) -> np.ndarray:
-    """Weibull cumulative baseline hazard ``(t / scale) ** shape`` (t, scale in days)."""
-    return (np.asarray(t, dtype=float) / scale) ** shape
-
-
 @lru_cache(maxsize=64)
 def weibull_scale(scenario: Scenario) -> float:
-    """Weibull scale (days) at which marginal usual-care net retention at ``target_day`` is ``target_retention``."""
+    """The Weibull scale calibrated so marginal usual-care net retention at ``target_day`` is ``target_retention``.
+
+    Solves ``sum_x p(x) E_Z[exp(-Z exp(lp(x)) c)] = target_retention`` for ``c = H0(target_day)`` by bisection on
+    ``log c`` (to 1e-13), with the linear predictor's exact distribution (:func:`linear_predictor_distribution`)
+    and the gamma frailty integrated in closed form; then ``scale = target_day / c ** (1 / shape)``.
+
+    Returns
+    -------
+    float
+        Weibull scale in days (not a rate): ``H0(t) = (t / scale) ** shape``.
+    """
     lp, p = linear_predictor_distribution(scenario)
     e = np.exp(lp)
     theta = scenario.frailty_variance
@@ -133,16 +104,12 @@ def weibull_scale(scenario: Scenario) -> float:
 
 
 def arm_cumulative_hazard(t: np.ndarray, scenario: Scenario, peer: bool) -> np.ndarray:
-    """Cumulative baseline hazard of an arm including the peer effect and its optional stop day."""
-    scale, shape = weibull_scale(scenario), scenario.weibull_shape
-    h0 = cumulative_baseline(t, scale, shape)
-    if not peer:
-        return h0
-    hr, stop = scenario.hazard_ratio, scenario.effect_stops_day
-    if stop is None:
-        return hr * h0
-    h0c = float(cumulative_baseline(stop, scale, shape))
-    return np.where(np.asarray(t) <= stop, hr * h0, hr * h0c + (h0 - h0c))
+    """Cumulative baseline-scale hazard of an arm at days ``t``, with the peer HR up to ``effect_stops_day``.
+
+    :func:`peerstudy.simulation.hazards.arm_cumulative_hazard` at the scenario's calibrated Weibull scale.
+    """
+    return _arm_hazard(t, weibull_scale(scenario), scenario.weibull_shape, scenario.hazard_ratio,
+                       scenario.effect_stops_day, peer)
 
 
 #: Monte Carlo size and seed for the peer arm's truth when recent contact changes the hazard (see compute_truth).
@@ -166,13 +133,10 @@ def _marginal_survival_with_contacts(t: np.ndarray, scenario: Scenario) -> np.nd
     frailty is integrated in closed form; the average has a Monte Carlo SE below 1e-3 (checked in tests) (fixed seed, so the
     truth is deterministic).
     """
-    from peerstudy.simulation.contacts import mean_survival_with_windows
-    from peerstudy.simulation.cohort import _contact_horizon, draw_sessions
-
     rng = np.random.default_rng(CONTACT_TRUTH_SEED)
     lp_atoms, p = linear_predictor_distribution(scenario)
     lp = lp_atoms[rng.choice(len(p), size=CONTACT_TRUTH_DRAWS, p=p)]
-    offsets, days = draw_sessions(CONTACT_TRUTH_DRAWS, scenario.contacts, _contact_horizon(scenario), rng)
+    offsets, days = draw_sessions(CONTACT_TRUTH_DRAWS, scenario.contacts, contact_horizon(scenario), rng=rng)
     stop = np.inf if scenario.effect_stops_day is None else float(scenario.effect_stops_day)
     order = np.argsort(t)
     S = mean_survival_with_windows(np.asarray(t, dtype=float)[order], lp, offsets, days,
@@ -225,8 +189,6 @@ def compute_truth(scenario: Scenario) -> Truth:
     estimands are per arm, marginal over the superpopulation of sites, and net of loss to follow-up), so
     scenarios differing only in those share one cached computation.
     """
-    from peerstudy.scenario import Assignment
-
     return _compute_truth(scenario.replace(**_IRRELEVANT, assignment=Assignment()))
 
 

@@ -53,6 +53,8 @@ _EXPORTS: dict[str, str] = {
     "finegray_expand": "cox",
     "AftResult": "cox",
     "fit_weibull_aft": "cox",
+    "FrailtyCoxResult": "cox",
+    "fit_frailty_cox": "cox",
     "PermutationResult": "permutation",
     "permutation_test": "permutation",
     "permutation_allocations": "permutation",

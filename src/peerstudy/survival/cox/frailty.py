@@ -425,7 +425,7 @@ class _Model:
             W = B / fd
             Sc = A - W @ B.T
             try:
-                xc = _chol_solve(Sc, u[:p] - W @ u[p:])
+                xc = _chol_solve(Sc, u[:p] - W @ u[p:], scale=max(float(np.max(fd)), float(np.max(np.diag(A)))))
             except np.linalg.LinAlgError:
                 raise AnalysisError("the information matrix is singular: covariates are collinear (one is a "
                                     "combination of others, or constant within every site); drop one") from None
@@ -507,9 +507,46 @@ class _Model:
         return np.diag(E) - Qm
 
 
-def _chol_solve(M: np.ndarray, y: np.ndarray) -> np.ndarray:
-    L = np.linalg.cholesky(M)
-    return np.linalg.solve(L.T, np.linalg.solve(L, y))
+#: R's ``coxph.control(toler.chol)``: pivots below this times the largest diagonal element count as zero.
+_TOLER_CHOL = np.finfo(float).eps ** 0.75
+
+
+def _chol_solve(M: np.ndarray, y: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """Solve ``M x = y`` as R's ``cholesky2``/``chsolve2`` do: an LDL' factorisation in which a pivot below
+    ``toler.chol * max(diag)`` (``scale``, when given, is that maximum over the whole penalised matrix, as in
+    R's ``cholesky3``) is set to zero, so its component of the Newton step is zero. With a cluster-level
+    covariate (arm constant within sites) the sparse (diagonal-frailty) information's covariate block can be
+    non-positive: R then takes no step in that direction for that iteration, and so does this."""
+    n = len(y)
+    L = np.array(M, dtype=float, copy=True)
+    top = float(np.max(np.diag(L))) if scale is None else float(scale)
+    eps = _TOLER_CHOL * top if top > 0 else _TOLER_CHOL
+    if not np.all(np.isfinite(L)):
+        raise np.linalg.LinAlgError("non-finite information matrix")
+    for i in range(n):
+        pivot = L[i, i]
+        if not np.isfinite(pivot) or pivot < eps:
+            L[i, i] = 0.0
+            L[i + 1:, i] = 0.0
+            continue
+        for j in range(i + 1, n):
+            temp = L[j, i] / pivot
+            L[j, i] = temp
+            L[j, j] -= temp * temp * pivot
+            L[j + 1:, j] -= temp * L[j + 1:, i]
+    if scale is None and not np.any(np.diag(L) > 0):
+        raise np.linalg.LinAlgError("information matrix has no positive pivot")
+    x = np.array(y, dtype=float, copy=True)
+    for i in range(n):  # forward: unit lower triangle
+        x[i] -= L[i, :i] @ x[:i]
+    d = np.diag(L)
+    x = np.where(d > 0, x / np.where(d > 0, d, 1.0), 0.0)
+    for i in range(n - 1, -1, -1):  # backward: L' (unit)
+        if d[i] == 0:
+            x[i] = 0.0
+            continue
+        x[i] -= L[i + 1:, i] @ x[i + 1:]
+    return x
 
 
 def _inv(M: np.ndarray) -> np.ndarray:
@@ -741,6 +778,17 @@ def _boundary_p(chisq: float) -> float:
 
 
 # --------------------------------------------------------------------------------------------- public
+def _refuse_cluster_level(df: pd.DataFrame, covariates: Sequence[str], frailty: str) -> None:
+    """The Gaussian fit's sparse information is not positive for a covariate constant within every cluster
+    (R's own result there cannot be reproduced from its published algorithm): say so, and what to use."""
+    groups = df.groupby(frailty, observed=True)
+    for c in covariates:
+        if c != frailty and (groups[c].nunique(dropna=False) <= 1).all():
+            raise AnalysisError(f"Gaussian frailty is not available when a covariate is constant within every "
+                                f"{frailty} (here {c!r}, as in a cluster-randomised design); use the gamma frailty "
+                                f"(distribution='gamma')")
+
+
 def fit_frailty_cox(df: pd.DataFrame, *, covariates: Sequence[str] = ("arm",), frailty: str = "site",
                     distribution: str = "gamma", time: str = "time", event: str = "event", ties: str = "efron",
                     method: str | None = None, eps: float | None = None,
@@ -858,6 +906,8 @@ def fit_frailty_cox(df: pd.DataFrame, *, covariates: Sequence[str] = ("arm",), f
         raise ParameterError(f"eps must be a number between 0 and 1; got {show(eps)}")
     data = _prepare(df, covariates, frailty, time, event, ties)
     model = _Model(data, distribution)
+    if distribution == "gaussian" and model.sparse:
+        _refuse_cluster_level(df, covariates, frailty)
     fit, theta, history, newton, done = _outer(model, method, int(outer_max), float(eps))
     if not done:
         warnings.warn(f"the search for the frailty variance stopped after {outer_max} outer iterations before its "
@@ -872,8 +922,9 @@ def fit_frailty_cox(df: pd.DataFrame, *, covariates: Sequence[str] = ("arm",), f
                       f"not the maximiser; pass a smaller eps (e.g. 1e-10) and a larger outer_max to search "
                       f"further", ConvergenceWarning, stacklevel=2)
     var, var2, fvar, df_frail, _, vbb = model.variances(fit)
-    se = np.sqrt(np.diag(var))
-    se2 = np.sqrt(np.diag(var2))
+    with np.errstate(invalid="ignore"):  # a negative diagonal (R's NaN se2 for a cluster-level covariate)
+        se = np.sqrt(np.diag(var))
+        se2 = np.sqrt(np.diag(var2))
     terms = {name: _term(fit.beta[j], se[j], se2[j]) for j, name in enumerate(data.names)}
     if model.sparse:
         f_chisq = float(np.sum(fit.b ** 2 / fvar))
