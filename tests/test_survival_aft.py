@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy.exceptions import AnalysisError
+from peerstudy.exceptions import AnalysisError, SchemaError
 from peerstudy.survival.cox.aft import fit_weibull_aft
 from peerstudy.survival.cox.engine import fit_cox
 
@@ -68,7 +68,7 @@ def test_dict_time_ratios_and_shape(sim):
 
 
 def test_bad_input(sim):
-    with pytest.raises(AnalysisError, match="time column 'time' must be > 0"):
+    with pytest.raises(SchemaError, match=r"column 'time' \(time\) must be > 0"):
         fit_weibull_aft(sim.assign(time=sim.time - 1), covariates=COVS)
     with pytest.raises(AnalysisError, match="covariate 'female' is constant"):
         fit_weibull_aft(sim.assign(female=0), covariates=COVS)

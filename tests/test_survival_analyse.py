@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from peerstudy._io import dumps_json
-from peerstudy.exceptions import AnalysisError, SchemaError
+from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
 from peerstudy.survival.analyse import analyse_cohort
 
 REF = Path(__file__).parent / "reference"
@@ -100,15 +100,21 @@ def test_event_derived_from_ending(cohort):
 def test_errors(cohort):
     with pytest.raises(AnalysisError, match=r"column 'arm' \(arm\) needs at least 2 levels; it has 1: 'peer'"):
         analyse_cohort(cohort[cohort.arm == "peer"])
-    with pytest.raises(SchemaError, match="'coach'"):
+    with pytest.raises(SchemaError, match=r"missing column\(s\) 'coach'"):
         analyse_cohort(cohort, cluster="coach")
-    with pytest.raises(AnalysisError, match="ties must be one of efron, breslow; got 'exact'"):
+    with pytest.raises(ParameterError, match="ties must be one of 'efron', 'breslow'; got 'exact'"):
         analyse_cohort(cohort, ties="exact")
-    with pytest.raises(AnalysisError, match="cause 'dropout' needs an ending column"):
+    with pytest.raises(ParameterError, match="cause 'dropout' needs an ending column"):
         analyse_cohort(cohort, cause="dropout")
+    with pytest.raises(ParameterError, match="cause 'retained' is also listed in censored"):
+        analyse_cohort(cohort, ending="outcome", cause="retained")
+    with pytest.raises(ParameterError, match="horizons must be positive numbers of days; got -30"):
+        analyse_cohort(cohort, horizons=(-30, 90))
     with pytest.raises(AnalysisError, match="cause 'relapse' does not occur in column 'outcome'"):
         analyse_cohort(cohort, ending="outcome", cause="relapse")
-    with pytest.raises(AnalysisError, match=r"'event' \(event\) must be 0/1"):
+    with pytest.raises(AnalysisError, match="no events"):
+        analyse_cohort(cohort.assign(event=0))
+    with pytest.raises(SchemaError, match=r"'event' \(event\) must be 0/1"):
         analyse_cohort(cohort.assign(event=cohort["event"] + 1))
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy.exceptions import AnalysisError, SchemaError
+from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
 from peerstudy.survival.competing import cumulative_incidence
 
 REF = Path(__file__).parent / "reference"
@@ -75,9 +75,11 @@ def test_numeric_endings_and_errors():
     np.testing.assert_allclose(fit["all"].cif[:, 0], cumulative_incidence(df)["all"].cif[:, 0])
     with pytest.raises(AnalysisError, match="cause 'relapse' does not occur in column 'outcome'"):
         cumulative_incidence(df, causes=("relapse",))
-    with pytest.raises(SchemaError, match="'ending_col'"):
+    with pytest.raises(ParameterError, match="cause 'retained' is also listed in censored"):
+        cumulative_incidence(df, causes=("retained",))
+    with pytest.raises(SchemaError, match=r"missing column\(s\) 'ending_col'"):
         cumulative_incidence(df, ending="ending_col")
-    with pytest.raises(AnalysisError, match=r"column 'outcome' \(ending\) has 1 missing"):
+    with pytest.raises(SchemaError, match=r"column 'outcome' \(ending\) has 1 missing value\(s\) at row\(s\) 5"):
         cumulative_incidence(df.assign(outcome=df["outcome"].where(df.index != 4, None)))
     with pytest.raises(AnalysisError, match="no endings other than the censored"):
         cumulative_incidence(df.assign(outcome="retained"))

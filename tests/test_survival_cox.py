@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy.exceptions import AnalysisError, PeerstudyWarning, SeparationWarning
+from peerstudy.exceptions import AnalysisError, ParameterError, PeerstudyWarning, SchemaError, SeparationWarning
 from peerstudy.survival.cox.engine import CoxResult, fit_cause_specific_cox, fit_cox
 
 REF = Path(__file__).parent / "reference"
 DATA = Path(__file__).parents[1] / "src" / "peerstudy" / "data"
 R = json.loads((REF / "survival_models.json").read_text())
+R_BASE = json.loads((REF / "survival_base.json").read_text())
 COVS = ["arm", "age", "female", "homeless", "depression", "prior_treatments"]
 
 
@@ -147,6 +148,36 @@ def test_cause_specific_matches_r(sim):
     check(fit, R["cs_sim"])
 
 
+def _check_basic(fit: CoxResult, ref: dict) -> None:
+    np.testing.assert_allclose(fit.coef, _values(ref["coef"]), rtol=1e-6)
+    np.testing.assert_allclose(fit.se, ref["se"], rtol=1e-6)
+    assert fit.loglik == pytest.approx(ref["loglik"], rel=1e-9)
+    assert fit.n == ref["n"] and fit.events == ref["events"]
+
+
+def test_cause_specific_honours_censored(sim):
+    """``censored`` decides which endings are censoring: lost_to_follow_up is one by default, a cause otherwise."""
+    covs = ["arm", "age", "homeless", "depression"]
+    with pytest.raises(ParameterError, match="cause 'lost_to_follow_up' is also listed in censored"):
+        fit_cause_specific_cox(sim, cause="lost_to_follow_up", covariates=covs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PeerstudyWarning)  # 45 events for 4 terms
+        lost = fit_cause_specific_cox(sim, cause="lost_to_follow_up", censored=("retained",), covariates=covs)
+    _check_basic(lost, R_BASE["cause_specific_lost"])
+    # a competing ending and censoring both end follow-up for the cause-specific hazard
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PeerstudyWarning)
+        inc = fit_cause_specific_cox(sim, cause="incarcerated", covariates=covs)
+        inc_narrow = fit_cause_specific_cox(sim, cause="incarcerated", censored=("retained",), covariates=covs)
+    _check_basic(inc, R_BASE["cause_specific_incarcerated"])
+    np.testing.assert_allclose(inc_narrow.coef, inc.coef, rtol=1e-12)
+    # values are compared as strings, as in cumulative_incidence: numeric ending codes work
+    codes = sim["outcome"].map({"dropout": 1, "incarcerated": 2, "died": 3, "lost_to_follow_up": 4}).fillna(0)
+    by_code = fit_cause_specific_cox(sim.assign(code=codes.astype(int)), ending="code", cause="1", censored=(0, 4),
+                                     covariates=covs)
+    check(by_code, R["cs_sim"])
+
+
 def test_result_dict_and_html(sim):
     fit = fit_cox(sim, covariates=COVS, cluster="site")
     d = fit.to_dict()
@@ -172,30 +203,36 @@ def test_term_coding_reference_levels(sim):
     assert fit_cox(three, covariates=["region"]).terms == ("region[north]", "region[west]")
 
 
-@pytest.mark.parametrize("change, kwargs, match", [
-    (lambda d: d.drop(columns="age"), {}, "covariate column 'age' is not in the data"),
-    (lambda d: d.assign(age=d.age.where(d.index > 2)), {}, "'age' has 3 missing"),
-    (lambda d: d.assign(time=d.time.where(d.index != 4, 0)), {}, "time column 'time' must be > 0"),
-    (lambda d: d.assign(time=d.time.where(d.index != 4, -3)), {}, "must be > 0.*-3"),
-    (lambda d: d.assign(female=1), {}, "covariate 'female' is constant"),
-    (lambda d: d.assign(arm="peer"), {}, "'arm' has a single level .'peer'."),
-    (lambda d: d.assign(event=d.event * 2), {}, "event column 'event' must be 0/1; got 2"),
-    (lambda d: d.assign(event=0), {}, "no events"),
-    (lambda d: d, {"ties": "exact"}, "ties must be 'efron' or 'breslow'"),
-    (lambda d: d.assign(w=-1.0), {"weights": "w"}, "weights must be finite and > 0"),
-    (lambda d: d.assign(age2=d.age * 2), {"covariates": COVS + ["age2"]}, "collinear"),
-    (lambda d: d, {"cluster": "nope"}, "cluster column 'nope' is not in the data"),
+@pytest.mark.parametrize("change, kwargs, error, match", [
+    (lambda d: d.drop(columns="age"), {}, SchemaError, r"missing column\(s\) 'age' \(covariate\)"),
+    (lambda d: d.assign(age=d.age.where(d.index > 2)), {}, SchemaError, r"column 'age' \(covariate\) has 3 missing"),
+    (lambda d: d.assign(time=d.time.where(d.index != 4, 0)), {}, SchemaError,
+     r"column 'time' \(time\) must be > 0; got 0 at row\(s\) 5"),
+    (lambda d: d.assign(time=d.time.where(d.index != 4, -3)), {}, SchemaError, "must be > 0; got -3"),
+    (lambda d: d.assign(time=d.time.astype(str)), {}, SchemaError, r"column 'time' \(time\) must be numeric"),
+    (lambda d: d.assign(female=1), {}, AnalysisError, r"covariate 'female' is constant \(every value is 1\)"),
+    (lambda d: d.assign(arm="peer"), {}, AnalysisError, "'arm' has a single level .'peer'."),
+    (lambda d: d.assign(event=d.event * 2), {}, SchemaError, r"column 'event' \(event\) must be 0/1 .*; got 2 at"),
+    (lambda d: d.assign(event=0), {}, AnalysisError, "no events"),
+    (lambda d: d, {"ties": "exact"}, ParameterError, "ties must be one of 'efron', 'breslow'; got 'exact'"),
+    (lambda d: d, {"covariates": []}, ParameterError, "covariates is empty"),
+    (lambda d: d.assign(w=-1.0), {"weights": "w"}, SchemaError, r"column 'w' \(weights\) must be finite and > 0"),
+    (lambda d: d, {"weights": np.ones(3)}, ParameterError, r"weights must have one value per row \(1500\)"),
+    (lambda d: d.assign(age2=d.age * 2), {"covariates": COVS + ["age2"]}, AnalysisError, "collinear"),
+    (lambda d: d, {"cluster": "nope"}, SchemaError, r"missing column\(s\) 'nope'"),
+    (lambda d: d.assign(tstart=d.time), {"start": "tstart"}, SchemaError,
+     r"column 'tstart' \(start\) must be < column 'time' \(time\)"),
 ])
-def test_bad_input_raises(sim, change, kwargs, match):
+def test_bad_input_raises(sim, change, kwargs, error, match):
     kwargs = {"covariates": COVS, **kwargs}
-    with pytest.raises(AnalysisError, match=match):
+    with pytest.raises(error, match=match):
         fit_cox(change(sim), **kwargs)
 
 
 def test_too_few_events(sim):
     small = sim.head(40).assign(event=0)
     small.loc[small.index[:3], "event"] = 1
-    with pytest.raises(AnalysisError, match="too few events: 3 event.s. for 6 model term"):
+    with pytest.raises(AnalysisError, match=r"too few events: column 'event' \(event\) has 3 event\(s\) for 6 model terms"):
         fit_cox(small, covariates=COVS)
     small.loc[small.index[:8], "event"] = 1
     with pytest.warns(PeerstudyWarning, match="only 8 events for 6 model term"):

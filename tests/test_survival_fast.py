@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy.exceptions import AnalysisError, DataError
+from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
 from peerstudy.survival import fast
 
 REF = Path(__file__).parent / "reference"
@@ -120,19 +120,25 @@ def test_monotone_likelihood_is_flagged_not_fitted():
 
 
 def test_input_errors():
-    with pytest.raises(DataError, match="event has shape"):
+    with pytest.raises(SchemaError, match="event has shape"):
         fast.logrank_batch(np.ones((2, 5)), np.ones((2, 4)), np.ones((2, 5)))
-    with pytest.raises(DataError, match="time must be finite and > 0"):
+    with pytest.raises(SchemaError, match="time must be finite and > 0 for every participant; got 0"):
         fast.logrank_batch([1, 0, 3], [1, 1, 0], [0, 1, 1])
-    with pytest.raises(DataError, match="event must be 0 or 1"):
+    with pytest.raises(SchemaError, match="event must be 0 or 1; got 2"):
         fast.logrank_batch([1, 2, 3], [1, 2, 0], [0, 1, 1])
-    with pytest.raises(DataError, match="group must be 0"):
+    with pytest.raises(SchemaError, match="event must be 0 or 1; got 0.5"):
+        fast.logrank_batch([1, 2, 3], [1, 0.5, 0], [0, 1, 1])
+    with pytest.raises(SchemaError, match="group must be 0"):
         fast.rmst_batch([1, 2, 3], [1, 1, 0], [0, 2, 1], tau=2)
-    with pytest.raises(AnalysisError, match="tau must be a number of days > 0; got -1"):
+    with pytest.raises(SchemaError, match="time must be numeric; got dtype <U1"):
+        fast.logrank_batch(["a", "b", "c"], [1, 1, 0], [0, 1, 1])
+    with pytest.raises(ParameterError, match="max_iter must be a whole number >= 1; got 0"):
+        fast.cox_batch([1, 2, 3], [1, 1, 0], [0, 1, 1], max_iter=0)
+    with pytest.raises(ParameterError, match="tau must be a number of days > 0; got -1"):
         fast.rmst_batch([1, 2, 3], [1, 1, 0], [0, 1, 1], tau=-1)
     with pytest.raises(AnalysisError, match="both arms"):
         fast.rmst_batch([1, 2, 3], [1, 1, 0], [1, 1, 1], tau=2)
-    with pytest.raises(DataError, match=r"X must have shape \(n_sets, n, p\)"):
+    with pytest.raises(SchemaError, match=r"X must have shape \(n_sets, n, p\)"):
         fast.cox_batch([1, 2, 3], [1, 1, 0], np.ones((3, 2, 2)))
-    with pytest.raises(DataError, match="cluster codes must be whole numbers >= 0"):
+    with pytest.raises(SchemaError, match="cluster codes must be whole numbers >= 0"):
         fast.cox_batch([1, 2, 3], [1, 1, 0], [0, 1, 1], cluster=[0, -1, 1])

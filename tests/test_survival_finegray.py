@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy.exceptions import AnalysisError
+from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
 from peerstudy.survival.cox.finegray import finegray_expand, fit_fine_gray
 
 REF = Path(__file__).parent / "reference"
@@ -70,9 +70,11 @@ def test_dict_and_errors(sim):
     assert d["events"] == int((sim.outcome == "dropout").sum())
     assert set(d["terms"]["arm[peer]"]) == {"coef", "se", "hr", "ci_lower", "ci_upper", "p", "robust_se"}
     assert "Fine-Gray" in fit._repr_html_()
-    with pytest.raises(AnalysisError, match="cause 'relapse' never occurs in column 'outcome'"):
+    with pytest.raises(AnalysisError, match="cause 'relapse' does not occur in column 'outcome'"):
         fit_fine_gray(sim, cause="relapse")
-    with pytest.raises(AnalysisError, match="cause 'retained' is also listed in censored"):
+    with pytest.raises(ParameterError, match="cause 'retained' is also listed in censored"):
         fit_fine_gray(sim, cause="retained")
-    with pytest.raises(AnalysisError, match="ending column 'ending' is not in the data"):
+    with pytest.raises(SchemaError, match=r"missing column\(s\) 'ending'"):
         fit_fine_gray(sim, ending="ending")
+    with pytest.raises(ParameterError, match="ties must be one of 'efron', 'breslow'; got 'exact'"):
+        fit_fine_gray(sim, ties="exact")

@@ -244,12 +244,12 @@ def test_bad_parameters(small, kw, value):
 
 
 def test_frailty_column_as_covariate(small):
-    with pytest.raises(AnalysisError, match="also a covariate"):
+    with pytest.raises(ParameterError, match="also a covariate"):
         fit_frailty_cox(small, covariates=["arm", "site"])
 
 
 def test_bad_time(small):
-    with pytest.raises(AnalysisError, match="must be > 0"):
+    with pytest.raises(SchemaError, match=r"column 'time' \(time\) must be > 0"):
         fit_frailty_cox(small.assign(time=small.time - 500))
 
 

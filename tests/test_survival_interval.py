@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy.exceptions import AnalysisError, SchemaError
+from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
 from peerstudy.survival.interval import fit_interval_weibull, turnbull
 
 HERE = Path(__file__).parent
@@ -103,19 +103,25 @@ def test_survival_at_is_nan_inside_an_interval_with_mass():
 def test_errors_name_the_problem():
     with pytest.raises(SchemaError, match="'time_upper' must be >= 'time_lower'"):
         turnbull(pd.DataFrame({"time_lower": [5.0], "time_upper": [2.0]}))
-    with pytest.raises(SchemaError, match="missing column 'time_lower'"):
+    with pytest.raises(SchemaError, match=r"missing column\(s\) 'time_lower'"):
         turnbull(pd.DataFrame({"lo": [1.0], "time_upper": [2.0]}))
-    with pytest.raises(SchemaError, match="must be >= 0"):
+    with pytest.raises(SchemaError, match=r"must be >= 0; 1 row\(s\) are not \(row\(s\) 1\)"):
         turnbull(pd.DataFrame({"time_lower": [-1.0], "time_upper": [2.0]}))
+    with pytest.raises(SchemaError, match=r"column 'w' \(weights\) must be finite and >= 0"):
+        turnbull(pd.DataFrame({"time_lower": [1.0], "time_upper": [2.0], "w": [-1.0]}), weights="w")
+    with pytest.raises(ParameterError, match="max_iter must be a whole number >= 1; got 0"):
+        turnbull(pd.DataFrame({"time_lower": [1.0], "time_upper": [2.0]}), max_iter=0)
     df = pd.DataFrame({"time_lower": [1.0, 2.0], "time_upper": [np.inf, np.inf], "x": [0, 1]})
     with pytest.raises(AnalysisError, match="right-censored"):
         fit_interval_weibull(df)
     df = pd.DataFrame({"time_lower": [0.0, 2.0], "time_upper": [1.0, 3.0], "x": [1, 1]})
-    with pytest.raises(AnalysisError, match="covariate 'x' is constant"):
+    with pytest.raises(AnalysisError, match=r"covariate 'x' is constant \(every value is 1\)"):
         fit_interval_weibull(df, covariates=["x"])
-    with pytest.raises(SchemaError, match="not in the data: z"):
+    with pytest.raises(SchemaError, match=r"missing column\(s\) 'z' \(covariate\)"):
         fit_interval_weibull(df, covariates=["z"])
-    with pytest.raises(AnalysisError, match="unknown covariate"):
+    with pytest.raises(SchemaError, match=r"column 'x' \(covariate\) must be numeric"):
+        fit_interval_weibull(df.assign(x=["a", "b"]), covariates=["x"])
+    with pytest.raises(ParameterError, match="unknown covariate"):
         fit_interval_weibull(df.assign(x=[0, 1])).survival(3, {"x": 1})
 
 

@@ -1,4 +1,5 @@
-"""Kaplan-Meier: against R survfit (tests/reference/survival_core.R), the published UIS table, errors, truth."""
+"""Kaplan-Meier: against R survfit (tests/reference/survival_core.R; with case weights survival_base.R), the
+published UIS table, errors, truth."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import pandas as pd
 import pytest
 
 from peerstudy.data import datasets
-from peerstudy.exceptions import AnalysisError, SchemaError
+from peerstudy.exceptions import ParameterError, SchemaError
 from peerstudy.survival.km import kaplan_meier
 
 REF = Path(__file__).parent / "reference"
 R = json.loads((REF / "survival_core.json").read_text())
+R_BASE = json.loads((REF / "survival_base.json").read_text())
 
 
 def _rossi() -> pd.DataFrame:
@@ -50,6 +52,44 @@ def test_curves_match_r_survfit(name, conf_type):
         np.testing.assert_allclose(c.std_err, _arr(r["std_err"]), atol=1e-10)
         np.testing.assert_allclose(c.lower, _arr(r["lower"]), atol=1e-10)
         np.testing.assert_allclose(c.upper, _arr(r["upper"]), atol=1e-10)
+
+
+@pytest.mark.parametrize("case, weights, conf_type", [("w_loglog", "w", "log-log"), ("w_log", "w", "log"),
+                                                      ("wi_loglog", "wi", "log-log")])
+def test_weighted_curves_match_r_survfit(case, weights, conf_type):
+    """survfit(weights = ): weighted counts; Greenwood for whole-number weights, the robust SE otherwise."""
+    ref = R_BASE["weighted_km"][case]
+    df = pd.read_csv(REF / "survival_models_cohort.csv")
+    fit = kaplan_meier(df, group="arm", weights=weights, conf_type=conf_type)
+    assert fit.weighted and fit.meta()["weighted"] is True
+    for label, c in fit.curves.items():
+        r = ref[label]
+        np.testing.assert_array_equal(c.time, r["time"])
+        np.testing.assert_allclose(c.n_risk, r["n_risk"], rtol=1e-12)
+        np.testing.assert_allclose(c.n_event, r["n_event"], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(c.survival, r["surv"], rtol=1e-12)
+        # R keeps the SE of log S for whole-number weights, and of S itself for the robust SE
+        r_se = _arr(r["std_err"]) if ref["logse"] else _arr(r["std_err"]) / c.survival
+        np.testing.assert_allclose(c.std_err, r_se, rtol=1e-9)
+        np.testing.assert_allclose(c.lower, _arr(r["lower"]), rtol=1e-9)
+        np.testing.assert_allclose(c.upper, _arr(r["upper"]), rtol=1e-9)
+        assert c.n == int((df["arm"] == label).sum()) and c.events == int(df.loc[df["arm"] == label, "event"].sum())
+    assert ref["logse"] is (weights == "wi")
+    from peerstudy.survival.rmst import rmst_from_km
+
+    r90 = rmst_from_km(fit, 90)
+    np.testing.assert_allclose(r90.estimate, [ref["rmean_90"]["usual_care"], ref["rmean_90"]["peer"]], rtol=1e-12)
+    np.testing.assert_allclose(r90.se, [ref["rmean_90"]["se_usual_care"], ref["rmean_90"]["se_peer"]], rtol=1e-9)
+
+
+def test_whole_number_weights_equal_repeated_rows():
+    df = pd.DataFrame({"time": [2, 3, 3, 5, 6, 6, 8, 9], "event": [1, 0, 1, 1, 0, 1, 1, 0],
+                       "w": [1, 2, 1, 1, 1, 3, 1, 2]})
+    weighted = kaplan_meier(df, weights="w")["all"]
+    repeated = kaplan_meier(df.loc[df.index.repeat(df["w"])])["all"]
+    for name in ("time", "n_risk", "n_event", "n_censor", "survival", "std_err", "lower", "upper"):
+        np.testing.assert_allclose(getattr(weighted, name), getattr(repeated, name), rtol=1e-12)
+    assert weighted.n == 8 and repeated.n == 12
 
 
 @pytest.mark.parametrize("conf_type", ["log-log", "log"])
@@ -117,17 +157,25 @@ def test_errors_name_column_and_value():
     df = pd.read_csv(REF / "survival_core_cohort.csv")
     with pytest.raises(SchemaError, match="missing column.*'days'"):
         kaplan_meier(df, time="days")
-    with pytest.raises(AnalysisError, match=r"'time' \(time\) must be > 0; got 0"):
+    with pytest.raises(SchemaError, match=r"'time' \(time\) must be > 0; got 0 at row\(s\) 4"):
         kaplan_meier(df.assign(time=df["time"].where(df.index != 3, 0)))
-    with pytest.raises(AnalysisError, match=r"'time' \(time\) must be numeric.*'ten'"):
+    with pytest.raises(SchemaError, match=r"'time' \(time\) must be numeric.*'ten' at row\(s\) 3"):
         kaplan_meier(df.assign(time=df["time"].astype(object).where(df.index != 2, "ten")))
-    with pytest.raises(AnalysisError, match=r"'event' \(event\) must be 0/1.*2"):
+    with pytest.raises(SchemaError, match=r"'event' \(event\) must be 0/1 \(1 = event, 0 = censored\); got 2 at"):
         kaplan_meier(df.assign(event=df["event"].where(df.index != 0, 2)))
-    with pytest.raises(AnalysisError, match="missing or infinite"):
+    with pytest.raises(SchemaError, match="missing or infinite"):
         kaplan_meier(df.assign(time=df["time"].astype(float).where(df.index != 0, np.nan)))
-    with pytest.raises(AnalysisError, match="conf_type must be one of"):
+    with pytest.raises(ParameterError, match="conf_type must be one of 'log-log', 'log', 'plain'; got 'logit'"):
         kaplan_meier(df, conf_type="logit")
-    with pytest.raises(AnalysisError, match=r"column 'arm' \(group\) has 1 missing"):
+    with pytest.raises(ParameterError, match="conf_level must be between 0 and 1; got 95"):
+        kaplan_meier(df, conf_level=95)
+    with pytest.raises(ParameterError, match="horizons must be positive numbers of days; got 'x'"):
+        kaplan_meier(df, horizons=(30, "x"))
+    with pytest.raises(SchemaError, match=r"column 'w' \(weights\) must be finite and >= 0; 1 are not \(e.g. -1 at"):
+        kaplan_meier(df.assign(w=np.where(df.index == 0, -1.0, 1.0)), weights="w")
+    with pytest.raises(ParameterError, match=r"weights must have one value per row"):
+        kaplan_meier(df, weights=[1.0, 2.0])
+    with pytest.raises(SchemaError, match=r"column 'arm' \(group\) has 1 missing"):
         kaplan_meier(df.assign(arm=df["arm"].where(df.index != 5, None)), group="arm")
     with pytest.raises(SchemaError, match="no rows"):
         kaplan_meier(df.iloc[:0])

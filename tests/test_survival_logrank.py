@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from peerstudy.data import datasets
-from peerstudy.exceptions import AnalysisError, SchemaError
+from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
 from peerstudy.survival.logrank import logrank_test
 
 REF = Path(__file__).parent / "reference"
@@ -89,13 +89,15 @@ def test_errors():
     df = pd.read_csv(REF / "survival_core_cohort.csv")
     with pytest.raises(AnalysisError, match=r"column 'arm' \(group\) needs at least 2 levels; it has 1: 'peer'"):
         logrank_test(df[df.arm == "peer"])
-    with pytest.raises(SchemaError, match="'clinic'"):
+    with pytest.raises(SchemaError, match=r"missing column\(s\) 'clinic'"):
         logrank_test(df, strata="clinic")
-    with pytest.raises(AnalysisError, match="rho must be a number >= 0; got -1"):
+    with pytest.raises(ParameterError, match="rho must be a number >= 0; got -1"):
         logrank_test(df, rho=-1)
+    with pytest.raises(ParameterError, match="gamma must be a number >= 0; got 'a'"):
+        logrank_test(df, gamma="a")
     with pytest.raises(AnalysisError, match="no events"):
         logrank_test(df.assign(event=0))
-    with pytest.raises(AnalysisError, match=r"'event' \(event\) must be 0/1"):
+    with pytest.raises(SchemaError, match=r"'event' \(event\) must be 0/1"):
         logrank_test(df.assign(event=df["event"] * 3))
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy.exceptions import AnalysisError, ParameterError
+from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
 from peerstudy.present.plots.observational import plot_love, plot_overlap
 from peerstudy.data.schema import COVARIATES
 from peerstudy.survival.cox.engine import fit_cox
@@ -108,10 +108,14 @@ def test_iptw_analysis_result_and_plots(cohort):
 
 
 def test_bad_weights_are_refused(cohort):
-    with pytest.raises(AnalysisError, match="one value per row"):
+    with pytest.raises(ParameterError, match=r"weights must have one value per row \(400\); got shape \(3,\)"):
         weighted_kaplan_meier(cohort, weights=np.ones(3))
-    with pytest.raises(AnalysisError, match="finite and >= 0"):
+    with pytest.raises(SchemaError, match=r"weights must be finite and >= 0; 400 are not \(e.g. -1 at row\(s\) 1"):
         weighted_kaplan_meier(cohort, weights=-np.ones(len(cohort)))
+    with pytest.raises(SchemaError, match=r"missing column\(s\) 'w'"):
+        weighted_kaplan_meier(cohort, weights="w")
+    with pytest.raises(SchemaError, match="weights must be finite and > 0"):
+        iptw_cox(cohort, weights=np.zeros(len(cohort)))
 
 
 # --------------------------------------------------------------------------------------------- recovery

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from peerstudy.data import datasets
-from peerstudy.exceptions import AnalysisError
+from peerstudy.exceptions import AnalysisError, ParameterError
 from peerstudy.survival.km import kaplan_meier
 from peerstudy.survival.rmst import rmst, rmst_from_km
 
@@ -74,8 +74,10 @@ def test_errors():
     df = pd.read_csv(REF / "survival_core_cohort.csv")
     with pytest.raises(AnalysisError, match="tau = 400 days is beyond the last observed time"):
         rmst(df, tau=400)
-    with pytest.raises(AnalysisError, match="tau must be positive"):
+    with pytest.raises(ParameterError, match="tau must be positive numbers of days; got -3"):
         rmst(df, tau=-3)
+    with pytest.raises(ParameterError, match="conf_level must be between 0 and 1; got 1.5"):
+        rmst(df, tau=90, conf_level=1.5)
     assert rmst(df, tau=400, extend=True).tau == 400
 
 

@@ -5,7 +5,6 @@ Recovery: the lead's simulator (peerstudy.simulate.simulate_with_contacts) with 
 """
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -109,10 +108,16 @@ def test_contact_log_errors_name_participants(data):
     frac = pd.concat([log, pd.DataFrame({"participant_id": [5], "day": [2.5], "contact_type": "phone"})])
     with pytest.raises(SchemaError, match="must be whole days"):
         landmark_analysis(cohort, frac)
-    with pytest.raises(SchemaError, match="lacks column\\(s\\) 'day'"):
+    with pytest.raises(SchemaError, match=r"missing column\(s\) 'day' \(contact log\)"):
         validate_contacts(log.rename(columns={"day": "date"}), cohort)
-    with pytest.raises(ParameterError, match="window_days"):
+    with pytest.raises(SchemaError, match=r"missing column\(s\) 'event' \(cohort\)"):
+        contact_intervals(cohort.drop(columns="event"), log)
+    with pytest.raises(ParameterError, match="window_days must be a whole number of days >= 1; got 0"):
         contact_intervals(cohort, log, window_days=0)
+    with pytest.raises(ParameterError, match="landmark_day must be a whole number of days >= 1; got 2.5"):
+        landmark_analysis(cohort, log, landmark_day=2.5)
+    with pytest.raises(ParameterError, match="exposure must be one of 'any', 'sessions'; got 'ever'"):
+        landmark_analysis(cohort, log, exposure="ever")
     assert validate_contacts(log, cohort) is log
 
 

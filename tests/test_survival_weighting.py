@@ -91,9 +91,9 @@ def test_effective_sample_size():
 
 
 def test_missing_propensity_covariates_are_all_named(cohort):
-    with pytest.raises(SchemaError, match="'unemployed', 'injects' not in the data"):
+    with pytest.raises(SchemaError, match=r"missing column\(s\) 'unemployed', 'injects' \(propensity covariate\)"):
         fit_propensity(cohort, covariates=["age", "unemployed", "injects"])
-    with pytest.raises(SchemaError, match="names column.*'housing'"):
+    with pytest.raises(SchemaError, match=r"missing column\(s\) 'housing' \(named in the propensity formula"):
         iptw_weights(cohort, formula="age + housing")
     with pytest.raises(ParameterError, match="exactly one of covariates"):
         fit_propensity(cohort)
@@ -104,8 +104,12 @@ def test_missing_propensity_covariates_are_all_named(cohort):
 def test_missing_values_and_bad_trim(cohort):
     bad = cohort.assign(age=cohort["age"].astype(float))
     bad.loc[3, "age"] = np.nan
-    with pytest.raises(AnalysisError, match="'age' has 1 missing value"):
+    with pytest.raises(SchemaError, match=r"column 'age' \(propensity covariate\) has 1 missing value\(s\) at row\(s\) 4"):
         fit_propensity(bad, covariates=["age"])
+    with pytest.raises(SchemaError, match=r"column 'arm' \(treatment\) has 1 missing value"):
+        fit_propensity(cohort.assign(arm=cohort["arm"].where(cohort.index != 0, None)), covariates=["age"])
+    with pytest.raises(AnalysisError, match="propensity covariate 'age' is constant"):
+        fit_propensity(cohort.assign(age=30), covariates=["age"])
     with pytest.raises(ParameterError, match="trim percentiles"):
         iptw_weights(cohort, covariates=COVS, trim=(99, 1))
 

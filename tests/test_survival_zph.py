@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy.exceptions import AnalysisError, ProportionalHazardsWarning
+from peerstudy.exceptions import ParameterError, ProportionalHazardsWarning
 from peerstudy.survival.cox.engine import fit_cox
 from peerstudy.survival.cox.zph import PH_ALPHA, cox_zph
 
@@ -87,5 +87,5 @@ def test_no_warning_when_proportional(sim):
 
 
 def test_bad_transform(rossi_fit):
-    with pytest.raises(AnalysisError, match="transform must be one of .*got 'sqrt'"):
+    with pytest.raises(ParameterError, match="transform must be one of 'km', 'rank', 'identity', 'log'; got 'sqrt'"):
         cox_zph(rossi_fit, transform="sqrt")

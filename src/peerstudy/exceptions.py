@@ -33,7 +33,8 @@ class ScenarioError(PeerstudyError, ValueError):
 
 
 class SchemaError(PeerstudyError, ValueError):
-    """A cohort or data file does not follow the expected schema.
+    """A cohort or data file does not follow the expected schema (a missing column, a column of the wrong
+    type, or bad values in a column).
 
     ``problems`` lists every problem found, each one a complete sentence.
     """
@@ -52,7 +53,7 @@ class AnalysisError(PeerstudyError, ValueError):
 
 
 class ParameterError(PeerstudyError, ValueError):
-    """A notebook or CLI parameter is unknown or of the wrong type."""
+    """A parameter (of a function, notebook or the CLI) is unknown, of the wrong type or out of range."""
 
 
 class ReportError(PeerstudyError):

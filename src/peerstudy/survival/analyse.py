@@ -19,7 +19,6 @@ The result's :meth:`AnalysisResults.to_dict` is the ``results.json`` contract of
 
 from __future__ import annotations
 
-import html
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -27,17 +26,19 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from peerstudy.exceptions import AnalysisError, PeerstudyWarning
+from peerstudy.exceptions import AnalysisError, ParameterError, PeerstudyWarning
 from peerstudy.data.schema import CENSORING
-from peerstudy.survival._validate import check_horizons, group_codes, horizon_key, require_columns, require_frame, time_event
+from peerstudy.survival._display import bullet_list, paragraph
+from peerstudy.survival._validate import (as_list, check_choice, check_horizons, group_codes, horizon_key,
+                                          require_columns, require_frame, show, time_event)
 from peerstudy.survival.competing import CumulativeIncidenceResult, cumulative_incidence, ending_codes
+from peerstudy.survival.cox.engine import TIES, fit_cause_specific_cox, fit_cox
+from peerstudy.survival.cox.finegray import fit_fine_gray
 from peerstudy.survival.km import KaplanMeierResult, kaplan_meier
 from peerstudy.survival.logrank import LogrankResult, logrank_test
 from peerstudy.survival.rmst import RMSTResult, rmst_from_km
 
 __all__ = ["AnalysisResults", "analyse_cohort", "TIES"]
-
-TIES = ("efron", "breslow")
 
 
 def _as_dict(obj: Any) -> Any:
@@ -124,15 +125,14 @@ class AnalysisResults:
         return out
 
     def _repr_html_(self) -> str:
-        parts = [f"<p><b>{self.n}</b> participants, <b>{self.events}</b> dropouts</p>", self.km._repr_html_()]
+        parts = [paragraph(f"{self.n} participants, {self.events} dropouts", bold=True), self.km._repr_html_()]
         for r in (self.logrank, self.logrank_stratified, *self.rmst.values(), self.cif):
             if r is not None:
                 parts.append(r._repr_html_())
         for fit in (self.cox, self.fine_gray, self.cause_specific):
             if fit is not None and hasattr(fit, "_repr_html_"):
                 parts.append(fit._repr_html_())
-        if self.notes:
-            parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in self.notes) + "</ul>")
+        parts.append(bullet_list(self.notes))
         return "\n".join(parts)
 
 
@@ -178,38 +178,20 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
     Raises
     ------
     SchemaError
-        A named column is missing.
+        A named column is missing; bad times, events not 0/1, missing values in a grouping column.
     AnalysisError
-        Bad times, events not 0/1, an arm with one level, unknown ``ties``, ``cause`` without ``ending``,
-        a cause that never occurs, or an error from a model fit.
+        No events, an arm with one level, a cause that never occurs, or an error from a model fit.
+    ParameterError
+        Unknown ``ties``, ``cause`` without ``ending``, a cause also listed as censored, bad horizons.
     """
     require_frame(df)
-    if ties not in TIES:
-        raise AnalysisError(f"ties must be one of {', '.join(TIES)}; got {ties!r}")
-    if isinstance(covariates, str):
-        covariates = tuple(c for c in covariates.split(",") if c)
-    covariates = tuple(covariates)
-    if cause is not None and ending is None:
-        raise AnalysisError(f"cause {cause!r} needs an ending column (ending=...)")
+    check_choice(ties, TIES, name="ties")
+    covariates = tuple(c for c in covariates.split(",") if c) if isinstance(covariates, str) else tuple(covariates)
+    censored = as_list(censored)
     hz = check_horizons(horizons)
     notes: list[str] = []
-    require_columns(df, [time, arm, strata, cluster, ending, *covariates])
-    if ending is not None:
-        cause = "dropout" if cause is None else str(cause)
-        ending_codes(df, ending, censored=censored, causes=(cause,))  # validates the cause early
-        if event not in df.columns:
-            df = df.assign(**{event: (df[ending].astype(str) == cause).astype(np.int8)})
-            notes.append(f"event column {event!r} absent: derived as {ending} == {cause!r}")
-    require_columns(df, [event])
-    t, e = time_event(df, time, event)
-    if arm is not None:
-        group_codes(df, arm, role="arm")
-    if strata is not None:
-        group_codes(df, strata, role="strata", min_levels=1)
-    if cluster is not None:
-        group_codes(df, cluster, role="cluster", min_levels=1)
-    if e.sum() == 0:
-        raise AnalysisError(f"no events: column {event!r} has no 1s (dropouts); nothing to analyse")
+    df, cause, n, events = _checked(df, time=time, event=event, arm=arm, covariates=covariates, strata=strata,
+                                    cluster=cluster, ending=ending, cause=cause, censored=censored, notes=notes)
 
     km = kaplan_meier(df, time=time, event=event, group=arm, horizons=hz, conf_type="log-log")
     lr = lr_s = None
@@ -217,19 +199,9 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
         lr = logrank_test(df, time=time, event=event, group=arm)
         if strata is not None:
             lr_s = logrank_test(df, time=time, event=event, group=arm, strata=strata)
-
-    rm: dict[str, RMSTResult] = {}
-    for h in hz:
-        reach = min(float(c.time[-1]) if c.survival[-1] > 0 else np.inf for c in km.curves.values())
-        if h > reach:
-            notes.append(f"RMST at {horizon_key(h)} days skipped: beyond the follow-up of an arm (last time {reach:g})")
-            continue
-        rm[horizon_key(h)] = rmst_from_km(km, h)
+    rm = _rmst_by_horizon(km, hz, notes)
 
     cox = None
-    from peerstudy.survival.cox.engine import fit_cause_specific_cox, fit_cox
-    from peerstudy.survival.cox.finegray import fit_fine_gray
-
     cox_terms = ((arm,) if arm is not None else ()) + covariates
     if not cox_terms:
         notes.append("Cox model not fitted: no arm and no covariates")
@@ -241,15 +213,56 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
         cif = cumulative_incidence(df, time=time, ending=ending, group=arm, censored=censored, causes=(cause,),
                                    horizons=hz)
         if cox_terms:
-            fg = fit_fine_gray(df, time=time, ending=ending, cause=cause, censored=tuple(censored),
+            fg = fit_fine_gray(df, time=time, ending=ending, cause=cause, censored=censored,
                                covariates=cox_terms, cluster=cluster)
-            cs = fit_cause_specific_cox(df, time=time, ending=ending, cause=cause, censored=tuple(censored),
+            cs = fit_cause_specific_cox(df, time=time, ending=ending, cause=cause, censored=censored,
                                         covariates=cox_terms, ties=ties, cluster=cluster)
     for note in notes:
         warnings.warn(note, PeerstudyWarning, stacklevel=2)
     settings = {"time": time, "event": event, "arm": arm, "covariates": list(covariates), "strata": strata,
                 "cluster": cluster, "ties": ties, "horizons": [horizon_key(h) for h in hz], "ending": ending,
                 "cause": cause, "censored": [str(c) for c in censored] if ending is not None else None}
-    return AnalysisResults(n=int(len(t)), events=int(e.sum()), settings=settings, km=km, logrank=lr,
+    return AnalysisResults(n=n, events=events, settings=settings, km=km, logrank=lr,
                            logrank_stratified=lr_s, cox=cox, rmst=rm, cif=cif, fine_gray=fg, cause_specific=cs,
                            notes=tuple(notes))
+
+
+def _checked(df: pd.DataFrame, *, time: str, event: str, arm: str | None, covariates: Sequence[str],
+             strata: str | None, cluster: str | None, ending: str | None, cause: str | None,
+             censored: Sequence, notes: list[str]) -> tuple[pd.DataFrame, str | None, int, int]:
+    """Check every column up front (so no model is fitted on bad input); derive the event from the endings.
+
+    Returns the data (with the derived event column), the cause, and the numbers of rows and events.
+    """
+    if cause is not None and ending is None:
+        raise ParameterError(f"cause {show(cause)} needs an ending column (ending=...)")
+    require_columns(df, [time, arm, strata, cluster, ending, *covariates])
+    if ending is not None:
+        cause = "dropout" if cause is None else str(cause)
+        status, _ = ending_codes(df, ending, censored=censored, causes=(cause,))
+        if event not in df.columns:
+            df = df.assign(**{event: (status == 1).astype(np.int8)})
+            notes.append(f"event column {event!r} absent: derived as {ending} == {cause!r}")
+    require_columns(df, [event])
+    _, e = time_event(df, time, event)
+    if arm is not None:
+        group_codes(df, arm, role="arm")
+    if strata is not None:
+        group_codes(df, strata, role="strata", min_levels=1)
+    if cluster is not None:
+        group_codes(df, cluster, role="cluster", min_levels=1)
+    if e.sum() == 0:
+        raise AnalysisError(f"no events: column {event!r} has no 1s (dropouts); nothing to analyse")
+    return df, cause, len(e), int(e.sum())
+
+
+def _rmst_by_horizon(km: KaplanMeierResult, horizons: Sequence[float], notes: list[str]) -> dict[str, RMSTResult]:
+    """RMST per arm at each horizon within every arm's follow-up (a note for each horizon skipped)."""
+    out: dict[str, RMSTResult] = {}
+    reach = min(float(c.time[-1]) if c.survival[-1] > 0 else np.inf for c in km.curves.values())
+    for h in horizons:
+        if h > reach:
+            notes.append(f"RMST at {horizon_key(h)} days skipped: beyond the follow-up of an arm (last time {reach:g})")
+            continue
+        out[horizon_key(h)] = rmst_from_km(km, h)
+    return out

@@ -21,16 +21,17 @@ Standard errors are the delta-method (Greenwood-type) ones of Dinse & Larson (19
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from peerstudy.exceptions import AnalysisError
+from peerstudy.exceptions import AnalysisError, ParameterError
 from peerstudy.data.schema import CENSORING, OUTCOMES
-from peerstudy.survival._validate import check_horizons, group_codes, horizon_key, require_columns, require_frame, time_event
+from peerstudy.survival._display import html_table, num
+from peerstudy.survival._validate import (as_list, check_horizons, complete_values, group_codes, horizon_key, require_frame,
+                                          show, time_event)
 
 __all__ = ["CumulativeIncidenceCurve", "CumulativeIncidenceResult", "cumulative_incidence", "ending_codes"]
 
@@ -54,22 +55,23 @@ def ending_codes(df: pd.DataFrame, ending: str, *, censored: Sequence = CENSORIN
     Raises
     ------
     SchemaError
-        The column is missing.
+        The column is missing or has missing values.
     AnalysisError
-        Missing values; a requested cause that never occurs; no ending at all.
+        A requested cause that never occurs; no ending at all.
+    ParameterError
+        A requested cause that is also listed as censored.
     """
-    require_columns(df, [ending])
-    s = df[ending]
-    na = s.isna().to_numpy()
-    if na.any():
-        raise AnalysisError(f"column {ending!r} (ending) has {int(na.sum())} missing value(s); "
-                            f"first at row {int(np.flatnonzero(na)[0]) + 1}")
+    s = complete_values(df, ending, role="ending")
     codes, uniques = pd.factorize(s.astype(str))
+    censored = as_list(censored)
     cens = {str(c) for c in censored}
     present = [u for u in uniques if u not in cens]
     if causes is not None:
         wanted = [str(c) for c in causes]
         for c in wanted:
+            if c in cens:
+                raise ParameterError(f"cause {show(c)} is also listed in censored "
+                                     f"({', '.join(map(show, censored))}); an ending is either a cause or censoring")
             if c not in present:
                 raise AnalysisError(f"cause {c!r} does not occur in column {ending!r}; its non-censored values are: "
                                     f"{', '.join(map(repr, sorted(present))) or 'none'} (censored: "
@@ -196,13 +198,9 @@ class CumulativeIncidenceResult:
 
     def _repr_html_(self) -> str:
         at = self.at()
-        head = "".join(f"<th>{horizon_key(h)} d</th>" for h in self.horizons)
-        rows = []
-        for (g, c), sub in at.groupby(["group", "cause"], sort=False):
-            cells = "".join("<td>-</td>" if v != v else f"<td>{v:.3f}</td>" for v in sub["cif"])
-            rows.append(f"<tr><td>{html.escape(str(g))}</td><td>{html.escape(str(c))}</td>{cells}</tr>")
-        return (f"<table><caption>Cumulative incidence of each ending (Aalen-Johansen)</caption>"
-                f"<tr><th>group</th><th>ending</th>{head}</tr>{''.join(rows)}</table>")
+        header = ("group", "ending", *(f"{horizon_key(h)} d" for h in self.horizons))
+        rows = [(g, c, *(num(v) for v in sub["cif"])) for (g, c), sub in at.groupby(["group", "cause"], sort=False)]
+        return html_table(header, rows, caption="Cumulative incidence of each ending (Aalen-Johansen)")
 
 
 def cumulative_incidence(df: pd.DataFrame, *, time: str = "time", ending: str = "outcome", group: str | None = None,
@@ -232,8 +230,12 @@ def cumulative_incidence(df: pd.DataFrame, *, time: str = "time", ending: str = 
 
     Raises
     ------
-    SchemaError, AnalysisError
-        Missing columns, bad times, missing endings, unknown cause.
+    SchemaError
+        Missing columns, bad times, missing endings.
+    AnalysisError
+        A cause that never occurs, no ending other than censoring.
+    ParameterError
+        Bad horizons, a cause also listed as censored.
 
     Examples
     --------
@@ -245,6 +247,7 @@ def cumulative_incidence(df: pd.DataFrame, *, time: str = "time", ending: str = 
     """
     require_frame(df)
     hz = check_horizons(horizons)
+    censored = as_list(censored)
     t, _ = time_event(df, time, None, allow_zero_time=allow_zero_time)
     status, order = ending_codes(df, ending, censored=censored, causes=causes)
     k = len(order)

@@ -32,43 +32,14 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from peerstudy.exceptions import AnalysisError, DataError
+from peerstudy.exceptions import AnalysisError, SchemaError
+from peerstudy.survival._display import html_table
+from peerstudy.survival._validate import batch_array, batch_time_event, check_number
 
 __all__ = ["LogrankBatch", "CoxBatch", "RmstBatch", "logrank_batch", "cox_batch", "rmst_batch"]
 
 
-# ----- input checks -----------------------------------------------------------------------------
-def _as_2d(name: str, a: Any, dtype) -> np.ndarray:
-    arr = np.asarray(a)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2:
-        raise DataError(f"{name} must be a 1-D array (one data set) or 2-D (data sets x participants); got shape {arr.shape}")
-    if arr.dtype.kind not in "biuf":
-        raise DataError(f"{name} must be numeric; got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=dtype)
-
-
-def _check(time: Any, event: Any, group: Any | None = None) -> tuple[np.ndarray, ...]:
-    t = _as_2d("time", time, np.float64)
-    e = _as_2d("event", event, np.int64)
-    if e.shape != t.shape:
-        raise DataError(f"event has shape {e.shape} but time has shape {t.shape}")
-    if not np.all(np.isfinite(t)) or np.any(t <= 0):
-        raise DataError("time must be finite and > 0 for every participant")
-    if np.any((e != 0) & (e != 1)):
-        raise DataError("event must be 0 or 1")
-    out = [t, e]
-    if group is not None:
-        g = _as_2d("group", group, np.int64)
-        if g.shape != t.shape:
-            raise DataError(f"group has shape {g.shape} but time has shape {t.shape}")
-        if np.any((g != 0) & (g != 1)):
-            raise DataError("group must be 0 (usual care) or 1 (peer support)")
-        out.append(g)
-    return tuple(out)
-
-
+# ----- results ----------------------------------------------------------------------------------
 class _BatchResult:
     """Shared behaviour of the batch results: per-field arrays, JSON and HTML views."""
 
@@ -84,10 +55,8 @@ class _BatchResult:
         for f in fields(self):
             v = np.asarray(getattr(self, f.name), dtype=float)
             if v.ndim == 1:
-                rows.append(f"<tr><th style='text-align:left'>{f.name}</th><td>{np.nanmean(v):.4g}</td>"
-                            f"<td>{np.nanstd(v):.4g}</td></tr>")
-        head = "<tr><th></th><th>mean</th><th>sd</th></tr>"
-        return f"<table><caption>{type(self).__name__}: {len(self)} data sets</caption>{head}{''.join(rows)}</table>"
+                rows.append((f.name, f"{np.nanmean(v):.4g}", f"{np.nanstd(v):.4g}"))
+        return html_table(("", "mean", "sd"), rows, caption=f"{type(self).__name__}: {len(self)} data sets")
 
 
 # ----- log-rank ---------------------------------------------------------------------------------
@@ -156,12 +125,12 @@ def logrank_batch(time: Any, event: Any, group: Any) -> LogrankBatch:
 
     Raises
     ------
-    DataError
+    SchemaError
         Shapes differ, or values are out of range.
     """
     from scipy.special import erfc
 
-    t, e, g = _check(time, event, group)
+    t, e, g = batch_time_event(time, event, group)
     ome = np.empty(t.shape[0])
     var = np.empty(t.shape[0])
     _logrank_kernel(t, e, g, ome, var)
@@ -172,6 +141,37 @@ def logrank_batch(time: Any, event: Any, group: Any) -> LogrankBatch:
 
 
 # ----- Efron Cox --------------------------------------------------------------------------------
+@njit(cache=True)
+def _efron_time(d, s0, e0, s1, e1, s2, e2, score, info):  # pragma: no cover - compiled
+    """Efron's contribution of one event time with ``d`` deaths; adds to ``score``/``info``, returns the log terms.
+
+    ``s*`` are the risk-set sums, ``e*`` the sums over the deaths. It sums, over the Efron steps ``l``,
+    ``s2_l / den_l - xbar_l xbar_l'`` with ``s_l = S - (l/d) E``, in O(p^2) per time.
+    """
+    p = len(s1)
+    log_den = 0.0
+    c0 = 0.0  # sum 1/den
+    c1 = 0.0  # sum f/den
+    q0 = 0.0  # sum 1/den^2
+    q1 = 0.0  # sum f/den^2
+    q2 = 0.0  # sum f^2/den^2
+    for l in range(d):
+        f = l / d
+        den = s0 - f * e0
+        log_den += math.log(den)
+        c0 += 1.0 / den
+        c1 += f / den
+        q0 += 1.0 / (den * den)
+        q1 += f / (den * den)
+        q2 += f * f / (den * den)
+    for a in range(p):
+        score[a] -= s1[a] * c0 - e1[a] * c1
+        for b in range(a + 1):
+            info[a, b] += (s2[a, b] * c0 - e2[a, b] * c1
+                           - (s1[a] * s1[b] * q0 - (s1[a] * e1[b] + e1[a] * s1[b]) * q1 + e1[a] * e1[b] * q2))
+    return log_den
+
+
 @njit(cache=True)
 def _efron_derivs(t, e, X, beta, score, info):
     """Log partial likelihood (Efron) and its score and information, for data sorted by time descending."""
@@ -216,26 +216,7 @@ def _efron_derivs(t, e, X, beta, score, info):
                         e2[a, b] += w[b] * xa
             j += 1
         if d > 0:
-            # sum over the Efron steps l of s2_l / den_l - xbar_l xbar_l', with s_l = S - (l/d) E, in O(p^2) per time
-            c0 = 0.0  # sum 1/den
-            c1 = 0.0  # sum f/den
-            q0 = 0.0  # sum 1/den^2
-            q1 = 0.0  # sum f/den^2
-            q2 = 0.0  # sum f^2/den^2
-            for l in range(d):
-                f = l / d
-                den = s0 - f * e0
-                loglik -= math.log(den)
-                c0 += 1.0 / den
-                c1 += f / den
-                q0 += 1.0 / (den * den)
-                q1 += f / (den * den)
-                q2 += f * f / (den * den)
-            for a in range(p):
-                score[a] -= s1[a] * c0 - e1[a] * c1
-                for b in range(a + 1):
-                    info[a, b] += (s2[a, b] * c0 - e2[a, b] * c1
-                                   - (s1[a] * s1[b] * q0 - (s1[a] * e1[b] + e1[a] * s1[b]) * q1 + e1[a] * e1[b] * q2))
+            loglik -= _efron_time(d, s0, e0, s1, e1, s2, e2, score, info)
         i = j
     for a in range(p):
         for b in range(a):
@@ -244,22 +225,25 @@ def _efron_derivs(t, e, X, beta, score, info):
 
 
 @njit(cache=True)
-def _efron_score_residuals(t, e, X, beta, resid):
-    """Efron score residuals (as R's ``residuals(fit, "score")``) for data sorted by time descending."""
+def _efron_increments(t, e, X, risk):  # pragma: no cover - compiled
+    """Per tied block (time descending): its rows and the Efron increments of the hazard and of hazard * xbar.
+
+    Returns ``blocks, starts, ends, h_all, hx_all, h_dead, hx_dead, xbar_mean``: for those at risk but not
+    dying in the block ``sum_l h_l`` and ``sum_l h_l xbar_l``; for its deaths the same weighted by ``1 - l/d``;
+    and the mean of the step means ``xbar_l``.
+    """
     n, p = X.shape
-    risk = np.exp(X @ beta)
-    # pass 1 (descending): per tied block the Efron increments of the cumulative hazard and of hazard * xbar
     s0 = 0.0
     s1 = np.zeros(p)
     e1 = np.zeros(p)
     blocks = 0
     starts = np.empty(n, np.int64)
     ends = np.empty(n, np.int64)
-    h_all = np.zeros(n)          # sum_l h_l               (for those at risk but not dying here)
-    hx_all = np.zeros((n, p))    # sum_l h_l xbar_l
-    h_dead = np.zeros(n)         # sum_l h_l (1 - l/d)     (for the tied deaths)
+    h_all = np.zeros(n)
+    hx_all = np.zeros((n, p))
+    h_dead = np.zeros(n)
     hx_dead = np.zeros((n, p))
-    xbar_mean = np.zeros((n, p))  # mean_l xbar_l
+    xbar_mean = np.zeros((n, p))
     i = 0
     while i < n:
         j = i
@@ -292,7 +276,16 @@ def _efron_score_residuals(t, e, X, beta, resid):
                 xbar_mean[blocks, a] += xb / d
         blocks += 1
         i = j
-    # pass 2 (ascending time): cumulative sums over blocks at earlier times
+    return blocks, starts, ends, h_all, hx_all, h_dead, hx_dead, xbar_mean
+
+
+@njit(cache=True)
+def _efron_score_residuals(t, e, X, beta, resid):  # pragma: no cover - compiled
+    """Efron score residuals (as R's ``residuals(fit, "score")``) for data sorted by time descending."""
+    p = X.shape[1]
+    risk = np.exp(X @ beta)
+    blocks, starts, ends, h_all, hx_all, h_dead, hx_dead, xbar_mean = _efron_increments(t, e, X, risk)
+    # ascending time: cumulative sums over blocks at earlier times
     cum_h = 0.0
     cum_hx = np.zeros(p)
     for k in range(blocks - 1, -1, -1):
@@ -417,32 +410,34 @@ def cox_batch(time: Any, event: Any, X: Any, *, cluster: Any | None = None, max_
 
     Raises
     ------
-    DataError
+    SchemaError
         Shapes differ, values out of range, or non-finite covariates.
+    ParameterError
+        ``max_iter`` not a whole number >= 1.
     """
-    t, e = _check(time, event)
+    t, e = batch_time_event(time, event)
     x = np.asarray(X, dtype=np.float64)
     if x.ndim == 1:
         x = x[None, :, None]
     elif x.ndim == 2:
         x = x[:, :, None] if x.shape == t.shape else x[None, :, :]
     if x.ndim != 3 or x.shape[:2] != t.shape:
-        raise DataError(f"X must have shape (n_sets, n, p) matching time {t.shape}; got {np.shape(X)}")
+        raise SchemaError(f"X must have shape (n_sets, n, p) matching time {t.shape}; got {np.shape(X)}")
     if not np.all(np.isfinite(x)):
-        raise DataError("X must be finite")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise AnalysisError(f"max_iter must be a whole number >= 1; got {max_iter!r}")
+        raise SchemaError("X must be finite")
+    max_iter = check_number(max_iter, name="max_iter", minimum=1, whole=True)
     x = np.ascontiguousarray(x)
     n_sets, n, p = x.shape
     if cluster is None:
         cl = np.zeros((n_sets, n), dtype=np.int64)
         k = 0
     else:
-        cl = _as_2d("cluster", cluster, np.int64)
+        cl = batch_array("cluster", cluster, np.float64)
         if cl.shape != t.shape:
-            raise DataError(f"cluster has shape {cl.shape} but time has shape {t.shape}")
-        if np.any(cl < 0):
-            raise DataError("cluster codes must be whole numbers >= 0")
+            raise SchemaError(f"cluster has shape {cl.shape} but time has shape {t.shape}")
+        if np.any(cl < 0) or np.any(cl != np.floor(cl)):
+            raise SchemaError("cluster codes must be whole numbers >= 0")
+        cl = cl.astype(np.int64)
         k = int(cl.max()) + 1
     coef = np.empty((n_sets, p))
     var = np.empty((n_sets, p, p))
@@ -450,7 +445,7 @@ def cox_batch(time: Any, event: Any, X: Any, *, cluster: Any | None = None, max_
     ll = np.empty(n_sets)
     iters = np.empty(n_sets, dtype=np.int64)
     conv = np.empty(n_sets, dtype=np.bool_)
-    _cox_kernel(t, e, x, cl, k, int(max_iter), coef, var, rvar, ll, iters, conv)
+    _cox_kernel(t, e, x, cl, k, max_iter, coef, var, rvar, ll, iters, conv)
     se = np.sqrt(np.diagonal(var, axis1=1, axis2=2))
     rse = np.sqrt(np.diagonal(rvar, axis1=1, axis2=2))
     return CoxBatch(coef=coef, se=se, robust_se=rse, loglik=ll, iterations=iters, converged=conv, covariance=var)
@@ -458,7 +453,58 @@ def cox_batch(time: Any, event: Any, X: Any, *, cluster: Any | None = None, max_
 
 # ----- RMST -------------------------------------------------------------------------------------
 @njit(cache=True)
-def _rmst_kernel(time, event, group, tau, area, var):
+def _rmst_arm(t, e, tau):  # pragma: no cover - compiled
+    """Area under one arm's Kaplan-Meier curve to ``tau`` and its variance, for times sorted ascending."""
+    m = len(t)
+    # KM steps up to tau
+    ts = np.empty(m + 1)
+    ss = np.empty(m + 1)
+    ns = np.empty(m + 1)
+    ds = np.empty(m + 1)
+    steps = 0
+    s = 1.0
+    at_risk = float(m)
+    i = 0
+    while i < m and t[i] <= tau:
+        j = i
+        d = 0.0
+        while j < m and t[j] == t[i]:
+            d += e[j]
+            j += 1
+        if d > 0:
+            ts[steps] = t[i]
+            ns[steps] = at_risk
+            ds[steps] = d
+            s *= 1.0 - d / at_risk
+            ss[steps] = s
+            steps += 1
+        at_risk -= j - i
+        i = j
+    # area: S is 1 before ts[0], ss[k] on [ts[k], ts[k+1])
+    total = 0.0
+    prev_t = 0.0
+    prev_s = 1.0
+    for k in range(steps):
+        total += prev_s * (ts[k] - prev_t)
+        prev_t = ts[k]
+        prev_s = ss[k]
+    total += prev_s * (tau - prev_t)
+    # variance: area after each event time, accumulated backwards
+    v = 0.0
+    tail = 0.0
+    nxt = tau
+    for k in range(steps - 1, -1, -1):
+        tail += ss[k] * (nxt - ts[k])
+        nxt = ts[k]
+        if ns[k] > ds[k]:
+            v += tail * tail * ds[k] / (ns[k] * (ns[k] - ds[k]))
+        else:
+            v += np.inf if tail > 0 else 0.0
+    return total, v
+
+
+@njit(cache=True)
+def _rmst_kernel(time, event, group, tau, area, var):  # pragma: no cover - compiled
     n_sets, n = time.shape
     for r in range(n_sets):
         order = np.argsort(time[r])
@@ -476,51 +522,8 @@ def _rmst_kernel(time, event, group, tau, area, var):
                     t[k] = time[r, q]
                     e[k] = event[r, q]
                     k += 1
-            # KM steps up to tau
-            ts = np.empty(m + 1)
-            ss = np.empty(m + 1)
-            ns = np.empty(m + 1)
-            ds = np.empty(m + 1)
-            steps = 0
-            s = 1.0
-            at_risk = float(m)
-            i = 0
-            while i < m and t[i] <= tau:
-                j = i
-                d = 0.0
-                while j < m and t[j] == t[i]:
-                    d += e[j]
-                    j += 1
-                if d > 0:
-                    ts[steps] = t[i]
-                    ns[steps] = at_risk
-                    ds[steps] = d
-                    s *= 1.0 - d / at_risk
-                    ss[steps] = s
-                    steps += 1
-                at_risk -= j - i
-                i = j
-            # area: S is 1 before ts[0], ss[k] on [ts[k], ts[k+1])
-            total = 0.0
-            prev_t = 0.0
-            prev_s = 1.0
-            for k in range(steps):
-                total += prev_s * (ts[k] - prev_t)
-                prev_t = ts[k]
-                prev_s = ss[k]
-            total += prev_s * (tau - prev_t)
-            # variance: area after each event time, accumulated backwards
-            v = 0.0
-            tail = 0.0
-            nxt = tau
-            for k in range(steps - 1, -1, -1):
-                tail += ss[k] * (nxt - ts[k])
-                nxt = ts[k]
-                if ns[k] > ds[k]:
-                    v += tail * tail * ds[k] / (ns[k] * (ns[k] - ds[k]))
-                else:
-                    v += np.inf if tail > 0 else 0.0
-            area[r, arm] = total
+            a, v = _rmst_arm(t, e, tau)
+            area[r, arm] = a
             var[r, arm] = v
 
 
@@ -556,19 +559,22 @@ def rmst_batch(time: Any, event: Any, group: Any, *, tau: float) -> RmstBatch:
 
     Raises
     ------
+    SchemaError
+        Shapes differ, or values are out of range.
     AnalysisError
-        ``tau`` is not positive, or an arm is empty in some data set.
+        An arm is empty in some data set.
+    ParameterError
+        ``tau`` is not a positive number.
     """
-    t, e, g = _check(time, event, group)
-    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.integer, np.floating)) or not tau > 0:
-        raise AnalysisError(f"tau must be a number of days > 0; got {tau!r}")
+    t, e, g = batch_time_event(time, event, group)
+    tau = check_number(tau, name="tau", minimum=0, strict=True, unit="days")
     sizes = g.sum(axis=1)
     if np.any(sizes == 0) or np.any(sizes == g.shape[1]):
         raise AnalysisError("each data set needs participants in both arms (group 0 and 1)")
     area = np.empty((t.shape[0], 2))
     var = np.empty((t.shape[0], 2))
-    _rmst_kernel(t, e, g, float(tau), area, var)
+    _rmst_kernel(t, e, g, tau, area, var)
     se = np.sqrt(var)
-    return RmstBatch(tau=np.full(t.shape[0], float(tau)), rmst_usual_care=area[:, 0], rmst_peer=area[:, 1],
+    return RmstBatch(tau=np.full(t.shape[0], tau), rmst_usual_care=area[:, 0], rmst_peer=area[:, 1],
                      se_usual_care=se[:, 0], se_peer=se[:, 1], difference=area[:, 1] - area[:, 0],
                      se_difference=np.sqrt(var[:, 0] + var[:, 1]))

@@ -19,7 +19,6 @@ regression) on stored outputs in ``tests/reference/interval.R``.
 
 from __future__ import annotations
 
-import html
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -28,9 +27,14 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from peerstudy.exceptions import AnalysisError, ConvergenceWarning, SchemaError
+from peerstudy.exceptions import AnalysisError, ConvergenceWarning, ParameterError, SchemaError
+from peerstudy.survival._display import html_table, num
+from peerstudy.survival._validate import (as_list, case_weights, check_horizons, check_number, horizon_key,
+                                          numeric_covariate, require_columns, require_frame, row_list)
 
 __all__ = ["TurnbullResult", "IntervalWeibullResult", "turnbull", "fit_interval_weibull", "interval_arrays"]
+
+_Z975 = 1.959963984540054
 
 
 def interval_arrays(data: pd.DataFrame, *, lower: str = "time_lower", upper: str = "time_upper") -> tuple[np.ndarray, np.ndarray]:
@@ -39,11 +43,9 @@ def interval_arrays(data: pd.DataFrame, *, lower: str = "time_lower", upper: str
     Missing or infinite ``upper`` means right-censored. Raises :class:`SchemaError` naming the
     column and up to five rows when a bound is missing, negative, or ``upper < lower``.
     """
-    if not isinstance(data, pd.DataFrame):
-        raise SchemaError(f"interval data must be a pandas DataFrame; got {type(data).__name__}")
-    problems = [f"missing column {c!r}" for c in (lower, upper) if c not in data.columns]
-    if problems:
-        raise SchemaError("; ".join(problems), problems)
+    require_frame(data)
+    require_columns(data, [lower, upper])
+    problems: list[str] = []
     lo = pd.to_numeric(data[lower], errors="coerce").to_numpy(dtype=float)
     hi = pd.to_numeric(data[upper], errors="coerce").to_numpy(dtype=float)
     hi = np.where(np.isnan(hi), np.inf, hi)
@@ -55,10 +57,7 @@ def interval_arrays(data: pd.DataFrame, *, lower: str = "time_lower", upper: str
     ]
     for bad, rule in checks:
         if bad.any():
-            rows = ", ".join(str(i) for i in np.flatnonzero(bad)[:5])
-            problems.append(f"{rule}; {int(bad.sum())} row(s) are not (rows {rows})")
-    if len(lo) == 0:
-        problems.append("no observations")
+            problems.append(f"{rule}; {int(bad.sum())} row(s) are not ({row_list(bad)})")
     if problems:
         raise SchemaError("interval data has problems: " + "; ".join(problems), problems)
     return lo, hi
@@ -119,6 +118,7 @@ class TurnbullResult:
 
     def to_dict(self, horizons: Sequence[int] = (30, 90, 180)) -> dict[str, Any]:
         """JSON-ready summary: the intervals with mass, and survival at ``horizons`` (string keys)."""
+        hz = check_horizons(horizons)
         keep = self.mass > 1e-12
         return {
             "method": "turnbull_npmle",
@@ -130,15 +130,15 @@ class TurnbullResult:
                 {"left": float(a), "right": (None if math.isinf(b) else float(b)), "mass": float(m), "survival": float(s)}
                 for a, b, m, s in zip(self.left[keep], self.right[keep], self.mass[keep], self.survival[keep])
             ],
-            "survival": {str(int(h)): float(v) for h, v in zip(horizons, self.survival_at(horizons))},
+            "survival": {horizon_key(h): float(v) for h, v in zip(hz, self.survival_at(hz))},
         }
 
     def _repr_html_(self) -> str:
         d = self.to_dict()
-        rows = "".join(f"<tr><td>{h}</td><td>{'' if v != v else f'{v:.3f}'}</td></tr>" for h, v in d["survival"].items())
-        return (f"<div><b>Turnbull NPMLE retention</b> (n = {self.n}, {int((self.mass > 1e-12).sum())} intervals "
-                f"with mass, converged = {self.converged})<table><tr><th>day</th><th>P(still in treatment)</th></tr>"
-                f"{rows}</table></div>")
+        rows = [(h, num(v)) for h, v in d["survival"].items()]
+        return html_table(("day", "P(still in treatment)"), rows,
+                          caption=f"Turnbull NPMLE retention (n = {self.n}, {int((self.mass > 1e-12).sum())} "
+                                  f"intervals with mass, converged = {self.converged})")
 
 
 def _innermost(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -199,7 +199,9 @@ def turnbull(data: pd.DataFrame, *, lower: str = "time_lower", upper: str = "tim
     Raises
     ------
     SchemaError
-        Missing or impossible bounds.
+        Missing or impossible bounds; weights that are negative, not finite or all 0.
+    ParameterError
+        ``tol`` not > 0 or ``max_iter`` not a whole number >= 1.
 
     Examples
     --------
@@ -209,10 +211,12 @@ def turnbull(data: pd.DataFrame, *, lower: str = "time_lower", upper: str = "tim
     >>> [round(float(s), 3) for s in fit.survival_at([1, 2, 45])]
     [0.75, 0.5, 0.0]
     """
+    check_number(tol, name="tol", minimum=0, strict=True)
+    check_number(max_iter, name="max_iter", minimum=1, whole=True)
     lo, hi = interval_arrays(data, lower=lower, upper=upper)
-    w = np.ones(len(lo)) if weights is None else pd.to_numeric(data[weights], errors="coerce").to_numpy(float)
-    if np.any(~np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise SchemaError(f"column {weights!r} must hold non-negative finite weights with a positive sum")
+    w = case_weights(data, weights)
+    if w.sum() <= 0:
+        raise SchemaError(f"column {weights!r} (weights) must have a positive sum; every weight is 0")
     left, right, l_r, r_r, obs = _innermost(lo, hi)
     # collapse identical observations (TEDS-like data has few distinct intervals)
     pairs, inverse = np.unique(obs.T, axis=0, return_inverse=True)
@@ -343,7 +347,7 @@ class IntervalWeibullResult:
         x = x or {}
         unknown = set(x) - set(self.terms[1:])
         if unknown:
-            raise AnalysisError(f"unknown covariate(s) {sorted(unknown)}; the model has {list(self.terms[1:])}")
+            raise ParameterError(f"unknown covariate(s) {sorted(unknown)}; the model has {list(self.terms[1:])}")
         row = np.array([1.0] + [float(x.get(k, 0.0)) for k in self.terms[1:]])
         lam = math.exp(float(row @ self.coef))
         t = np.asarray(t, dtype=float)
@@ -367,12 +371,11 @@ class IntervalWeibullResult:
         }
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{self.hazard_ratio[k]:.3f}</td>"
-            f"<td>{self.hr_lower[k]:.3f} - {self.hr_upper[k]:.3f}</td></tr>" for k in self.terms[1:])
-        return (f"<div><b>Interval-censored Weibull regression</b> (n = {self.n}, shape = {self.shape:.3f}, "
-                f"log-likelihood = {self.loglik:.2f})<table><tr><th>term</th><th>hazard ratio</th><th>95% CI</th></tr>"
-                f"{rows}</table></div>")
+        rows = [(k, num(self.hazard_ratio[k]), f"{num(self.hr_lower[k])} – {num(self.hr_upper[k])}")
+                for k in self.terms[1:]]
+        return html_table(("term", "hazard ratio", "95% CI"), rows,
+                          caption=f"Interval-censored Weibull regression (n = {self.n}, shape = {self.shape:.3f}, "
+                                  f"log-likelihood = {self.loglik:.2f})")
 
 
 def fit_interval_weibull(data: pd.DataFrame, *, covariates: Sequence[str] = (), lower: str = "time_lower",
@@ -401,31 +404,41 @@ def fit_interval_weibull(data: pd.DataFrame, *, covariates: Sequence[str] = (), 
         Missing columns, bad bounds, non-numeric or missing covariate values.
     AnalysisError
         A covariate is constant, or there is no interval/exact observation to fit.
+    ParameterError
+        ``max_iter`` not a whole number >= 1.
     """
+    check_number(max_iter, name="max_iter", minimum=1, whole=True)
     lo, hi = interval_arrays(data, lower=lower, upper=upper)
-    covariates = list(covariates)
-    missing = [c for c in covariates if c not in data.columns]
-    if missing:
-        raise SchemaError(f"covariate column(s) not in the data: {', '.join(missing)}")
-    cols = []
-    for c in covariates:
-        v = pd.to_numeric(data[c], errors="coerce").to_numpy(float)
-        if np.isnan(v).any():
-            raise SchemaError(f"covariate {c!r} must be numeric without missing values; "
-                              f"{int(np.isnan(v).sum())} value(s) are not")
-        if np.ptp(v) == 0:
-            raise AnalysisError(f"covariate {c!r} is constant ({v[0]!r}); drop it from the model")
-        cols.append(v)
+    covariates = as_list(covariates)
+    require_columns(data, covariates, role="covariate")
+    cols = [numeric_covariate(data, c) for c in covariates]
     X = np.column_stack([np.ones(len(lo)), *cols])
     kind = np.where(lo == hi, 0, np.where(np.isinf(hi), 1, np.where(lo > 0, 2, 3)))
     if not np.any(kind != 1):
         raise AnalysisError("every observation is right-censored; no dropout to fit a Weibull model to")
-    # start: exponential-ish guess from midpoints
+    theta, ll, converged = _maximise(X, lo, hi, kind, max_iter)
+    if not converged:
+        warnings.warn("interval-censored Weibull fit did not converge", ConvergenceWarning, stacklevel=2)
+    H = _numeric_hessian(theta, X, lo, hi, kind)
+    try:
+        cov = np.linalg.inv(-H)
+    except np.linalg.LinAlgError as exc:
+        raise AnalysisError(f"the information matrix is singular ({exc}); a covariate may be collinear") from None
+    se_all = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    hr, lo_ci, hi_ci = _hazard_ratios(theta, cov, covariates)
+    return IntervalWeibullResult(terms=("(Intercept)", *covariates), coef=theta[:-1].copy(), se=se_all[:-1].copy(),
+                                 log_scale=float(theta[-1]), log_scale_se=float(se_all[-1]), hazard_ratio=hr,
+                                 hr_lower=lo_ci, hr_upper=hi_ci, loglik=ll, n=int(len(lo)), converged=converged,
+                                 cov=cov)
+
+
+def _maximise(X: np.ndarray, lo: np.ndarray, hi: np.ndarray, kind: np.ndarray,
+              max_iter: int) -> tuple[np.ndarray, float, bool]:
+    """Newton-Raphson with step halving from an exponential-like start; ``(theta, loglik, converged)``."""
     mid = np.where(np.isinf(hi), np.maximum(lo, 1.0) * 2, np.where(kind == 3, hi / 2, (lo + hi) / 2))
     theta = np.zeros(X.shape[1] + 1)
     theta[0] = float(np.log(np.mean(mid)))
     ll, g = _weibull_loglik(theta, X, lo, hi, kind)
-    converged = False
     for _ in range(max_iter):
         H = _numeric_hessian(theta, X, lo, hi, kind)
         try:
@@ -442,23 +455,18 @@ def fit_interval_weibull(data: pd.DataFrame, *, covariates: Sequence[str] = (), 
                 break
             t /= 2
         else:
-            break
+            return theta, ll, False
         done = abs(ll_new - ll) < 1e-11 * (1 + abs(ll)) and np.max(np.abs(t * step)) < 1e-8
         theta, ll, g = cand, ll_new, g_new
         if done or np.max(np.abs(g)) < 1e-8:
-            converged = True
-            break
-    if not converged:
-        warnings.warn("interval-censored Weibull fit did not converge", ConvergenceWarning, stacklevel=2)
-    H = _numeric_hessian(theta, X, lo, hi, kind)
-    try:
-        cov = np.linalg.inv(-H)
-    except np.linalg.LinAlgError as exc:
-        raise AnalysisError(f"the information matrix is singular ({exc}); a covariate may be collinear") from None
-    se_all = np.sqrt(np.maximum(np.diag(cov), 0.0))
-    terms = ("(Intercept)", *covariates)
-    beta, log_s = theta[:-1], float(theta[-1])
-    s = math.exp(log_s)
+            return theta, ll, True
+    return theta, ll, False
+
+
+def _hazard_ratios(theta: np.ndarray, cov: np.ndarray,
+                   covariates: Sequence[str]) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """``exp(-beta_j / sigma)`` per covariate with its 95% CI (delta method on ``-beta_j / sigma``)."""
+    beta, s = theta[:-1], math.exp(float(theta[-1]))
     hr, lo_ci, hi_ci = {}, {}, {}
     for j, name in enumerate(covariates, start=1):
         # log HR = -beta_j / sigma = -beta_j * exp(-log_s); gradient wrt (beta_j, log_s)
@@ -467,11 +475,9 @@ def fit_interval_weibull(data: pd.DataFrame, *, covariates: Sequence[str] = (), 
         grad[j] = -1.0 / s
         grad[-1] = beta[j] / s
         se_l = math.sqrt(max(float(grad @ cov @ grad), 0.0))
-        hr[name], lo_ci[name], hi_ci[name] = math.exp(lhr), math.exp(lhr - 1.959963984540054 * se_l), \
-            math.exp(lhr + 1.959963984540054 * se_l)
-    return IntervalWeibullResult(terms=terms, coef=beta.copy(), se=se_all[:-1].copy(), log_scale=log_s,
-                                 log_scale_se=float(se_all[-1]), hazard_ratio=hr, hr_lower=lo_ci, hr_upper=hi_ci,
-                                 loglik=ll, n=int(len(lo)), converged=converged, cov=cov)
+        hr[name] = math.exp(lhr)
+        lo_ci[name], hi_ci[name] = math.exp(lhr - _Z975 * se_l), math.exp(lhr + _Z975 * se_l)
+    return hr, lo_ci, hi_ci
 
 
 def _numeric_hessian(theta: np.ndarray, X: np.ndarray, lo: np.ndarray, hi: np.ndarray, kind: np.ndarray) -> np.ndarray:

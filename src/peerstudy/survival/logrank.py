@@ -21,7 +21,6 @@ All sums are over distinct times with numpy (``unique`` + ``bincount`` + cumulat
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,8 @@ import pandas as pd
 from scipy import stats
 
 from peerstudy.exceptions import AnalysisError
-from peerstudy.survival._validate import group_codes, require_frame, time_event
+from peerstudy.survival._display import html_table
+from peerstudy.survival._validate import check_number, group_codes, require_frame, time_event
 
 __all__ = ["LogrankResult", "logrank_test"]
 
@@ -87,11 +87,9 @@ class LogrankResult:
                            for g, n, o, e in zip(self.groups, self.n, self.observed, self.expected)}}
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{html.escape(g)}</td><td>{n}</td><td>{o:.1f}</td><td>{e:.1f}</td></tr>"
-                       for g, n, o, e in zip(self.groups, self.n, self.observed, self.expected))
-        return (f"<table><caption>{html.escape(self.method)}: chi-squared {self.statistic:.3f} on {self.df} df, "
-                f"p = {self.p:.4g}</caption><tr><th>group</th><th>n</th><th>observed</th><th>expected</th></tr>"
-                f"{rows}</table>")
+        rows = [(g, n, f"{o:.1f}", f"{e:.1f}") for g, n, o, e in zip(self.groups, self.n, self.observed, self.expected)]
+        return html_table(("group", "n", "observed", "expected"), rows,
+                          caption=f"{self.method}: chi-squared {self.statistic:.3f} on {self.df} df, p = {self.p:.4g}")
 
 
 def _one_stratum(t: np.ndarray, e: np.ndarray, g: np.ndarray, k: int, rho: float,
@@ -151,14 +149,15 @@ def logrank_test(df: pd.DataFrame, *, time: str = "time", event: str = "event", 
     Raises
     ------
     SchemaError
-        A column is missing.
+        A column is missing; bad times, events or group values.
     AnalysisError
-        Bad times or events; a group column with one level; negative ``rho``/``gamma``; no events.
+        A group column with one level; no events.
+    ParameterError
+        Negative or non-numeric ``rho``/``gamma``.
     """
     require_frame(df)
-    for name, v in (("rho", rho), ("gamma", gamma)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
-            raise AnalysisError(f"{name} must be a number >= 0; got {v!r}")
+    rho = check_number(rho, name="rho", minimum=0)
+    gamma = check_number(gamma, name="gamma", minimum=0)
     t, e = time_event(df, time, event, allow_zero_time=allow_zero_time)
     g, labels = group_codes(df, group, role="group")
     k = len(labels)

@@ -37,16 +37,17 @@ about 1e-7 standard errors), its standard errors and scale to about 1e-8 and its
 (``tests/test_survival_parametric.py`` checks them against stored survreg output). If the tight fit fails to
 converge, lifelines' default settings are tried and a :class:`~peerstudy.exceptions.ConvergenceWarning` says so.
 
-Input rules: a missing column raises :class:`~peerstudy.exceptions.SchemaError`; a time that is missing or
-not > 0, an event that is not 0/1, an arm column without exactly two levels, a constant or collinear
-covariate, no events, and fewer events than parameters (terms + intercept + scale) raise
-:class:`~peerstudy.exceptions.AnalysisError` naming the column and the value. Fewer than 10 events per term
-warns (:class:`~peerstudy.exceptions.PeerstudyWarning`).
+Input rules (:mod:`peerstudy.survival._validate`): a missing column, a time that is missing or not > 0 and
+an event that is not 0/1 raise :class:`~peerstudy.exceptions.SchemaError`; an arm column without exactly two
+levels, a constant or collinear covariate, no events, and fewer events than parameters (terms + intercept +
+scale) raise :class:`~peerstudy.exceptions.AnalysisError`; an unknown distribution or a column given both as
+``arm=`` and as a covariate raise :class:`~peerstudy.exceptions.ParameterError`. Each message names the
+column (or option) and the value. Fewer than 10 events per term warns
+(:class:`~peerstudy.exceptions.PeerstudyWarning`).
 """
 
 from __future__ import annotations
 
-import html
 import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -55,9 +56,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from peerstudy.exceptions import AnalysisError, ConvergenceWarning, PeerstudyWarning
-from peerstudy.survival._validate import group_codes, require_columns, require_frame, time_event
-from peerstudy.survival.cox.engine import EVENTS_PER_TERM, design_matrix
+from peerstudy.exceptions import AnalysisError, ConvergenceWarning, ParameterError
+from peerstudy.survival._display import html_table, num
+from peerstudy.survival._validate import (as_list, check_choice, check_event_count, group_codes, require_columns,
+                                          require_frame, time_event)
+from peerstudy.survival.cox.engine import design_matrix
 
 __all__ = ["AFTFamilyResult", "fit_aft", "compare_aft", "DISTRIBUTIONS"]
 
@@ -183,32 +186,25 @@ class AFTFamilyResult:
                 "optimizer": self.optimizer}
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{html.escape(t)}</td><td>{r.coef:.4f}</td><td>{r.se:.4f}</td><td>{r.z:.2f}</td>"
-            f"<td>{r.p:.3g}</td><td>{r.time_ratio:.3f}</td><td>{r.ci_lower:.3f} &ndash; {r.ci_upper:.3f}</td></tr>"
-            for t, r in self.to_frame().iterrows())
-        title = f"{_LABEL[self.distribution]} accelerated failure time"
+        rows = [(t, num(r.coef, ".4f"), num(r.se, ".4f"), num(r.z, ".2f"), num(r.p, ".3g"), num(r.time_ratio),
+                 f"{num(r.ci_lower)} – {num(r.ci_upper)}") for t, r in self.to_frame().iterrows()]
         foot = (f"n = {self.n}, events = {self.events}, scale = {self.scale:.4f}, "
                 f"log-likelihood = {self.loglik:.3f}, AIC = {self.aic:.2f}")
-        return (f"<table><caption>{html.escape(title)}</caption><thead><tr><th>term</th><th>coef</th>"
-                f"<th>SE</th><th>z</th><th>p</th><th>time ratio</th><th>95% CI</th></tr></thead>"
-                f"<tbody>{rows}</tbody></table><p>{html.escape(foot)}</p>")
+        return html_table(("term", "coef", "SE", "z", "p", "time ratio", "95% CI"), rows,
+                          caption=f"{_LABEL[self.distribution]} accelerated failure time", footer=foot)
 
 
 def _check_distribution(distribution: object) -> str:
-    if not isinstance(distribution, str) or distribution not in DISTRIBUTIONS:
-        raise AnalysisError(f"distribution must be one of {', '.join(map(repr, DISTRIBUTIONS))}; "
-                            f"got {distribution!r}")
-    return distribution
+    return check_choice(distribution, DISTRIBUTIONS, name="distribution")
 
 
 def _design(df: pd.DataFrame, *, covariates: Sequence[str], time: str, event: str,
             arm: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     require_frame(df)
-    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+    covariates = as_list(covariates)
     if arm is not None and arm in covariates:
-        raise AnalysisError(f"column {arm!r} is both arm= and one of the covariates; give it once "
-                            f"(arm= enters it as {arm}[peer])")
+        raise ParameterError(f"column {arm!r} is both arm= and one of the covariates; give it once "
+                             f"(arm= enters it as {arm}[peer])")
     require_columns(df, [time, event, arm, *covariates])
     t, e = time_event(df, time, event)
     cols: list[np.ndarray] = []
@@ -229,17 +225,8 @@ def _design(df: pd.DataFrame, *, covariates: Sequence[str], time: str, event: st
     if p and np.linalg.matrix_rank(np.column_stack([np.ones(len(t)), X - X.mean(axis=0)])) < p + 1:
         raise AnalysisError(f"the model terms are collinear ({', '.join(names)}): "
                             f"one of them is a combination of the others; drop it")
-    nev = int(e.sum())
-    k = p + 2
-    if nev == 0:
-        raise AnalysisError(f"column {event!r} (event) has no events (all 0): nothing to model")
-    if nev < k:
-        raise AnalysisError(f"too few events: column {event!r} (event) has {nev} event(s) for {k} parameters "
-                            f"(intercept, {', '.join(names) + ', ' if names else ''}scale); "
-                            f"need at least one event per parameter")
-    if p and nev < EVENTS_PER_TERM * p:
-        warnings.warn(f"only {nev} events for {p} model term(s) (fewer than {EVENTS_PER_TERM} per term): "
-                      f"estimates and standard errors may be unreliable", PeerstudyWarning, stacklevel=3)
+    check_event_count(e, event=event, params=["intercept", *names, "scale"], unit="parameter", terms=p,
+                      stacklevel=3)
     return t, e, X, names
 
 
@@ -287,11 +274,13 @@ def fit_aft(df: pd.DataFrame, *, distribution: str = "weibull", covariates: Sequ
     Raises
     ------
     SchemaError
-        ``df`` is not a non-empty DataFrame, or a named column is missing.
+        ``df`` is not a non-empty DataFrame; a named column is missing; times missing or not > 0;
+        events not 0/1.
     AnalysisError
-        An unknown distribution; times missing or not > 0; events not 0/1; an arm without exactly two
-        levels; a constant, single-level or collinear covariate; no events or fewer events than
-        parameters; or a fit that does not converge.
+        An arm without exactly two levels; a constant, single-level or collinear covariate; no events
+        or fewer events than parameters; or a fit that does not converge.
+    ParameterError
+        An unknown distribution; the arm also given as a covariate.
 
     Warns
     -----
@@ -393,8 +382,8 @@ def compare_aft(df: pd.DataFrame, *, covariates: Sequence[str] = (), time: str =
 
     Raises
     ------
-    SchemaError, AnalysisError
-        As :func:`fit_aft`; also for an empty or repeated list of distributions.
+    SchemaError, AnalysisError, ParameterError
+        As :func:`fit_aft`; ParameterError also for an empty or repeated list of distributions.
 
     Examples
     --------
@@ -410,14 +399,14 @@ def compare_aft(df: pd.DataFrame, *, covariates: Sequence[str] = (), time: str =
     lognormal    -3070.25  6152.50      10.12
     weibull      -3092.36  6196.71      54.33
     """
-    dists = [distributions] if isinstance(distributions, str) else list(distributions)
+    dists = as_list(distributions)
     if not dists:
-        raise AnalysisError("distributions is empty: give at least one of "
-                            f"{', '.join(map(repr, DISTRIBUTIONS))}")
+        raise ParameterError("distributions is empty: give at least one of "
+                             f"{', '.join(map(repr, DISTRIBUTIONS))}")
     for d in dists:
         _check_distribution(d)
     if len(set(dists)) != len(dists):
-        raise AnalysisError(f"distributions has repeats: {dists!r}")
+        raise ParameterError(f"distributions has repeats: {dists!r}")
     rows = []
     for d in dists:
         fit = fit_aft(df, distribution=d, covariates=covariates, time=time, event=event, arm=arm)

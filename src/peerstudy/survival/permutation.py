@@ -50,7 +50,6 @@ Good P (2005). *Permutation, Parametric, and Bootstrap Tests of Hypotheses*, 3rd
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -60,7 +59,9 @@ import pandas as pd
 from numba import njit
 
 from peerstudy.exceptions import AnalysisError, ParameterError
-from peerstudy.survival._validate import group_codes, require_columns, require_frame, time_event
+from peerstudy.survival._display import html_table
+from peerstudy.survival._validate import (check_choice, check_number, group_codes, require_columns, require_frame,
+                                          show, time_event)
 
 __all__ = ["PermutationResult", "permutation_test", "permutation_allocations", "STATISTICS", "DESIGNS", "EXACT_MAX",
            "ENUMERATE_MAX"]
@@ -165,9 +166,7 @@ class PermutationResult:
                 ("randomised units", (f"{self.n_units:,} ({self.n_peer_units:,} {self.levels[-1]}) "
                                       f"in {self.n_blocks:,} block(s)")),
                 ("participants / dropouts", f"{self.n:,} / {self.events:,}")]
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-                       for k, v in rows)
-        return f"<table><caption>{html.escape(self.method)}</caption>{body}</table>"
+        return html_table(("", ""), rows, caption=self.method)
 
 
 # ----- compiled kernels -------------------------------------------------------------------------
@@ -342,23 +341,20 @@ def _profiles(unit: np.ndarray, k: np.ndarray, n_units: int) -> tuple[np.ndarray
 
 def _check_options(design: Any, statistic: Any, n_permutations: Any, exact: Any, cluster: Any,
                    chunk_size: Any) -> None:
-    if not isinstance(design, str) or design not in DESIGNS:
-        raise ParameterError(f"design must be one of {', '.join(map(repr, DESIGNS))}; got {design!r}")
-    if not isinstance(statistic, str) or statistic not in STATISTICS:
-        raise ParameterError(f"statistic must be one of {', '.join(map(repr, STATISTICS))}; got {statistic!r}")
-    if (isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer))
+    check_choice(design, DESIGNS, name="design")
+    check_choice(statistic, STATISTICS, name="statistic")
+    if (isinstance(n_permutations, (bool, np.bool_)) or not isinstance(n_permutations, (int, np.integer))
             or not 1 <= n_permutations <= MAX_PERMUTATIONS):
         raise ParameterError(f"n_permutations must be a whole number from 1 to {MAX_PERMUTATIONS:,}; "
-                             f"got {n_permutations!r}")
+                             f"got {show(n_permutations)}")
     if exact is not None and not isinstance(exact, (bool, np.bool_)):
         raise ParameterError(f"exact must be None (enumerate when there are at most {EXACT_MAX:,} allocations), "
-                             f"True or False; got {exact!r}")
+                             f"True or False; got {show(exact)}")
     if design == "cluster" and cluster is None:
         raise ParameterError("cluster must name the column of the randomised clusters (e.g. 'site') when "
                              "design='cluster'; got None")
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
-                                   or chunk_size < 1):
-        raise ParameterError(f"chunk_size must be None or a whole number >= 1; got {chunk_size!r}")
+    if chunk_size is not None:
+        check_number(chunk_size, name="chunk_size", minimum=1, whole=True)
 
 
 def _codes(df: pd.DataFrame, column: str, role: str) -> tuple[np.ndarray, tuple[str, ...]]:

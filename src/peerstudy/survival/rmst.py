@@ -18,7 +18,6 @@ are independent samples, and a normal (Wald) interval.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -27,21 +26,30 @@ import pandas as pd
 from scipy import stats
 
 from peerstudy.exceptions import AnalysisError
-from peerstudy.survival._validate import check_horizons, group_codes, require_frame, time_event
-from peerstudy.survival.km import KaplanMeierCurve, KaplanMeierResult, _km_arrays
+from peerstudy.survival._display import html_table
+from peerstudy.survival._validate import check_conf_level, check_horizons, group_codes, require_frame, time_event
+from peerstudy.survival.km import KaplanMeierCurve, KaplanMeierResult, km_arrays
 
-__all__ = ["RMSTResult", "rmst", "rmst_from_curve", "rmst_from_km", "rmst_table"]
+__all__ = ["RMSTResult", "rmst", "rmst_from_curve", "rmst_from_km", "rmst_table", "step_areas"]
+
+
+def step_areas(times: np.ndarray, surv: np.ndarray, tau: float) -> np.ndarray:
+    """Areas of the rectangles under a survival step curve from 0 to ``tau`` (their sum is the RMST).
+
+    The first rectangle is ``S = 1`` up to the first time; then one per time ``<= tau``.
+    """
+    keep = times <= tau
+    grid = np.concatenate(([0.0], times[keep], [tau]))
+    heights = np.concatenate(([1.0], surv[keep]))
+    return np.diff(grid) * heights
 
 
 def _rmst_arrays(times: np.ndarray, n: np.ndarray, d: np.ndarray, surv: np.ndarray,
                  tau: float) -> tuple[float, float]:
     keep = times <= tau
-    t_k, s_k = times[keep], surv[keep]
     with np.errstate(divide="ignore", invalid="ignore"):
         hh = np.where((n - d) == 0, 0.0, d / (n * (n - d)))[keep]
-    grid = np.concatenate(([0.0], t_k, [tau]))
-    heights = np.concatenate(([1.0], s_k))
-    rect = np.diff(grid) * heights
+    rect = step_areas(times, surv, tau)
     estimate = float(rect.sum())
     # area after each time t_i up to tau: sum of the rectangles to its right
     after = np.cumsum(rect[::-1])[::-1][1:]
@@ -50,7 +58,10 @@ def _rmst_arrays(times: np.ndarray, n: np.ndarray, d: np.ndarray, surv: np.ndarr
 
 
 def rmst_from_curve(curve: KaplanMeierCurve, tau: float) -> tuple[float, float]:
-    """RMST and its standard error at ``tau`` from an existing Kaplan-Meier curve."""
+    """RMST and its standard error at ``tau`` from an existing Kaplan-Meier curve.
+
+    On a weighted curve the standard error uses the weighted counts, as R's ``se(rmean)`` does.
+    """
     return _rmst_arrays(curve.time, curve.n_risk, curve.n_event, curve.survival, float(tau))
 
 
@@ -106,13 +117,12 @@ class RMSTResult:
         return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{html.escape(g)}</td><td>{e:.2f}</td><td>{s:.2f}</td></tr>"
-                       for g, e, s in zip(self.groups, self.estimate, self.se))
+        rows = [(g, f"{e:.2f}", f"{s:.2f}") for g, e, s in zip(self.groups, self.estimate, self.se)]
         cap = f"Restricted mean days in treatment up to day {self.tau:g}"
         if self.difference is not None:
             cap += (f"; difference {self.difference:.2f} ({self.conf_level:.0%} CI {self.ci_lower:.2f} to "
                     f"{self.ci_upper:.2f})")
-        return f"<table><caption>{cap}</caption><tr><th>group</th><th>RMST</th><th>SE</th></tr>{rows}</table>"
+        return html_table(("group", "RMST", "SE"), rows, caption=cap)
 
 
 def _result(tau: float, labels: tuple[str, ...], est: list[float], se: list[float], max_time: list[float],
@@ -155,13 +165,16 @@ def rmst(df: pd.DataFrame, *, tau: float, time: str = "time", event: str = "even
 
     Raises
     ------
+    SchemaError
+        A missing column, bad times or events.
     AnalysisError
-        Bad input, or ``tau`` beyond a group's follow-up without ``extend=True``.
+        ``tau`` beyond a group's follow-up without ``extend=True``.
+    ParameterError
+        ``tau`` not a positive number, ``conf_level`` not in (0, 1).
     """
     require_frame(df)
     (tau,) = check_horizons((tau,), name="tau")
-    if not (isinstance(conf_level, (int, float)) and 0 < conf_level < 1):
-        raise AnalysisError(f"conf_level must be between 0 and 1; got {conf_level!r}")
+    conf_level = check_conf_level(conf_level)
     t, e = time_event(df, time, event, allow_zero_time=allow_zero_time)
     if group is None:
         codes, labels = np.zeros(len(t), dtype=np.int64), ("all",)
@@ -170,7 +183,7 @@ def rmst(df: pd.DataFrame, *, tau: float, time: str = "time", event: str = "even
     est, se, mx = [], [], []
     for k, lab in enumerate(labels):
         m = codes == k
-        times, n, d, _, surv, _ = _km_arrays(t[m], e[m])
+        times, n, d, _, surv, _ = km_arrays(t[m], e[m], std_err=False)
         if tau > times[-1] and surv[-1] > 0 and not extend:
             raise AnalysisError(f"tau = {tau:g} days is beyond the last observed time ({times[-1]:g}) in group "
                                 f"{lab!r} of column {group!r}; choose tau <= {times[-1]:g} or pass extend=True")
@@ -187,6 +200,7 @@ def rmst_from_km(km: KaplanMeierResult, tau: float, *, conf_level: float = 0.95)
     ``tau`` beyond a group's last time extends the curve flat (as R); check ``max_time``.
     """
     (tau,) = check_horizons((tau,), name="tau")
+    conf_level = check_conf_level(conf_level)
     labels = tuple(km.curves)
     pairs = [rmst_from_curve(c, tau) for c in km.curves.values()]
     return _result(tau, labels, [p[0] for p in pairs], [p[1] for p in pairs],

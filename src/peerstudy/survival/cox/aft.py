@@ -20,7 +20,8 @@ import pandas as pd
 from scipy import stats
 
 from peerstudy.exceptions import AnalysisError, ConvergenceWarning
-from peerstudy.survival.cox.engine import _prepare, terms_html
+from peerstudy.survival._display import terms_html
+from peerstudy.survival.cox.engine import prepare
 
 __all__ = ["AftResult", "fit_weibull_aft"]
 
@@ -124,11 +125,11 @@ def fit_weibull_aft(df: pd.DataFrame, *, time: str = "time", event: str = "event
 
     Raises
     ------
-    AnalysisError
-        As :func:`peerstudy.survival.cox.fit_cox` for bad input, or when the fit fails to converge.
+    SchemaError, AnalysisError, ParameterError
+        As :func:`peerstudy.survival.cox.fit_cox` for bad input; AnalysisError when the information
+        matrix is singular.
     """
-    data = _prepare(df, time=time, event=event, covariates=covariates, strata=None, cluster=None,
-                    weights=None, start=None)
+    data = prepare(df, time=time, event=event, covariates=covariates)
     y = np.log(data.stop)
     d = data.status.astype(float)
     Z = np.column_stack([np.ones(len(y)), data.X])

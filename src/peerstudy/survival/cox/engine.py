@@ -4,7 +4,7 @@ Why not lifelines or statsmodels: lifelines' cluster-robust SE differs from R's 
 relative and its Cox is slow on large tied data; statsmodels' ``PHReg`` has no case weights.
 This module is a vectorised Newton-Raphson fit: rows are binned once into (stratum, event-time)
 slots, risk-set sums come from reverse cumulative sums over the slots (numba kernels in
-``_coxkernels``), and Efron's tie correction runs per distinct event time. It supports Efron and
+:mod:`.kernels`), and Efron's tie correction runs per distinct event time. It supports Efron and
 Breslow ties, strata, counting-process ``(start, stop]`` data, case weights and the grouped
 (cluster) sandwich variance of ``coxph(..., cluster = )``, and reproduces R to about 1e-9.
 
@@ -15,10 +15,12 @@ as ``COL[LEVEL]`` against a reference level: the first category of a pandas ``Ca
 (R's factor order), the schema order for the canonical arm (``usual_care`` before ``peer``, giving
 ``arm[peer]``), otherwise the first level in sorted order.
 
-Input rules (:class:`~peerstudy.exceptions.AnalysisError` naming the column and value): missing
-values, times <= 0 (or ``start >= stop``), an event column that is not 0/1, a constant numeric
-covariate, a categorical covariate with one level, non-positive or non-finite weights, no events,
-and fewer events than model terms. Fewer than 10 events per term warns
+Input rules (the classes of :mod:`peerstudy.survival._validate`, each message naming the column and
+value): a missing column, missing values, times <= 0 (or ``start >= stop``), an event column that is not
+0/1 and non-positive or non-finite weights raise :class:`~peerstudy.exceptions.SchemaError`; a constant
+numeric covariate, a categorical covariate with one level, no events, fewer events than model terms and
+collinear covariates raise :class:`~peerstudy.exceptions.AnalysisError`; an unknown ``ties`` or an empty
+covariate list raise :class:`~peerstudy.exceptions.ParameterError`. Fewer than 10 events per term warns
 (:class:`~peerstudy.exceptions.PeerstudyWarning`): estimates are then unstable. A coefficient
 that runs off to infinity (monotone likelihood) warns :class:`~peerstudy.exceptions.SeparationWarning`
 naming the term, with R's rule (the last Newton step is still larger than ``sqrt(1e-9) * |coef|``) or when the
@@ -28,7 +30,6 @@ exceeds 1000 per standard deviation (the likelihood is flat: it keeps rising tow
 
 from __future__ import annotations
 
-import html
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -37,100 +38,55 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from peerstudy.exceptions import AnalysisError, ConvergenceWarning, PeerstudyWarning, SeparationWarning
-from peerstudy.data.schema import ARMS
+from peerstudy.exceptions import AnalysisError, ConvergenceWarning, ParameterError, SeparationWarning
+from peerstudy.data.schema import CENSORING
+from peerstudy.survival._display import terms_html
+from peerstudy.survival._validate import (EVENTS_PER_TERM, as_list, case_weights, categorical_levels, check_choice,
+                                          check_event_count, complete_values, is_categorical, numeric_covariate,
+                                          require_columns, require_frame, start_stop, time_event)
+from peerstudy.survival.competing import ending_codes
 from peerstudy.survival.cox import kernels as K
 
-__all__ = ["CoxResult", "fit_cox", "fit_cause_specific_cox", "EVENTS_PER_TERM"]
+__all__ = ["CoxResult", "CoxData", "fit_cox", "fit_cause_specific_cox", "prepare", "fit_prepared", "design_matrix",
+           "term_dict", "TIES", "EVENTS_PER_TERM"]
 
-#: fewer events per model term than this warns (a common rule of thumb; Peduzzi et al. 1995).
-EVENTS_PER_TERM = 10
+#: tie corrections of the partial likelihood
+TIES = ("efron", "breslow")
 _Z975 = stats.norm.ppf(0.975)
 _MAX_ITER = 40
 _EPS = 1e-9
 
 
 # --------------------------------------------------------------------------------------------- design
-def _levels(s: pd.Series) -> list:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        present = set(s.dropna().unique())
-        return [c for c in s.cat.categories if c in present]
-    vals = list(pd.unique(s.dropna()))
-    if set(map(str, vals)) <= set(ARMS):
-        return [a for a in ARMS if a in set(map(str, vals))]
-    try:
-        return sorted(vals)
-    except TypeError:
-        return sorted(vals, key=str)
-
-
-def _is_categorical(s: pd.Series) -> bool:
-    return (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(s)
-            or pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s))
-
-
 def design_matrix(df: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.ndarray, list[str], dict[str, list[int]]]:
     """Model matrix, term names and the columns each covariate produced (R's ``assign``).
 
     Raises
     ------
+    SchemaError
+        A missing column, missing or non-finite values, a non-numeric covariate that is not categorical.
     AnalysisError
-        For a missing column, missing values, a constant numeric covariate or a categorical
-        covariate with a single level.
+        A constant numeric covariate or a categorical covariate with a single level.
     """
+    require_columns(df, covariates, role="covariate")
     cols: list[np.ndarray] = []
     names: list[str] = []
     assign: dict[str, list[int]] = {}
     for cov in covariates:
-        if cov not in df.columns:
-            raise AnalysisError(f"covariate column {cov!r} is not in the data; columns are {list(df.columns)}")
-        s = df[cov]
-        if s.isna().any():
-            raise AnalysisError(f"covariate column {cov!r} has {int(s.isna().sum())} missing value(s); "
-                                f"drop or impute them first")
         start = len(names)
-        if _is_categorical(s):
-            levels = _levels(s)
-            if len(levels) < 2:
-                raise AnalysisError(f"categorical covariate {cov!r} has a single level ({levels[0]!r}); "
-                                    f"it cannot be estimated: drop it")
+        s = df[cov]
+        if is_categorical(s):
+            levels = categorical_levels(df, cov)
             codes = pd.Categorical(s, categories=levels).codes
             for k, lev in enumerate(levels[1:], start=1):
                 cols.append((codes == k).astype(float))
                 names.append(f"{cov}[{lev}]")
         else:
-            if not pd.api.types.is_numeric_dtype(s):
-                raise AnalysisError(f"covariate column {cov!r} has unsupported type {s.dtype}")
-            x = s.to_numpy(dtype=float)
-            if not np.all(np.isfinite(x)):
-                raise AnalysisError(f"covariate column {cov!r} has non-finite values")
-            if x.size and np.all(x == x[0]):
-                raise AnalysisError(f"covariate {cov!r} is constant (every value is {x[0]:g}); "
-                                    f"it cannot be estimated: drop it")
-            cols.append(x)
+            cols.append(numeric_covariate(df, cov))
             names.append(cov)
         assign[cov] = list(range(start, len(names)))
     X = np.column_stack(cols) if cols else np.zeros((len(df), 0))
     return np.ascontiguousarray(X, dtype=float), names, assign
-
-
-def _column(df: pd.DataFrame, col: str, role: str) -> pd.Series:
-    if col not in df.columns:
-        raise AnalysisError(f"{role} column {col!r} is not in the data; columns are {list(df.columns)}")
-    s = df[col]
-    if s.isna().any():
-        raise AnalysisError(f"{role} column {col!r} has {int(s.isna().sum())} missing value(s)")
-    return s
-
-
-def _numeric(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
-    s = _column(df, col, role)
-    if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-        raise AnalysisError(f"{role} column {col!r} must be numeric; got type {s.dtype}")
-    x = s.to_numpy(dtype=float)
-    if not np.all(np.isfinite(x)):
-        raise AnalysisError(f"{role} column {col!r} has non-finite values")
-    return x
 
 
 def _codes(s: pd.Series) -> tuple[np.ndarray, list]:
@@ -140,7 +96,9 @@ def _codes(s: pd.Series) -> tuple[np.ndarray, list]:
 
 # --------------------------------------------------------------------------------------------- data
 @dataclass(frozen=True)
-class _CoxData:
+class CoxData:
+    """Checked model inputs: the design, times, events, weights and codes of strata and clusters."""
+
     X: np.ndarray            # raw design matrix
     stop: np.ndarray
     start: np.ndarray | None
@@ -152,70 +110,53 @@ class _CoxData:
     assign: dict[str, list[int]]
 
 
-def _prepare(df, *, time, event, covariates, strata, cluster, weights, start) -> _CoxData:
-    if not isinstance(df, pd.DataFrame):
-        raise AnalysisError(f"data must be a pandas DataFrame; got {type(df).__name__}")
-    if len(df) == 0:
-        raise AnalysisError("the data has no rows")
-    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+def _strata_codes(df: pd.DataFrame, strata: str | Sequence[str] | None) -> np.ndarray:
+    scols = as_list(strata)
+    if not scols:
+        return np.zeros(len(df), dtype=np.int64)
+    for c in scols:
+        complete_values(df, c, role="strata")
+    key = df[scols[0]] if len(scols) == 1 else df[scols].astype(str).agg("/".join, axis=1)
+    return _codes(key)[0]
+
+
+def prepare(df: pd.DataFrame, *, time: str, event: str, covariates: str | Sequence[str],
+            strata: str | Sequence[str] | None = None, cluster: str | None = None,
+            weights: str | np.ndarray | None = None, start: str | None = None) -> CoxData:
+    """Check the data of a Cox-type model and lay it out as :class:`CoxData` (arguments as :func:`fit_cox`).
+
+    Raises
+    ------
+    SchemaError, AnalysisError, ParameterError
+        See the module docstring.
+    """
+    require_frame(df)
+    covariates = as_list(covariates)
     if not covariates:
-        raise AnalysisError("covariates is empty: a Cox model needs at least one covariate")
-    stop = _numeric(df, time, "time")
-    ev = _numeric(df, event, "event")
-    if not ((ev == 0.0) | (ev == 1.0)).all():
-        bad = ev[(ev != 0.0) & (ev != 1.0)][0]
-        raise AnalysisError(f"event column {event!r} must be 0/1; got {bad:g}")
+        raise ParameterError("covariates is empty: a Cox model needs at least one covariate")
+    require_columns(df, [time, event, start])
+    for role, cols in (("covariate", covariates), ("strata", as_list(strata)), ("cluster", [cluster]),
+                       ("weights", [weights if isinstance(weights, str) else None])):
+        require_columns(df, cols, role=role)
     if start is None:
-        bad = stop <= 0
-        if bad.any():
-            raise AnalysisError(f"time column {time!r} must be > 0; {int(bad.sum())} value(s) are not "
-                                f"(e.g. {stop[bad][0]:g} at row {int(np.flatnonzero(bad)[0]) + 1})")
+        stop, status = time_event(df, time, event)
         st = None
     else:
-        st = _numeric(df, start, "start")
-        bad = st >= stop
-        if bad.any():
-            raise AnalysisError(f"start column {start!r} must be < time column {time!r}; {int(bad.sum())} row(s) "
-                                f"are not (e.g. row {int(np.flatnonzero(bad)[0]) + 1})")
+        st, stop, status = start_stop(df, start, time, event)
     X, names, assign = design_matrix(df, covariates)
-    if weights is None:
-        w = np.ones(len(df))
-    else:
-        w = _numeric(df, weights, "weights") if isinstance(weights, str) else np.asarray(weights, dtype=float)
-        if w.shape != (len(df),):
-            raise AnalysisError(f"weights must have one value per row ({len(df)}); got shape {w.shape}")
-        bad = ~np.isfinite(w) | (w <= 0)
-        if bad.any():
-            raise AnalysisError(f"weights must be finite and > 0; {int(bad.sum())} are not (e.g. {w[bad][0]:g})")
-    s_codes = np.zeros(len(df), dtype=np.int64)
-    if strata is not None:
-        scols = [strata] if isinstance(strata, str) else list(strata)
-        for c in scols:
-            _column(df, c, "strata")
-        key = df[scols[0]] if len(scols) == 1 else df[scols].astype(str).agg("/".join, axis=1)
-        s_codes, _ = _codes(key)
-    cl = None
-    if cluster is not None:
-        cl, _ = _codes(_column(df, cluster, "cluster"))
-    status = ev.astype(np.int64)
-    nev = int(status.sum())
-    p = X.shape[1]
-    if nev == 0:
-        raise AnalysisError(f"event column {event!r} has no events (all 0): nothing to model")
-    if nev < p:
-        raise AnalysisError(f"too few events: {nev} event(s) for {p} model term(s) ({', '.join(names)}); "
-                            f"need at least one event per term")
-    if nev < EVENTS_PER_TERM * p:
-        warnings.warn(f"only {nev} events for {p} model term(s) (fewer than {EVENTS_PER_TERM} per term): "
-                      f"estimates and standard errors may be unreliable", PeerstudyWarning, stacklevel=3)
-    return _CoxData(X, stop, st, status, w, s_codes, cl, names, assign)
+    w = case_weights(df, weights, allow_zero=False)
+    s_codes = _strata_codes(df, strata)
+    cl = None if cluster is None else _codes(complete_values(df, cluster, role="cluster"))[0]
+    status = status.astype(np.int64)
+    check_event_count(status, event=event, params=names, stacklevel=3)
+    return CoxData(X, stop, st, status, w, s_codes, cl, names, assign)
 
 
 # --------------------------------------------------------------------------------------------- engine
 class _Engine:
     """Risk-set bookkeeping for one data set; evaluates log-likelihood, score and information."""
 
-    def __init__(self, data: _CoxData, efron: bool):
+    def __init__(self, data: CoxData, efron: bool):
         self.efron = efron
         X = data.X
         self.means = X.mean(axis=0)
@@ -336,7 +277,8 @@ def _newton(engine: _Engine, p: int) -> tuple[np.ndarray, dict, dict, int, bool]
 
 
 # --------------------------------------------------------------------------------------------- result
-def _term_dict(coef, se, robust_se=None) -> dict[str, float]:
+def term_dict(coef: float, se: float, robust_se: float | None = None) -> dict[str, float]:
+    """One term of a proportional-hazards fit: coef, SE, HR and its 95% CI and p (robust SE when given, as R)."""
     use = robust_se if robust_se is not None else se
     z = coef / use
     out = {"coef": float(coef), "se": float(se), "hr": float(np.exp(coef)),
@@ -345,20 +287,6 @@ def _term_dict(coef, se, robust_se=None) -> dict[str, float]:
     if robust_se is not None:
         out["robust_se"] = float(robust_se)
     return out
-
-
-def terms_html(title: str, terms: dict[str, dict[str, float]], ratio: str = "hr", footer: str = "") -> str:
-    """An HTML table of a term dictionary (shared by the regression results)."""
-    rows = []
-    for name, t in terms.items():
-        se = t.get("robust_se", t["se"])
-        rows.append(f"<tr><td>{html.escape(name)}</td><td>{t['coef']:.4f}</td><td>{se:.4f}</td>"
-                    f"<td>{t[ratio]:.3f}</td><td>{t['ci_lower']:.3f} &ndash; {t['ci_upper']:.3f}</td>"
-                    f"<td>{t['p']:.3g}</td></tr>")
-    label = {"hr": "HR", "time_ratio": "time ratio"}.get(ratio, ratio)
-    return (f"<table><caption>{html.escape(title)}</caption><thead><tr><th>term</th><th>coef</th><th>SE</th>"
-            f"<th>{label}</th><th>95% CI</th><th>p</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            + (f"<p>{html.escape(footer)}</p>" if footer else ""))
 
 
 @dataclass(frozen=True)
@@ -388,6 +316,9 @@ class CoxResult:
         ``"efron"`` or ``"breslow"``.
     iterations : int
         Newton-Raphson iterations.
+    internals : dict
+        What :func:`~peerstudy.survival.cox.zph.cox_zph` needs to test the fit: ``data``
+        (:class:`CoxData`), ``engine``, ``beta`` and ``naive_var``; not compared, not shown.
     """
 
     terms: tuple[str, ...]
@@ -402,7 +333,7 @@ class CoxResult:
     events: int
     ties: str
     iterations: int
-    _fit: Any = field(default=None, repr=False, compare=False)
+    internals: Any = field(default=None, repr=False, compare=False)
 
     @property
     def hazard_ratios(self) -> dict[str, float]:
@@ -412,7 +343,7 @@ class CoxResult:
         """JSON-ready: ``{"ties", "terms": {TERM: {"coef","se","hr","ci_lower","ci_upper","p"[, "robust_se"]}},
         "loglik", "loglik_null", "concordance", "n", "events"}``."""
         rse = self.robust_se
-        terms = {t: _term_dict(self.coef[i], self.se[i], None if rse is None else rse[i])
+        terms = {t: term_dict(self.coef[i], self.se[i], None if rse is None else rse[i])
                  for i, t in enumerate(self.terms)}
         return {"ties": self.ties, "terms": terms, "loglik": float(self.loglik),
                 "loglik_null": float(self.loglik_null), "concordance": float(self.concordance),
@@ -425,7 +356,7 @@ class CoxResult:
         return terms_html("Cox proportional hazards", d["terms"], "hr", foot)
 
 
-def _concordance(data: _CoxData, eta: np.ndarray) -> float:
+def _concordance(data: CoxData, eta: np.ndarray) -> float:
     _, rank = np.unique(eta, return_inverse=True)
     rank = rank.astype(np.int64)
     nrank = int(rank.max()) + 1
@@ -446,9 +377,9 @@ def _concordance(data: _CoxData, eta: np.ndarray) -> float:
     return (c + t / 2) / tot if tot > 0 else float("nan")
 
 
-def _fit(data: _CoxData, ties: str) -> CoxResult:
-    if ties not in ("efron", "breslow"):
-        raise AnalysisError(f"ties must be 'efron' or 'breslow'; got {ties!r}")
+def fit_prepared(data: CoxData, ties: str = "efron") -> CoxResult:
+    """Fit a Cox model to checked data from :func:`prepare` (``ties`` as :func:`fit_cox`)."""
+    check_choice(ties, TIES, name="ties")
     p = data.X.shape[1]
     engine = _Engine(data, efron=ties == "efron")
     beta, ev, ev0, it, converged = _newton(engine, p)
@@ -486,7 +417,7 @@ def _fit(data: _CoxData, ties: str) -> CoxResult:
     return CoxResult(terms=tuple(data.names), coef=beta, se=se, robust_se=robust, var=var, loglik=float(ev["ll"]),
                      loglik_null=float(ev0["ll"]), concordance=float(conc), n=len(data.stop),
                      events=int(data.status.sum()), ties=ties, iterations=it,
-                     _fit={"data": data, "naive_var": naive, "engine": engine, "beta": beta})
+                     internals={"data": data, "naive_var": naive, "engine": engine, "beta": beta})
 
 
 def fit_cox(df: pd.DataFrame, *, time: str = "time", event: str = "event", covariates: Sequence[str] = ("arm",),
@@ -522,10 +453,14 @@ def fit_cox(df: pd.DataFrame, *, time: str = "time", event: str = "event", covar
 
     Raises
     ------
+    SchemaError
+        Naming the column and value: a missing column, missing values, times <= 0 (``start >= time``), a
+        non-0/1 event, bad weights.
     AnalysisError
-        Naming the column and value for missing columns or values, times <= 0 (``start >= time``), a
-        non-0/1 event, a constant covariate, a single-level categorical covariate, bad weights, no events,
-        fewer events than terms, or collinear covariates.
+        A constant covariate, a single-level categorical covariate, no events, fewer events than terms,
+        or collinear covariates.
+    ParameterError
+        Unknown ``ties``, no covariates, a weights array of the wrong length.
 
     Warns
     -----
@@ -544,16 +479,22 @@ def fit_cox(df: pd.DataFrame, *, time: str = "time", event: str = "event", covar
     >>> fit.terms
     ('arm[peer]',)
     """
-    data = _prepare(df, time=time, event=event, covariates=covariates, strata=strata, cluster=cluster,
-                    weights=weights, start=start)
-    return _fit(data, ties)
+    check_choice(ties, TIES, name="ties")
+    data = prepare(df, time=time, event=event, covariates=covariates, strata=strata, cluster=cluster,
+                   weights=weights, start=start)
+    return fit_prepared(data, ties)
 
 
 def fit_cause_specific_cox(df: pd.DataFrame, *, time: str = "time", ending: str = "outcome", cause: str = "dropout",
-                           censored: Sequence[str] = ("retained", "lost_to_follow_up"),
-                           covariates: Sequence[str] = ("arm",), ties: str = "efron",
-                           cluster: str | None = None) -> CoxResult:
-    """Cause-specific Cox model: the hazard of ``cause``, other endings (competing or censored) censored.
+                           censored: Sequence[str] = CENSORING, covariates: Sequence[str] = ("arm",),
+                           ties: str = "efron", cluster: str | None = None) -> CoxResult:
+    """Cause-specific Cox model: the hazard of ``cause``; the other endings end follow-up for it.
+
+    The endings are coded as in :func:`~peerstudy.survival.competing.ending_codes` (values compared as
+    strings): values in ``censored`` are censoring, ``cause`` is the event, and every other value is a
+    competing ending, which for this hazard also ends follow-up (R's ``coxph(Surv(time, ending == cause) ~ ...)``).
+    ``censored`` therefore decides which endings can be modelled: asking for a ``cause`` listed as
+    censored is refused.
 
     Parameters
     ----------
@@ -565,10 +506,8 @@ def fit_cause_specific_cox(df: pd.DataFrame, *, time: str = "time", ending: str 
         Column holding how observation ended (``outcome`` in the canonical schema).
     cause : str
         The ending of interest (``dropout``).
-    censored : sequence of str
-        Endings meaning censoring; every other value but ``cause`` is a competing ending. Only used to
-        check the column: an ending that is neither ``cause``, censoring nor seen elsewhere is still
-        treated as competing (censored for this hazard).
+    censored : sequence of str, default ("retained", "lost_to_follow_up")
+        Endings meaning censoring (observation ended while still in treatment).
     covariates, ties, cluster
         As in :func:`fit_cox`.
 
@@ -578,13 +517,16 @@ def fit_cause_specific_cox(df: pd.DataFrame, *, time: str = "time", ending: str 
 
     Raises
     ------
+    SchemaError
+        A missing ``ending`` column or missing endings, and the input errors of :func:`fit_cox`.
     AnalysisError
-        For a missing ``ending`` column, a ``cause`` that never occurs, or any :func:`fit_cox` error.
+        A ``cause`` that never occurs, and the model errors of :func:`fit_cox`.
+    ParameterError
+        A ``cause`` that is also listed in ``censored``; unknown ``ties``.
     """
-    s = _column(df, ending, "ending")
-    values = set(map(str, s.unique()))
-    if cause not in values:
-        raise AnalysisError(f"cause {cause!r} never occurs in column {ending!r}; values are {sorted(values)}")
+    require_frame(df)
+    check_choice(ties, TIES, name="ties")
+    status, order = ending_codes(df, ending, censored=censored, causes=(cause,))
     col = "__cause_event__"
-    work = df.assign(**{col: (s.astype(str) == cause).astype(int)})
+    work = df.assign(**{col: (status == 1).astype(np.int8)})
     return fit_cox(work, time=time, event=col, covariates=covariates, ties=ties, cluster=cluster)

@@ -23,8 +23,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from peerstudy.exceptions import AnalysisError
-from peerstudy.survival.cox.engine import CoxResult, _column, _numeric, _fit, _prepare, _term_dict, terms_html
+from peerstudy.data.schema import CENSORING
+from peerstudy.survival._display import terms_html
+from peerstudy.survival._validate import check_choice, require_frame, time_event
+from peerstudy.survival.competing import ending_codes
+from peerstudy.survival.cox.engine import TIES, CoxResult, fit_prepared, prepare, term_dict
 
 __all__ = ["FineGrayResult", "fit_fine_gray", "finegray_expand"]
 
@@ -69,7 +72,7 @@ class FineGrayResult:
         """JSON-ready ``{"cause", "ties", "terms": {TERM: {"coef","se","hr","ci_lower","ci_upper","p","robust_se"}},
         "n", "events"}``; ``hr`` is the subdistribution hazard ratio, CI and p use the robust SE."""
         c = self.cox
-        terms = {t: _term_dict(c.coef[i], c.se[i], c.robust_se[i]) for i, t in enumerate(c.terms)}
+        terms = {t: term_dict(c.coef[i], c.se[i], c.robust_se[i]) for i, t in enumerate(c.terms)}
         return {"cause": self.cause, "ties": c.ties, "terms": terms, "n": int(self.n), "events": int(self.events)}
 
     def _repr_html_(self) -> str:
@@ -141,7 +144,7 @@ def finegray_expand(time: np.ndarray, status: np.ndarray, cause_code: int) -> di
 
 
 def fit_fine_gray(df: pd.DataFrame, *, time: str = "time", ending: str = "outcome", cause: str = "dropout",
-                  censored: Sequence[str] = ("retained", "lost_to_follow_up"), covariates: Sequence[str] = ("arm",),
+                  censored: Sequence[str] = CENSORING, covariates: Sequence[str] = ("arm",),
                   cluster: str | None = None, ties: str = "efron") -> FineGrayResult:
     """Fit a Fine-Gray model for the subdistribution hazard of ``cause``.
 
@@ -152,10 +155,11 @@ def fit_fine_gray(df: pd.DataFrame, *, time: str = "time", ending: str = "outcom
     time : str
         Days to the ending (> 0).
     ending : str
-        Column of endings (``outcome`` in the canonical schema).
+        Column of endings (``outcome`` in the canonical schema), coded as
+        :func:`~peerstudy.survival.competing.ending_codes` does (values compared as strings).
     cause : str
         The ending of interest.
-    censored : sequence of str
+    censored : sequence of str, default ("retained", "lost_to_follow_up")
         Endings that mean censoring; every other ending is competing.
     covariates : sequence of str
         As in :func:`peerstudy.survival.cox.fit_cox`.
@@ -170,29 +174,24 @@ def fit_fine_gray(df: pd.DataFrame, *, time: str = "time", ending: str = "outcom
 
     Raises
     ------
+    SchemaError
+        A missing column, missing endings, bad times, and the input errors of
+        :func:`peerstudy.survival.cox.fit_cox`.
     AnalysisError
-        For a missing column, a ``cause`` that never occurs or is listed as censoring, and the input
-        errors of :func:`peerstudy.survival.cox.fit_cox`.
+        A ``cause`` that never occurs, and the model errors of :func:`peerstudy.survival.cox.fit_cox`.
+    ParameterError
+        A ``cause`` also listed in ``censored``; unknown ``ties``.
     """
-    endings = _column(df, ending, "ending").astype(str).to_numpy()
-    censored = [censored] if isinstance(censored, str) else list(censored)
-    if cause in censored:
-        raise AnalysisError(f"cause {cause!r} is also listed in censored {censored}")
-    if not (endings == cause).any():
-        raise AnalysisError(f"cause {cause!r} never occurs in column {ending!r}; values are "
-                            f"{sorted(set(endings))}")
-    t = _numeric(df, time, "time")
-    if (t <= 0).any():
-        raise AnalysisError(f"time column {time!r} must be > 0; got {t[t <= 0][0]:g}")
-    others = sorted(set(endings) - set(censored) - {cause})
-    codes = {c: i + 2 for i, c in enumerate(others)}
-    status = np.array([0 if e in censored else 1 if e == cause else codes[e] for e in endings], dtype=np.int64)
+    require_frame(df)
+    check_choice(ties, TIES, name="ties")
+    t, _ = time_event(df, time, None)
+    status, _ = ending_codes(df, ending, censored=censored, causes=(cause,))
     ex = finegray_expand(t, status, 1)
     work = df.iloc[ex["row"]].reset_index(drop=True)
     work = work.assign(__fgstart=ex["start"], __fgstop=ex["stop"], __fgstatus=ex["status"],
                        __fgwt=ex["weight"], __fgid=ex["row"])
-    data = _prepare(work, time="__fgstop", event="__fgstatus", covariates=covariates, strata=None,
-                    cluster=cluster if cluster is not None else "__fgid", weights="__fgwt", start="__fgstart")
-    cox = _fit(data, ties)
+    data = prepare(work, time="__fgstop", event="__fgstatus", covariates=covariates, strata=None,
+                   cluster=cluster if cluster is not None else "__fgid", weights="__fgwt", start="__fgstart")
+    cox = fit_prepared(data, ties)
     return FineGrayResult(cause=cause, cox=cox, n=len(df), events=int((status == 1).sum()),
                           expanded_rows=len(work))

@@ -50,10 +50,12 @@ import pandas as pd
 from numba import njit
 from scipy import special, stats
 
-from peerstudy.exceptions import AnalysisError, ConvergenceWarning, ParameterError, PeerstudyWarning
-from peerstudy.survival._validate import group_codes, require_columns, require_frame, time_event
+from peerstudy.exceptions import AnalysisError, ConvergenceWarning, ParameterError
+from peerstudy.survival._display import terms_html
+from peerstudy.survival._validate import (as_list, check_choice, check_event_count, check_number, group_codes,
+                                          require_columns, require_frame, show, time_event)
 from peerstudy.survival.cox import kernels as K
-from peerstudy.survival.cox.engine import EVENTS_PER_TERM, design_matrix, terms_html
+from peerstudy.survival.cox.engine import TIES, design_matrix
 
 __all__ = ["FrailtyCoxResult", "fit_frailty_cox", "DISTRIBUTIONS"]
 
@@ -243,25 +245,17 @@ class _Data:
 
 def _prepare(df, covariates, frailty, time, event, ties) -> _Data:
     require_frame(df)
-    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+    covariates = as_list(covariates)
     require_columns(df, [time, event, frailty, *covariates])
     if not covariates:
-        raise AnalysisError("covariates is empty: the frailty model needs at least one covariate")
+        raise ParameterError("covariates is empty: the frailty model needs at least one covariate")
     if frailty in covariates:
-        raise AnalysisError(f"the frailty column {frailty!r} is also a covariate; a site cannot be both")
+        raise ParameterError(f"the frailty column {frailty!r} is also a covariate; a site cannot be both")
     t, e = time_event(df, time, event)
     cl, labels = group_codes(df, frailty, role="frailty cluster", min_levels=2)
     X, names, assign = design_matrix(df, covariates)
     status = e.astype(np.int64)
-    nev = int(status.sum())
-    p = X.shape[1]
-    if nev == 0:
-        raise AnalysisError(f"event column {event!r} has no events (all 0): nothing to model")
-    if nev < p:
-        raise AnalysisError(f"too few events: {nev} event(s) for {p} model term(s) ({', '.join(names)})")
-    if nev < EVENTS_PER_TERM * p:
-        warnings.warn(f"only {nev} events for {p} model term(s) (fewer than {EVENTS_PER_TERM} per term): "
-                      f"estimates and standard errors may be unreliable", PeerstudyWarning, stacklevel=3)
+    check_event_count(status, event=event, params=names, stacklevel=3)
     Xc = np.ascontiguousarray(X - X.mean(axis=0))
     et = np.unique(t[status == 1])
     nk = len(et)
@@ -854,12 +848,13 @@ def fit_frailty_cox(df: pd.DataFrame, *, covariates: Sequence[str] = ("arm",), f
     Raises
     ------
     SchemaError
-        A column (time, event, frailty or a covariate) is missing, naming it.
+        A column (time, event, frailty or a covariate) is missing, naming it; missing values, times <= 0,
+        a non-0/1 event.
     AnalysisError
-        Fewer than 2 clusters, no events, missing values, times <= 0, a non-0/1 event, a constant covariate,
-        collinear covariates.
+        Fewer than 2 clusters, no events, a constant covariate, collinear covariates.
     ParameterError
-        An unknown ``distribution``, ``method`` or ``ties``, naming the value.
+        An unknown ``distribution``, ``method`` or ``ties``, naming the value; no covariates; the frailty
+        column also given as a covariate.
 
     Warns
     -----
@@ -896,22 +891,19 @@ def fit_frailty_cox(df: pd.DataFrame, *, covariates: Sequence[str] = ("arm",), f
     >>> 0.5 < fit.terms["arm[peer]"]["hr"] < 0.9, fit.variance > 0.1, fit.lrt_p < 0.01
     (True, True, True)
     """
-    if distribution not in DISTRIBUTIONS:
-        raise ParameterError(f"distribution must be one of {sorted(DISTRIBUTIONS)}; got {distribution!r}")
+    check_choice(distribution, sorted(DISTRIBUTIONS), name="distribution")
     default = DISTRIBUTIONS[distribution]
     if method is None:
         method = default
     if method != default:
         raise ParameterError(f"method {method!r} is not available for {distribution} frailty; use {default!r} "
                              f"(R's default for it) or None")
-    if ties not in ("efron", "breslow"):
-        raise ParameterError(f"ties must be 'efron' or 'breslow'; got {ties!r}")
-    if isinstance(outer_max, bool) or not isinstance(outer_max, (int, np.integer)) or outer_max < 1:
-        raise ParameterError(f"outer_max must be a whole number >= 1; got {outer_max!r}")
+    check_choice(ties, TIES, name="ties")
+    outer_max = check_number(outer_max, name="outer_max", minimum=1, whole=True)
     if eps is None:
         eps = _EPS_GAMMA if method == "em" else _EPS_GAUSS
     elif isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not 0 < eps < 1:
-        raise ParameterError(f"eps must be a number between 0 and 1; got {eps!r}")
+        raise ParameterError(f"eps must be a number between 0 and 1; got {show(eps)}")
     data = _prepare(df, covariates, frailty, time, event, ties)
     model = _Model(data, distribution)
     if distribution == "gaussian" and model.sparse:

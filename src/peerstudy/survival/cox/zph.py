@@ -12,7 +12,6 @@ categorical column with several levels), as R's default ``terms = TRUE``, and a 
 
 from __future__ import annotations
 
-import html
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +19,10 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from peerstudy.exceptions import AnalysisError, ProportionalHazardsWarning
-from peerstudy.survival.cox.engine import CoxResult
+from peerstudy.exceptions import ParameterError, ProportionalHazardsWarning
+from peerstudy.survival._display import html_table
+from peerstudy.survival._validate import check_choice
+from peerstudy.survival.cox.engine import CoxData, CoxResult
 
 __all__ = ["ZphResult", "cox_zph", "PH_ALPHA"]
 
@@ -61,11 +62,9 @@ class ZphResult:
         return {"transform": self.transform, "table": {k: dict(v) for k, v in self.table.items()}}
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v['chisq']:.3f}</td><td>{v['df']}</td>"
-                       f"<td>{v['p']:.3g}</td></tr>" for k, v in self.table.items())
-        return (f"<table><caption>Proportional hazards (scaled Schoenfeld, transform = {self.transform})</caption>"
-                f"<thead><tr><th>term</th><th>chi-square</th><th>df</th><th>p</th></tr></thead>"
-                f"<tbody>{rows}</tbody></table>")
+        rows = [(k, f"{v['chisq']:.3f}", v["df"], f"{v['p']:.3g}") for k, v in self.table.items()]
+        return html_table(("term", "chi-square", "df", "p"), rows,
+                          caption=f"Proportional hazards (scaled Schoenfeld, transform = {self.transform})")
 
 
 def _km_transform(stop, start, status):
@@ -99,47 +98,68 @@ def cox_zph(result: CoxResult, *, transform: str = "km") -> ZphResult:
 
     Raises
     ------
-    AnalysisError
-        For an unknown transform or a result without its fitted data.
+    ParameterError
+        An unknown transform, or a result that does not carry its fitted data.
 
     Warns
     -----
     ProportionalHazardsWarning
         When a term's p-value, or the global one, is below ``PH_ALPHA`` (0.05), naming the terms.
     """
-    if transform not in _TRANSFORMS:
-        raise AnalysisError(f"transform must be one of {', '.join(_TRANSFORMS)}; got {transform!r}")
-    fit = result._fit
+    check_choice(transform, _TRANSFORMS, name="transform")
+    fit = getattr(result, "internals", None)
     if not fit:
-        raise AnalysisError("this CoxResult carries no fitted data; refit with fit_cox")
+        raise ParameterError("this CoxResult carries no fitted data; refit with fit_cox")
     data, engine, beta = fit["data"], fit["engine"], fit["beta"]
-    stop, status = data.stop, data.status
+    tt = _transformed_time(data, transform)
+    ev = engine.evaluate(beta, groups=True)
+    imat, u2 = _augmented_score(engine, ev, tt)
+    table = _score_tests(data.assign, imat, u2)
+    rows, sres = _scaled_residuals(data, engine, ev, beta, imat)
+    bad = [k for k, v in table.items() if v["p"] < PH_ALPHA]
+    if bad:
+        warnings.warn(f"proportional hazards look violated (p < {PH_ALPHA}) for: {', '.join(bad)}",
+                      ProportionalHazardsWarning, stacklevel=2)
+    return ZphResult(table=table, transform=transform, x=tt[rows], time=data.stop[rows],
+                     residuals={n: sres[:, i] for i, n in enumerate(data.assign)})
+
+
+def _transformed_time(data: CoxData, transform: str) -> np.ndarray:
+    """``g(t)`` of every row before centring: the KM, rank, log or identity transform of its time."""
     if transform == "km":
-        tt = _km_transform(stop, data.start, status)
-    elif transform == "rank":
-        tt = stats.rankdata(stop)
-    elif transform == "log":
-        tt = np.log(stop)
-    else:
-        tt = stop.astype(float)
+        return _km_transform(data.stop, data.start, data.status)
+    if transform == "rank":
+        return stats.rankdata(data.stop)
+    if transform == "log":
+        return np.log(data.stop)
+    return data.stop.astype(float)
+
+
+def _augmented_score(engine: Any, ev: dict, tt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Information (2p x 2p) and score of the time-interaction terms of the model augmented by ``g(t) x``.
+
+    Evaluated at ``(beta_hat, 0)``, where the score of the original terms is 0.
+    """
     dead = engine.dead
     gtime = tt - tt[dead].mean()
     # g(t) per distinct event time (all rows at one time share it)
     g = np.empty(engine.G)
     g[engine.gdead] = gtime[dead]
-    ev = engine.evaluate(beta, groups=True)
-    p = len(beta)
     ug, ig = ev["ug"], ev["ig"]
-    u2 = g @ ug
+    p = ug.shape[1]
     imat = np.zeros((2 * p, 2 * p))
     imat[:p, :p] = ig.sum(axis=0)
     imat[:p, p:] = np.einsum("k,kab->ab", g, ig)
     imat[p:, :p] = imat[:p, p:].T
     imat[p:, p:] = np.einsum("k,kab->ab", g * g, ig)
+    return imat, g @ ug
 
-    names = list(data.assign)
+
+def _score_tests(assign: dict[str, list[int]], imat: np.ndarray, u2: np.ndarray) -> dict[str, dict[str, float]]:
+    """Chi-squared score test per term (its columns' time interactions) and for all terms (``GLOBAL``)."""
+    p = len(u2)
     table: dict[str, dict[str, float]] = {}
-    for term, cols in data.assign.items():
+    for term, cols in assign.items():
         kk = list(range(p)) + [c + p for c in cols]
         u = np.concatenate([np.zeros(p), u2[cols]])
         chisq = float(np.linalg.solve(imat[np.ix_(kk, kk)], u) @ u)
@@ -147,9 +167,14 @@ def cox_zph(result: CoxResult, *, transform: str = "km") -> ZphResult:
     u = np.concatenate([np.zeros(p), u2])
     chisq = float(np.linalg.solve(imat, u) @ u)
     table["GLOBAL"] = {"chisq": chisq, "df": p, "p": float(stats.chi2.sf(chisq, p))}
+    return table
 
-    # events ordered by stratum then time (then row order), as R
-    order = np.lexsort((np.arange(len(dead)), stop[dead], data.strata[dead]))
+
+def _scaled_residuals(data: CoxData, engine: Any, ev: dict, beta: np.ndarray,
+                      imat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the events (by stratum, then time, then row, as R) and their scaled Schoenfeld residuals per term."""
+    dead, status, p = engine.dead, data.status, len(beta)
+    order = np.lexsort((np.arange(len(dead)), data.stop[dead], data.strata[dead]))
     rows = dead[order]
     schoen = data.X[rows] - data.X.mean(axis=0) - ev["xbarbar"][engine.gdead[order]]
     # 'used': events per stratum for covariates that vary within the stratum (R's zph1)
@@ -159,12 +184,10 @@ def cox_zph(result: CoxResult, *, transform: str = "km") -> ZphResult:
         m = data.strata == s
         varies = np.ptp(data.X[m], axis=0) > 0 if m.any() else np.zeros(p, bool)
         used[s] = varies * status[m].sum()
-    resid_names = names
-    multi = any(len(c) > 1 for c in data.assign.values())
     wtmat = sum(np.minimum.outer(u_s, u_s) for u_s in used)
     vmean = imat[:p, :p] / np.where(wtmat == 0, 1, wtmat)
-    if multi:
-        T = np.zeros((p, len(names)))
+    if any(len(c) > 1 for c in data.assign.values()):
+        T = np.zeros((p, len(data.assign)))
         for i, cols in enumerate(data.assign.values()):
             T[cols, i] = 1.0 if len(cols) == 1 else beta[cols]
         schoen = schoen @ T
@@ -183,9 +206,4 @@ def cox_zph(result: CoxResult, *, transform: str = "km") -> ZphResult:
         sres[np.ix_(j, other)] = np.nan
     for i, cols in enumerate(data.assign.values()):
         sres[:, i] += beta[cols[0]] if len(cols) == 1 else 1.0
-    bad = [k for k, v in table.items() if v["p"] < PH_ALPHA]
-    if bad:
-        warnings.warn(f"proportional hazards look violated (p < {PH_ALPHA}) for: {', '.join(bad)}",
-                      ProportionalHazardsWarning, stacklevel=2)
-    return ZphResult(table=table, transform=transform, x=tt[rows], time=stop[rows],
-                     residuals={n: sres[:, i] for i, n in enumerate(resid_names)})
+    return rows, sres

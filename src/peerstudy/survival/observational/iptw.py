@@ -2,8 +2,9 @@
 
 * :func:`weighted_kaplan_meier`: Kaplan-Meier with case weights, as R's ``survfit(..., weights = w)``:
   ``S(t) = prod_{t_i <= t} (1 - d_w(t_i) / n_w(t_i))`` with weighted events ``d_w`` and weighted numbers
-  at risk ``n_w``. With IPT weights each arm's curve estimates the retention the *whole* cohort would
-  have had under that arm (the marginal, or "net" when competing endings are censored, survival).
+  at risk ``n_w`` (:func:`peerstudy.survival.km.kaplan_meier` with ``weights=``, which also gives R's
+  standard errors and limits). With IPT weights each arm's curve estimates the retention the *whole*
+  cohort would have had under that arm (the marginal, or "net" when competing endings are censored, survival).
 * :func:`iptw_cox`: Cox model of the arm with the weights, via :func:`peerstudy.survival.cox.fit_cox`;
   the SE is the robust (sandwich) one, per person or grouped by ``cluster`` (R's
   ``coxph(..., weights = w, cluster = site)``). It treats the weights as known, which is conservative
@@ -21,7 +22,6 @@
 
 from __future__ import annotations
 
-import html
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -30,8 +30,12 @@ import numpy as np
 import pandas as pd
 
 from peerstudy.exceptions import AnalysisError, ParameterError, PeerstudyWarning
-from peerstudy.survival._validate import check_horizons, group_codes, horizon_key, require_frame, time_event
+from peerstudy.survival._display import bullet_list, frame_table, paragraph
+from peerstudy.survival._validate import (case_weights, check_conf_level, check_horizons, check_number, group_codes,
+                                          horizon_key, require_frame, time_event)
 from peerstudy.survival.cox.engine import CoxResult, fit_cox
+from peerstudy.survival.km import KaplanMeierResult, km_arrays, km_groups
+from peerstudy.survival.rmst import step_areas
 from peerstudy.survival.observational.weighting import IPTWeights, effective_sample_size, iptw_weights, refit_weights
 
 __all__ = [
@@ -49,33 +53,11 @@ __all__ = [
 N_BOOT = 200
 
 
-def _weights(df: pd.DataFrame, weights: Any) -> np.ndarray:
-    if weights is None:
-        return np.ones(len(df))
+def _weights(df: pd.DataFrame, weights: Any, *, allow_zero: bool = True) -> np.ndarray:
+    """Case weights from IPTWeights, a column name, an array or ``None`` (checked as every estimator does)."""
     if isinstance(weights, IPTWeights):
-        w = np.asarray(weights.weights, dtype=float)
-    elif isinstance(weights, str):
-        if weights not in df.columns:
-            raise AnalysisError(f"weights column {weights!r} is not in the data")
-        w = df[weights].to_numpy(dtype=float)
-    else:
-        w = np.asarray(weights, dtype=float)
-    if w.shape != (len(df),):
-        raise AnalysisError(f"weights must have one value per row ({len(df)}); got shape {w.shape}")
-    bad = ~np.isfinite(w) | (w < 0)
-    if bad.any():
-        raise AnalysisError(f"weights must be finite and >= 0; {int(bad.sum())} are not (e.g. {w[bad][0]:g})")
-    return w
-
-
-def _wkm(t: np.ndarray, e: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    times, inv = np.unique(t, return_inverse=True)
-    dw = np.bincount(inv, weights=w * e, minlength=len(times))
-    tot = np.bincount(inv, weights=w, minlength=len(times))
-    nw = tot[::-1].cumsum()[::-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        surv = np.cumprod(np.where(nw > 0, 1.0 - dw / nw, 1.0))
-    return times, nw, dw, surv
+        weights = np.asarray(weights.weights, dtype=float)
+    return case_weights(df, weights, allow_zero=allow_zero)
 
 
 def _step(times: np.ndarray, surv: np.ndarray, days: Iterable[float]) -> np.ndarray:
@@ -84,10 +66,7 @@ def _step(times: np.ndarray, surv: np.ndarray, days: Iterable[float]) -> np.ndar
 
 
 def _area(times: np.ndarray, surv: np.ndarray, tau: float) -> float:
-    keep = times <= tau
-    grid = np.concatenate(([0.0], times[keep], [tau]))
-    heights = np.concatenate(([1.0], surv[keep]))
-    return float(np.sum(np.diff(grid) * heights))
+    return float(step_areas(times, surv, tau).sum())
 
 
 @dataclass(frozen=True)
@@ -99,14 +78,19 @@ class WeightedKaplanMeier:
     groups : tuple of str
         Group labels (canonical arms: ``usual_care`` then ``peer``).
     curves : dict
-        ``label -> DataFrame`` with ``time``, ``n_risk`` (weighted), ``n_event`` (weighted), ``survival``.
+        ``label -> DataFrame`` with ``time``, ``n_risk`` (weighted), ``n_event`` (weighted), ``survival``,
+        ``std_err`` (of ``-log S``, as :mod:`peerstudy.survival.km` computes it), ``lower``, ``upper``
+        (log-log 95% limits).
     ess : dict
         Kish effective sample size per group.
+    km : KaplanMeierResult
+        The same curves as a Kaplan-Meier result (for the retention plots and tables).
     """
 
     groups: tuple[str, ...]
     curves: dict[str, pd.DataFrame]
     ess: dict[str, float]
+    km: KaplanMeierResult | None = None
 
     def survival_at(self, days: Iterable[float]) -> pd.DataFrame:
         """Survival of each group at ``days`` (rows: days; columns: groups)."""
@@ -126,8 +110,7 @@ class WeightedKaplanMeier:
                 "ess": dict(self.ess)}
 
     def _repr_html_(self) -> str:
-        return ("<p>Weighted Kaplan-Meier retention</p>"
-                + self.survival_at((30, 90, 180)).to_html(float_format=lambda v: f"{v:.3f}"))
+        return frame_table(self.survival_at((30, 90, 180)), caption="Weighted Kaplan-Meier retention", index=True)
 
 
 def weighted_kaplan_meier(df: pd.DataFrame, *, weights: Any = None, time: str = "time", event: str = "event",
@@ -150,6 +133,13 @@ def weighted_kaplan_meier(df: pd.DataFrame, *, weights: Any = None, time: str = 
     -------
     WeightedKaplanMeier
 
+    Raises
+    ------
+    SchemaError
+        A missing column, bad times or events, negative or non-finite weights.
+    ParameterError
+        A weights array without one value per row.
+
     Examples
     --------
     >>> import pandas as pd
@@ -161,17 +151,14 @@ def weighted_kaplan_meier(df: pd.DataFrame, *, weights: Any = None, time: str = 
     require_frame(df)
     t, e = time_event(df, time, event)
     w = _weights(df, weights)
-    if group is None:
-        codes, labels = np.zeros(len(df), dtype=np.int64), ("all",)
-    else:
-        codes, labels = group_codes(df, group, role="group", min_levels=1)
+    codes, labels = (None, ("all",)) if group is None else group_codes(df, group, role="group", min_levels=1)
+    fit = km_groups(t, e, None if weights is None else w, codes, labels, group=group)
     curves, ess = {}, {}
-    for k, lab in enumerate(labels):
-        m = codes == k
-        times, nw, dw, surv = _wkm(t[m], e[m].astype(float), w[m])
-        curves[lab] = pd.DataFrame({"time": times, "n_risk": nw, "n_event": dw, "survival": surv})
-        ess[lab] = effective_sample_size(w[m])
-    return WeightedKaplanMeier(groups=tuple(labels), curves=curves, ess=ess)
+    for k, (lab, c) in enumerate(fit.curves.items()):
+        curves[lab] = pd.DataFrame({"time": c.time, "n_risk": c.n_risk, "n_event": c.n_event, "survival": c.survival,
+                                    "std_err": c.std_err, "lower": c.lower, "upper": c.upper})
+        ess[lab] = effective_sample_size(w if codes is None else w[codes == k])
+    return WeightedKaplanMeier(groups=tuple(fit.curves), curves=curves, ess=ess, km=fit)
 
 
 def iptw_cox(df: pd.DataFrame, *, weights: Any, treatment: str = "arm", covariates: Sequence[str] = (),
@@ -196,9 +183,7 @@ def iptw_cox(df: pd.DataFrame, *, weights: Any, treatment: str = "arm", covariat
     CoxResult
         With ``robust_se``; estimand: the marginal hazard ratio (module docstring).
     """
-    w = _weights(df, weights)
-    if np.any(w <= 0):
-        raise AnalysisError("IPTW Cox needs weights > 0; drop zero-weight rows first")
+    w = _weights(df, weights, allow_zero=False)
     return fit_cox(df, time=time, event=event, covariates=[treatment, *covariates], weights=w, cluster=cluster,
                    ties=ties)
 
@@ -246,9 +231,10 @@ class RMSTDifference:
 
     def _repr_html_(self) -> str:
         g0, g1 = self.groups
-        return (f"<p>Weighted RMST to day {self.tau:g}: {html.escape(g1)} {self.rmst[g1]:.1f}, {html.escape(g0)} "
-                f"{self.rmst[g0]:.1f}; difference {self.difference:.2f} days ({self.conf_level:.0%} CI "
-                f"{self.ci_lower:.2f} to {self.ci_upper:.2f}; {self.n_boot} bootstrap resamples, seed {self.seed})</p>")
+        return paragraph(f"Weighted RMST to day {self.tau:g}: {g1} {self.rmst[g1]:.1f}, {g0} "
+                         f"{self.rmst[g0]:.1f}; difference {self.difference:.2f} days ({self.conf_level:.0%} CI "
+                         f"{self.ci_lower:.2f} to {self.ci_upper:.2f}; {self.n_boot} bootstrap resamples, "
+                         f"seed {self.seed})")
 
 
 def _resolve_seed(rng: Any) -> int:
@@ -288,10 +274,8 @@ def weighted_rmst_difference(df: pd.DataFrame, *, tau: float, covariates: Sequen
     RMSTDifference
     """
     (tau,) = check_horizons([tau], name="tau")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 20:
-        raise ParameterError(f"n_boot must be a whole number >= 20; got {n_boot!r}")
-    if not 0 < conf_level < 1:
-        raise ParameterError(f"conf_level must be in (0, 1); got {conf_level!r}")
+    n_boot = check_number(n_boot, name="n_boot", minimum=20, whole=True)
+    conf_level = check_conf_level(conf_level)
     seed = _resolve_seed(rng)
     opts = dict(covariates=covariates, formula=formula, treatment=treatment, treated=treated,
                 stabilised=stabilised, trim=trim)
@@ -308,7 +292,7 @@ def weighted_rmst_difference(df: pd.DataFrame, *, tau: float, covariates: Sequen
         out = []
         for k in (0, 1):
             m = a[idx] == k
-            times, _, _, surv = _wkm(t[idx][m], e[idx][m].astype(float), weights[m])
+            times, _, _, _, surv, _ = km_arrays(t[idx][m], e[idx][m], weights[m], std_err=False)
             out.append(_area(times, surv, tau))
         return out[0], out[1]
 
@@ -401,12 +385,10 @@ class IPTWAnalysis:
     def _repr_html_(self) -> str:
         nc, ic = self.naive_cox.to_dict()["terms"], self.iptw_cox.to_dict()["terms"]
         term = self.iptw_cox.terms[0]
-        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
-        return (f"<p>Naive HR {nc[term]['hr']:.3f} ({nc[term]['ci_lower']:.3f}&ndash;{nc[term]['ci_upper']:.3f}); "
-                f"IPTW HR {ic[term]['hr']:.3f} ({ic[term]['ci_lower']:.3f}&ndash;{ic[term]['ci_upper']:.3f}, robust SE)"
-                f"</p>{self.weights._repr_html_()}"
-                + (self.rmst._repr_html_() if self.rmst is not None else "")
-                + (f"<ul>{notes}</ul>" if notes else ""))
+        head = (f"Naive HR {nc[term]['hr']:.3f} ({nc[term]['ci_lower']:.3f} – {nc[term]['ci_upper']:.3f}); "
+                f"IPTW HR {ic[term]['hr']:.3f} ({ic[term]['ci_lower']:.3f} – {ic[term]['ci_upper']:.3f}, robust SE)")
+        return (paragraph(head) + self.weights._repr_html_()
+                + (self.rmst._repr_html_() if self.rmst is not None else "") + bullet_list(self.notes))
 
 
 def iptw_analysis(df: pd.DataFrame, *, covariates: Sequence[str] | None = None, formula: str | None = None,

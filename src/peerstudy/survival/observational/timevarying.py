@@ -38,7 +38,6 @@ participant must be in the cohort and every day must lie in ``1..time`` of that 
 
 from __future__ import annotations
 
-import html
 import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -46,7 +45,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from peerstudy.exceptions import AnalysisError, ParameterError, PeerstudyWarning, SchemaError
+from peerstudy.exceptions import AnalysisError, PeerstudyWarning, SchemaError
+from peerstudy.survival._display import paragraph
+from peerstudy.survival._validate import check_choice, check_number, require_columns, require_frame
 from peerstudy.survival.cox.engine import CoxResult, fit_cox
 
 __all__ = [
@@ -91,20 +92,17 @@ def validate_contacts(contacts: pd.DataFrame, cohort: pd.DataFrame, *, id: str =
     Raises
     ------
     SchemaError
-        Missing columns; duplicate ids in the cohort; missing or non-whole days; participants not in the
-        cohort; days outside ``1..time`` of their participant. Each problem names up to five ids;
-        ``err.problems`` lists them all.
+        ``contacts`` or ``cohort`` is not a DataFrame (the cohort also when empty); missing columns;
+        duplicate ids in the cohort; missing or non-whole days; participants not in the cohort; days
+        outside ``1..time`` of their participant. Each problem names up to five ids; ``err.problems``
+        lists them all.
     """
-    for name, frame in (("contacts", contacts), ("cohort", cohort)):
-        if not isinstance(frame, pd.DataFrame):
-            raise SchemaError(f"{name} must be a pandas DataFrame; got {type(frame).__name__}")
+    if not isinstance(contacts, pd.DataFrame):
+        raise SchemaError(f"contacts must be a pandas DataFrame; got {type(contacts).__name__}")
+    require_frame(cohort, name="cohort")
+    require_columns(contacts, (id, day), role="contact log")
+    require_columns(cohort, (id, time), role="cohort")
     problems: list[str] = []
-    for name, frame, cols in (("contact log", contacts, (id, day)), ("cohort", cohort, (id, time))):
-        miss = [c for c in cols if c not in frame.columns]
-        if miss:
-            problems.append(f"the {name} lacks column(s) {', '.join(map(repr, miss))}")
-    if problems:
-        raise SchemaError("; ".join(problems), problems)
     if cohort[id].duplicated().any():
         dup = cohort.loc[cohort[id].duplicated(), id].unique()
         problems.append(f"cohort column {id!r} has duplicate ids: {_listing(dup)}")
@@ -166,11 +164,9 @@ def contact_intervals(cohort: pd.DataFrame, contacts: pd.DataFrame, *, window_da
     >>> iv[["start", "stop", "sessions_recent", "event"]].values.tolist()
     [[0, 5, 0, 0], [5, 10, 1, 0], [10, 19, 2, 0], [19, 24, 1, 0], [24, 30, 0, 1], [0, 10, 0, 0]]
     """
-    if isinstance(window_days, bool) or not isinstance(window_days, (int, np.integer)) or window_days < 1:
-        raise ParameterError(f"window_days must be a whole number of days >= 1; got {window_days!r}")
+    window_days = check_number(window_days, name="window_days", minimum=1, whole=True, unit="days")
     validate_contacts(contacts, cohort, id=id, day=day, time=time)
-    if event not in cohort.columns:
-        raise SchemaError(f"the cohort lacks the event column {event!r}")
+    require_columns(cohort, [event], role="cohort")
     n = len(cohort)
     t_end = cohort[time].to_numpy(dtype=float)
     codes = pd.Index(cohort[id]).get_indexer(contacts[id])
@@ -274,10 +270,10 @@ class ContactEffect:
 
     def _repr_html_(self) -> str:
         d = self.to_dict()
-        warn = "<p><strong>Biased by immortal time: do not use for inference.</strong></p>" if self.biased else ""
-        return (f"<p><b>{html.escape(self.label)}</b>: HR for {html.escape(self.term)} = {d['hazard_ratio']:.3f} "
-                f"(95% CI {d['ci_lower']:.3f} &ndash; {d['ci_upper']:.3f}), n = {self.n}, exposed = {self.n_exposed}"
-                f"</p>{warn}<p>{html.escape(self.estimand)}</p>{self.cox._repr_html_()}")
+        warn = paragraph("Biased by immortal time: do not use for inference.", bold=True) if self.biased else ""
+        head = (f"{self.label}: HR for {self.term} = {d['hazard_ratio']:.3f} (95% CI {d['ci_lower']:.3f} – "
+                f"{d['ci_upper']:.3f}), n = {self.n}, exposed = {self.n_exposed}")
+        return paragraph(head) + warn + paragraph(self.estimand) + self.cox._repr_html_()
 
 
 def timevarying_cox(cohort: pd.DataFrame, contacts: pd.DataFrame, *, exposure: str = "any_recent",
@@ -305,8 +301,7 @@ def timevarying_cox(cohort: pd.DataFrame, contacts: pd.DataFrame, *, exposure: s
     ContactEffect
         ``term`` is ``exposure``; estimand: the conditional HR of recent contact (module docstring).
     """
-    if exposure not in ("any_recent", "sessions_recent", "sessions_total"):
-        raise ParameterError(f"exposure must be 'any_recent', 'sessions_recent' or 'sessions_total'; got {exposure!r}")
+    check_choice(exposure, ("any_recent", "sessions_recent", "sessions_total"), name="exposure")
     iv = contact_intervals(cohort, contacts, window_days=window_days, id=id, time=time, event=event)
     covs = [exposure, *[c for c in covariates if c != exposure]]
     fit = fit_cox(iv, time="stop", start="start", event=event, covariates=covs, strata=strata, cluster=cluster,
@@ -348,12 +343,9 @@ def landmark_analysis(cohort: pd.DataFrame, contacts: pd.DataFrame, *, landmark_
     AnalysisError
         Nobody is at risk after ``L``, or everybody (or nobody) at risk is exposed.
     """
-    if isinstance(landmark_day, bool) or not isinstance(landmark_day, (int, np.integer)) or landmark_day < 1:
-        raise ParameterError(f"landmark_day must be a whole number of days >= 1; got {landmark_day!r}")
-    if exposure not in ("any", "sessions"):
-        raise ParameterError(f"exposure must be 'any' or 'sessions'; got {exposure!r}")
+    L = check_number(landmark_day, name="landmark_day", minimum=1, whole=True, unit="days")
+    check_choice(exposure, ("any", "sessions"), name="exposure")
     validate_contacts(contacts, cohort, id=id, day=day, time=time)
-    L = int(landmark_day)
     at_risk = cohort[cohort[time] > L]
     if len(at_risk) == 0:
         raise AnalysisError(f"nobody is still in treatment after landmark day {L} (column {time!r})")

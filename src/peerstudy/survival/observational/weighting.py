@@ -35,7 +35,6 @@ Warnings (named categories of :mod:`peerstudy.exceptions`):
 
 from __future__ import annotations
 
-import html
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -45,6 +44,9 @@ import numpy as np
 import pandas as pd
 
 from peerstudy.exceptions import AnalysisError, ExtremeWeightsWarning, ParameterError, SchemaError, SeparationWarning
+from peerstudy.survival._display import frame_table, html_table, paragraph
+from peerstudy.survival._validate import (as_list, case_weights, categorical_levels, complete_values, is_categorical,
+                                          numeric_covariate, require_columns, require_frame, show)
 
 __all__ = [
     "PropensityModel",
@@ -68,7 +70,6 @@ ESS_FRACTION = 0.5
 #: a covariate level must hold at least this many people for "all in one arm" to count as separation.
 MIN_CELL = 5
 _PS_EPS = 1e-8
-_SHOW = 5
 
 
 def treatment_indicator(df: pd.DataFrame, *, treatment: str = "arm", treated: Any = "peer") -> np.ndarray:
@@ -77,22 +78,16 @@ def treatment_indicator(df: pd.DataFrame, *, treatment: str = "arm", treated: An
     Raises
     ------
     SchemaError
-        ``treatment`` is not a column.
+        ``df`` is not a non-empty DataFrame; ``treatment`` is not a column or has missing values.
     AnalysisError
-        Missing values, a ``treated`` level that never occurs, or a column with more than two levels
-        or a single level.
+        A ``treated`` level that never occurs, or a column with more than two levels or a single level.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise SchemaError(f"data must be a pandas DataFrame; got {type(df).__name__}")
-    if treatment not in df.columns:
-        raise SchemaError(f"treatment column {treatment!r} is not in the data; columns are {list(df.columns)[:20]}")
-    s = df[treatment]
-    if s.isna().any():
-        raise AnalysisError(f"treatment column {treatment!r} has {int(s.isna().sum())} missing value(s)")
+    require_frame(df)
+    s = complete_values(df, treatment, role="treatment")
     values = s.astype("object").to_numpy()
     levels = sorted({str(v) for v in values})
     if str(treated) not in levels:
-        raise AnalysisError(f"treated level {treated!r} never occurs in column {treatment!r}; levels are {levels}")
+        raise AnalysisError(f"treated level {show(treated)} never occurs in column {treatment!r}; levels are {levels}")
     if len(levels) != 2:
         raise AnalysisError(f"treatment column {treatment!r} must have exactly two levels; got {levels}")
     return (np.array([str(v) for v in values]) == str(treated)).astype(np.int64)
@@ -115,41 +110,28 @@ def effective_sample_size(weights: Any) -> float:
 
 
 # --------------------------------------------------------------------------------------------- design
-# dummy coding shared with the Cox engine, so propensity and outcome models name terms alike
-from peerstudy.survival.cox.engine import _is_categorical, _levels  # noqa: E402
-
-
 def _design_from_columns(df: pd.DataFrame, covariates: Sequence[str]) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Model columns (without intercept) and, for each, the source covariate."""
-    missing = [c for c in covariates if c not in df.columns]
-    if missing:
-        raise SchemaError(f"propensity covariate column(s) {', '.join(map(repr, missing))} not in the data; "
-                          f"columns are {list(df.columns)[:20]}",
-                          [f"missing propensity covariate {c!r}" for c in missing])
-    problems = [f"propensity covariate {c!r} has {int(df[c].isna().sum())} missing value(s)"
-                for c in covariates if df[c].isna().any()]
-    if problems:
-        raise AnalysisError("; ".join(problems) + "; drop or impute them first", )
+    """Model columns (without intercept) and, for each, the source covariate.
+
+    Dummy coding is the Cox engine's (:func:`peerstudy.survival.cox.engine.design_matrix`), so the
+    propensity and outcome models name terms alike.
+    """
+    role = "propensity covariate"
+    require_columns(df, covariates, role=role)
+    for cov in covariates:
+        complete_values(df, cov, role=role)
     cols: dict[str, np.ndarray] = {}
     source: dict[str, str] = {}
     for cov in covariates:
         s = df[cov]
-        if _is_categorical(s):
-            levels = _levels(s)
-            if len(levels) < 2:
-                raise AnalysisError(f"propensity covariate {cov!r} has a single level ({levels[0]!r}): drop it")
+        if is_categorical(s):
             values = s.astype("object").to_numpy()
-            for lev in levels[1:]:
+            for lev in categorical_levels(df, cov, role=role)[1:]:
                 name = f"{cov}[{lev}]"
                 cols[name] = (values == lev).astype(float)
                 source[name] = cov
         else:
-            x = s.to_numpy(dtype=float)
-            if not np.all(np.isfinite(x)):
-                raise AnalysisError(f"propensity covariate {cov!r} has non-finite values")
-            if np.all(x == x[0]):
-                raise AnalysisError(f"propensity covariate {cov!r} is constant (every value is {x[0]:g}): drop it")
-            cols[cov] = x
+            cols[cov] = numeric_covariate(df, cov, role=role)
             source[cov] = cov
     return pd.DataFrame(cols, index=df.index), source
 
@@ -165,10 +147,11 @@ def _design_from_formula(df: pd.DataFrame, formula: str) -> tuple[pd.DataFrame, 
     except patsy.PatsyError as exc:
         names = re.findall(r"name '([^']+)' is not defined", str(exc))
         if names:
-            raise SchemaError(f"propensity formula {formula!r} names column(s) {', '.join(map(repr, names))} "
-                              f"that are not in the data; columns are {list(df.columns)[:20]}") from None
-        raise AnalysisError(f"cannot build the propensity model from formula {formula!r}: "
-                            f"{str(exc).splitlines()[0]}") from None
+            require_columns(df, names, role=f"named in the propensity formula {formula!r}")
+        first = str(exc).splitlines()[0]
+        if "missing values" in first:
+            raise SchemaError(f"propensity formula {formula!r}: {first}; drop or impute them first") from None
+        raise ParameterError(f"cannot build the propensity model from formula {formula!r}: {first}") from None
     X = X.drop(columns=[c for c in X.columns if c == "Intercept"])
     if X.shape[1] == 0:
         raise ParameterError(f"formula has no terms besides the intercept; got {formula!r}")
@@ -247,12 +230,10 @@ class PropensityModel:
                 "separated": list(self.separated)}
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td><td>{self.se[k]:.4f}</td></tr>"
-                       for k, v in self.coef.items())
-        return (f"<table><caption>Propensity model: {html.escape(self.formula)}</caption><thead><tr><th>term</th>"
-                f"<th>log-odds</th><th>SE</th></tr></thead><tbody>{rows}</tbody></table>"
-                f"<p>n = {self.n}, treated = {int(self.treated.sum())}, scores in "
-                f"[{self.scores.min():.3f}, {self.scores.max():.3f}]</p>")
+        rows = [(k, f"{v:.4f}", f"{self.se[k]:.4f}") for k, v in self.coef.items()]
+        return html_table(("term", "log-odds", "SE"), rows, caption=f"Propensity model: {self.formula}",
+                          footer=f"n = {self.n}, treated = {int(self.treated.sum())}, scores in "
+                                 f"[{self.scores.min():.3f}, {self.scores.max():.3f}]")
 
 
 def fit_propensity(df: pd.DataFrame, *, covariates: Sequence[str] | None = None, formula: str | None = None,
@@ -280,11 +261,12 @@ def fit_propensity(df: pd.DataFrame, *, covariates: Sequence[str] | None = None,
     Raises
     ------
     SchemaError
-        A covariate (or a name in the formula) is not a column; the message names every missing one.
+        A covariate (or a name in the formula) is not a column (the message names every missing one);
+        missing values.
     AnalysisError
-        Missing values, a constant covariate, a treatment column without exactly two levels.
+        A constant covariate, a treatment column without exactly two levels, collinear covariates.
     ParameterError
-        Neither or both of ``covariates`` and ``formula``.
+        Neither or both of ``covariates`` and ``formula``; a formula that cannot be read.
 
     Warns
     -----
@@ -305,7 +287,7 @@ def fit_propensity(df: pd.DataFrame, *, covariates: Sequence[str] | None = None,
         raise ParameterError("give exactly one of covariates (column names) or formula")
     a = treatment_indicator(df, treatment=treatment, treated=treated)
     if covariates is not None:
-        covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+        covariates = as_list(covariates)
         if not covariates:
             raise ParameterError("covariates is empty: name at least one propensity covariate")
         X, source = _design_from_columns(df, covariates)
@@ -375,12 +357,10 @@ def balance_table(df: pd.DataFrame | None = None, *, model: PropensityModel | No
         if df is None or covariates is None:
             raise ParameterError("balance_table needs a fitted model, or df and covariates")
         a = treatment_indicator(df, treatment=treatment, treated=treated)
-        X, source = _design_from_columns(df, [covariates] if isinstance(covariates, str) else list(covariates))
+        X, source = _design_from_columns(df, as_list(covariates))
     else:
         a, X, source = model.treated, model._design["X"], model._design["source"]
-    w = np.ones(len(a)) if weights is None else np.asarray(weights, dtype=float)
-    if w.shape != (len(a),):
-        raise AnalysisError(f"weights must have one value per row ({len(a)}); got shape {w.shape}")
+    w = case_weights(None, weights, rows=len(a))
     t, c = a == 1, a == 0
     rows = []
     for col in X.columns:
@@ -456,11 +436,12 @@ class IPTWeights:
                 "balance": self.balance.to_dict(orient="records")}
 
     def _repr_html_(self) -> str:
-        b = self.balance[["term", "smd_before", "smd_after"]].to_html(index=False, float_format=lambda v: f"{v:.3f}")
-        return (f"<p>IPT weights ({'stabilised' if self.stabilised else 'unstabilised'}"
-                f"{', truncated at percentiles ' + str(self.trim) if self.trim else ''}): n = {self.n}, "
-                f"ESS = {self.ess:.1f} (treated {self.ess_treated:.1f}, control {self.ess_control:.1f}), "
-                f"weights in [{self.weights.min():.3f}, {self.weights.max():.3f}]</p>{b}")
+        summary = (f"IPT weights ({'stabilised' if self.stabilised else 'unstabilised'}"
+                   f"{', truncated at percentiles ' + str(self.trim) if self.trim else ''}): n = {self.n}, "
+                   f"ESS = {self.ess:.1f} (treated {self.ess_treated:.1f}, control {self.ess_control:.1f}), "
+                   f"weights in [{self.weights.min():.3f}, {self.weights.max():.3f}]")
+        return paragraph(summary) + frame_table(self.balance[["term", "smd_before", "smd_after"]],
+                                                caption="Standardised mean differences")
 
 
 def _check_trim(trim: Any) -> tuple[float, float] | None:
@@ -473,7 +454,7 @@ def _check_trim(trim: Any) -> tuple[float, float] | None:
             lo, hi = (float(v) for v in trim)
         except (TypeError, ValueError):
             raise ParameterError(f"trim must be a percentile q (meaning (q, 100 - q)) or a pair (low, high); "
-                                 f"got {trim!r}") from None
+                                 f"got {show(trim)}") from None
     if not (0 <= lo < hi <= 100):
         raise ParameterError(f"trim percentiles must satisfy 0 <= low < high <= 100; got ({lo:g}, {hi:g})")
     return lo, hi
