@@ -19,12 +19,17 @@ Each cohort takes all its randomness from one generator ``rng`` (normalised with
 
 1. From ``rng`` itself, two blocks of uniforms on [0, 1), in this order:
 
-   * the site block ``rng.random((2, n_sites))``: row 0 chooses the peer-support sites under cluster
-     allocation; row 1 gives the gamma site frailties by inverting their CDF
-     (``Z_j = theta * P^-1(1 / theta, u_j)``, mean 1, variance ``theta = frailty_variance``);
-   * the person block ``rng.random((6 + 8, n))``: row 0 allocation, row 1 site, row 2 dropout
-     (``E = -log(1 - u)``), rows 3-5 loss to follow-up, incarceration and death, rows 6.. the covariates
-     in :data:`peerstudy.data.schema.COVARIATES` order (each by inverting its discrete distribution).
+   * the site block ``rng.random((2, n_sites))``: row 0 chooses the ``round(n_sites * peer_fraction)``
+     peer-support sites under cluster allocation (sequential selection: every set of sites equally likely);
+     row 1 gives the gamma site frailties by inverting their CDF, ``Z_j = theta * P^-1(1 / theta, u_j)``
+     with ``P^-1`` the inverse regularised lower incomplete gamma function (mean 1, variance
+     ``theta = frailty_variance``);
+   * the person block ``rng.random((6 + 8, n))`` (:data:`PERSON_ROWS`): row 0 allocation (individual:
+     exactly ``round(n * peer_fraction)`` people by sequential selection; observational: peer support when
+     ``u < expit(logit)`` of the assignment model), row 1 site (``floor(u * n_sites)``), row 2 dropout
+     (``E = -log(1 - u)``), rows 3-5 loss to follow-up, incarceration and death (``E / rate``), rows 6..
+     the covariates in :data:`peerstudy.data.schema.COVARIATES` order (each by inverting its discrete
+     distribution).
 
    Every row is drawn whatever the scenario (a feature switched off leaves its row unused), so the layout
    depends on ``n`` and ``n_sites`` alone.
