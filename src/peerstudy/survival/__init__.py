@@ -7,7 +7,8 @@ Fine-Gray, Weibull AFT), :mod:`.parametric` (AFT families: Weibull, log-normal, 
 simulation studies) and :mod:`.analyse` (the ``results.json`` orchestrator). Input checks shared by all
 estimators are in :mod:`._validate`, display helpers in :mod:`._display`.
 
-The public names are re-exported here lazily (PEP 562), so ``from peerstudy.survival import fit_cox`` works
+The public names are re-exported here lazily (PEP 562; the function ``rmst`` is ``peerstudy.rmst`` or
+``peerstudy.survival.rmst.rmst``, since ``peerstudy.survival.rmst`` is its module), so ``from peerstudy.survival import fit_cox`` works
 and importing one estimator does not import the others.
 """
 
@@ -25,7 +26,6 @@ _EXPORTS: dict[str, str] = {
     "LogrankResult": "logrank",
     "logrank_test": "logrank",
     "RMSTResult": "rmst",
-    "rmst": "rmst",
     "rmst_from_curve": "rmst",
     "rmst_from_km": "rmst",
     "rmst_table": "rmst",

@@ -366,7 +366,7 @@ def kaplan_meier(df: pd.DataFrame, *, time: str = "time", event: str = "event", 
     >>> round(float(fit["all"].at([10])["survival"][0]), 4)
     0.6
     >>> round(float(kaplan_meier(df, weights="w", horizons=(10,))["all"].at([10])["survival"][0]), 4)
-    0.5333
+    0.5
     """
     require_frame(df)
     check_choice(conf_type, CONF_TYPES, name="conf_type")

@@ -1,4 +1,4 @@
-"""Shared frailty Cox model, written to agree with R's ``coxph(Surv(time, event) ~ ... + frailty(site))``.
+"""Shared frailty Cox model, written to agree with R's ``coxph`` with a ``frailty(site)`` term.
 
 Participants of one site share an unobserved multiplier of their dropout hazard (the frailty). The model is
 fitted as R's ``survival`` package fits it: by penalised partial likelihood, with the site log-frailties as
@@ -13,7 +13,7 @@ penalised coefficients (Therneau & Grambsch 2000, ch. 9; Therneau, Grambsch & Pa
 Both loops mirror R's ``coxpenal.fit`` / ``coxfit5`` step for step: the same starting values (each outer
 fit starts from the earlier fit whose theta is nearest), the same step halving, the same stopping rules
 (inner: relative change of the penalised log-likelihood <= 1e-9, at most 20 iterations; outer: relative
-change of the I-likelihood < 1e-5 (gamma) or |REML residual| < sqrt(1e-9) (Gaussian), at most 10 outer
+change of the I-likelihood < 1e-5 (gamma) or the absolute REML residual < sqrt(1e-9) (Gaussian), at most 10 outer
 iterations) and, with more than 5 clusters, R's "sparse" information: the frailty-by-frailty block is
 replaced by its diagonal. With 5 clusters or fewer the full information is used (R's dense
 ``frailty()``). R's theta is where its search stopped, not necessarily the maximiser (the gamma search
