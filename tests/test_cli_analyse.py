@@ -80,7 +80,7 @@ def test_missing_file(tmp_path, capsys):
 
 
 def test_mapping_reads_programme_export(tmp_path):
-    """--mapping reads a programme export through peerstudy.programme.read_export: same numbers as the cohort."""
+    """--mapping reads a programme export through peerstudy.data.programme.read_export: same numbers as the cohort."""
     from peerstudy.data import programme
     cohort = pd.read_csv(COHORT)
     export = tmp_path / "export.csv"

@@ -1,4 +1,4 @@
-"""peerstudy.datasets: the packaged copies are the originals; provenance is documented."""
+"""peerstudy.data.datasets: the packaged copies are the originals; provenance is documented."""
 
 from __future__ import annotations
 

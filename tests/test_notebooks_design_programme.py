@@ -3,7 +3,7 @@
 Recorded numbers are compared with (a) rpact's stored output (tests/reference/design_rpact_*.csv) for the
 events and power of the formula, (b) the same package calls run directly (the notebooks pass parameters
 and record results faithfully), (c) the planted mistakes of the messy export, as
-``peerstudy.programme.messy_export`` generates them, for the flow, and (d) simulation truth within Monte
+``peerstudy.make_data.messy_export`` generates them, for the flow, and (d) simulation truth within Monte
 Carlo error. A run on the export given as ``--data`` checks privacy: no row-level data in the HTML or
 results, and counts from 1 to 10 shown as "<11".
 """
@@ -177,7 +177,7 @@ def test_report_from_the_export_as_data_hides_rows_and_small_counts(tmp_path):
     assert "simulated" not in got["summary"]
 
 
-# ----- the figures the notebooks use (peerstudy.plots_design) -----------------------------------
+# ----- the figures the notebooks use (peerstudy.present.plots.design) -----------------------------------
 
 
 def _texts(ax) -> str:

@@ -1,4 +1,4 @@
-"""Weighted KM, IPTW Cox (robust SE), weighted RMST with bootstrap CI, and recovery of the truth (issue 7).
+"""Weighted KM, IPTW Cox (robust SE), weighted RMST with bootstrap CI, and recovery of the truth.
 
 R references: tests/reference/observational.R (survfit / coxph with weights and cluster).
 Recovery: confounded scenarios from peerstudy.simulation.cohort with known truth, in a plain replicate loop.

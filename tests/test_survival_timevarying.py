@@ -1,7 +1,7 @@
-"""Contact logs to start-stop data, time-varying Cox, landmark and the (biased) naive comparison (issue 7).
+"""Contact logs to start-stop data, time-varying Cox, landmark and the (biased) naive comparison.
 
 R references: tests/reference/observational.R (tmerge + coxph(Surv(tstart, tstop, event))).
-Recovery: the lead's simulator (peerstudy.simulate.simulate_with_contacts) with known truth.
+Recovery: the lead's simulator (peerstudy.simulation.cohort.simulate_with_contacts) with known truth.
 """
 
 import json

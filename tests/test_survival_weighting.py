@@ -1,4 +1,4 @@
-"""Propensity scores, stabilised IPT weights, ESS, balance and their warnings (issue 7).
+"""Propensity scores, stabilised IPT weights, ESS, balance and their warnings.
 
 Reference values come from tests/reference/observational.R (R's glm(binomial)) on the stored cohort.
 """

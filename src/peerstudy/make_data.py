@@ -164,8 +164,8 @@ def write_programme_examples(folder: "str | os.PathLike") -> list[Path]:
         df.to_csv(tmp, index=False, lineterminator="\n")
     paths.append(p)
     p = folder / "messy_export.mapping.yaml"
-    head = ("# Mapping for messy_export.csv (peerstudy.programme.load_mapping). Written by\n"
-            "# peerstudy.programme.write_programme_examples; planted mistakes (spreadsheet rows): "
+    head = ("# Mapping for messy_export.csv (peerstudy.data.programme.load_mapping). Written by\n"
+            "# peerstudy.make_data.write_programme_examples; planted mistakes (spreadsheet rows): "
             + "; ".join(f"{k} {v}" for k, v in planted.items()) + "\n")
     with atomic_path(p) as tmp:
         tmp.write_text(head + yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -177,7 +177,7 @@ def write_programme_examples(folder: "str | os.PathLike") -> list[Path]:
     paths.append(p)
     p = folder / "teds_d_synthetic.truth.json"
     with atomic_path(p) as tmp:
-        tmp.write_text(dumps_json({"generator": "peerstudy.teds.simulate_teds(5000, rng=2026)", **truth.to_dict()}),
+        tmp.write_text(dumps_json({"generator": "peerstudy.simulation.teds.simulate_teds(5000, rng=2026)", **truth.to_dict()}),
                        encoding="utf-8")
     paths.append(p)
     return paths

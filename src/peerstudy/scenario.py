@@ -17,7 +17,7 @@ Parameterisation (all times in days):
   in each covariate (e.g. age per 10 years).
 * ``scale`` is not set directly: it is solved so that the *marginal* usual-care retention
   (net of competing endings, averaged over covariates and site frailty) at ``target_day``
-  equals ``target_retention`` (see :mod:`peerstudy.truth`).
+  equals ``target_retention`` (see :mod:`peerstudy.simulation.truth`).
 * Competing endings and loss to follow-up have constant hazards, independent of covariates:
   ``incarceration_rate`` and ``death_rate`` are events per person-year;
   ``loss_to_follow_up_per_year`` is the proportion lost in a year (hazard ``-log(1 - p) / 365.25``).

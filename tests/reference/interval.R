@@ -1,6 +1,6 @@
-# Reference values for peerstudy.survival.interval and peerstudy.teds (tests/test_survival_interval.py,
+# Reference values for peerstudy.survival.interval and peerstudy.data.programme.teds (tests/test_survival_interval.py,
 # tests/test_teds.py). Run from tests/reference: Rscript --vanilla interval.R  (R survival >= 3.5).
-# Reads ../../data/synthetic/teds_d_synthetic.csv (written by peerstudy.programme.write_programme_examples)
+# Reads ../../data/synthetic/teds_d_synthetic.csv (written by peerstudy.make_data.write_programme_examples)
 # and derives the intervals here, independently of the Python reader:
 #   dropout = REASON 2 or 3; LOS 1-30 = day d; 31-37 = bands 31-45, 46-60, 61-90, 91-120, 121-180, 181-365, >365.
 #   dropout on day d -> (d-1, d]; in band [a, b] -> (a-1, b]; open band -> right-censored at 365.

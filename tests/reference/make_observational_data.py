@@ -1,9 +1,9 @@
-"""Build the small confounded cohort and contact log used as R reference input for issue 7.
+"""Build the small confounded cohort and contact log used as R reference input for the observational analyses.
 
 Run from the repository root: ``.venv/bin/python tests/reference/make_observational_data.py``.
 Writes ``observational_cohort.csv`` and ``observational_contacts.csv`` beside this file; the R script
 ``observational.R`` reads them and writes ``observational_r.json``. The generator is deliberately
-independent of :mod:`peerstudy.simulate` (a day-by-day simulation with numpy), so the reference data
+independent of :mod:`peerstudy.simulation.cohort` (a day-by-day simulation with numpy), so the reference data
 do not change when the simulator does. Same seed, same bytes.
 """
 

@@ -1,7 +1,7 @@
 """Write ``permutation_data.csv``: a small cluster-randomised cohort for the randomisation-test references.
 
 Run with the project's Python (``.venv/bin/python tests/reference/make_permutation_data.py``); the output is
-byte-for-byte reproducible and independent of ``peerstudy.simulate``. Eight sites (S1-S8, 4 to 7
+byte-for-byte reproducible and independent of ``peerstudy.simulation.cohort``. Eight sites (S1-S8, 4 to 7
 participants each) in two site-level strata (A: S1-S4, B: S5-S8); ``arm`` randomises whole sites, two peer
 sites per stratum (so 70 allocations of 4 peer sites among 8, or 36 within strata); ``arm_within``
 randomises participants within each site (``floor(n_site / 2)`` peer per site) for the individual design.

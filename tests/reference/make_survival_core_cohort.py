@@ -1,7 +1,7 @@
 """Write ``survival_core_cohort.csv``: a simulated canonical cohort for the R reference tests.
 
 Run with the project's Python (``.venv/bin/python tests/reference/make_survival_core_cohort.py``); the
-output is byte-for-byte reproducible. It is deliberately independent of ``peerstudy.simulate`` so the
+output is byte-for-byte reproducible. It is deliberately independent of ``peerstudy.simulation.cohort`` so the
 reference data do not change when the simulator does: Weibull dropout (shape 0.8, peer HR 0.8, site
 frailty), constant hazards of incarceration, death and loss to follow-up, administrative censoring at
 180 days, times rounded up to whole days (so there are many ties, as in real programme data).

@@ -1,4 +1,4 @@
-# Reference values for issue 7 (observational analyses), from R's survival package.
+# Reference values (observational analyses), from R's survival package.
 # Run from anywhere:  Rscript --vanilla tests/reference/observational.R  (or: make r-reference)
 # Input:  tests/reference/observational_cohort.csv, observational_contacts.csv
 #         (made by tests/reference/make_observational_data.py)

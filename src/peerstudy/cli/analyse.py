@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--censored", default="retained,lost_to_follow_up", metavar="V1,V2",
                    help="ending values that mean censoring (default: retained,lost_to_follow_up)")
     p.add_argument("--mapping", default=None, metavar="MAP.yaml",
-                   help="read FILE as a programme export through this mapping (peerstudy.programme)")
+                   help="read FILE as a programme export through this mapping (peerstudy.data.programme)")
     p.add_argument("--exclude-invalid", action="store_true",
                    help="with --mapping: leave out rows that break a validation rule, counted by reason in the "
                         "flow of results.json (default: refuse the file, listing every problem)")
@@ -105,7 +105,7 @@ def _read(args: argparse.Namespace):
     try:
         from peerstudy.data.programme import read_export
     except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installation
-        raise DataError(f"--mapping needs peerstudy.programme, which is not available: {exc}") from None
+        raise DataError(f"--mapping needs peerstudy.data.programme, which is not available: {exc}") from None
     export = read_export(args.file, mapping=args.mapping,
                          invalid_rows="exclude" if getattr(args, "exclude_invalid", False) else None)
     excluded = sum(export.flow.get("excluded", {}).values())

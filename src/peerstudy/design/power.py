@@ -15,7 +15,7 @@ Conventions (the same as rpact's ``getSampleSizeSurvival`` / ``getPowerSurvival`
   throughout). Enrolment is uniform over ``accrual`` days. With ``follow_up_type="study_end"`` (rpact's
   convention) everyone is followed until ``accrual + follow_up`` days after the first enrolment, so
   follow-up runs from ``follow_up`` to ``accrual + follow_up`` days; with ``"fixed"`` each participant is
-  followed exactly ``follow_up`` days (as :mod:`peerstudy.simulate` does). The probability of an
+  followed exactly ``follow_up`` days (as :mod:`peerstudy.simulation.cohort` does). The probability of an
   observed dropout in an arm with hazard ``l`` and loss hazard ``g`` is ``l / (l + g)`` times the
   probability of leaving observation by the end of follow-up. Participants ``N = D / P(event)``.
 * **Clustering.** Outcomes clustered in sites or coaches of mean size ``m`` with intra-cluster

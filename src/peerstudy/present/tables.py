@@ -1,7 +1,7 @@
 """Report tables and plain-language summaries built from a cohort and its result objects.
 
 Tables are text, ready to show, with counts from 1 to 10 (and the cells that would reveal them)
-shown as "<11" when ``suppress=True`` (always for real data; see :mod:`peerstudy.privacy`).
+shown as "<11" when ``suppress=True`` (always for real data; see :mod:`peerstudy.present.privacy`).
 Summary sentences take every number from the results: reports never carry hand-written figures.
 """
 

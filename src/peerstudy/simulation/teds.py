@@ -29,7 +29,7 @@ class TedsTruth:
     """The generating model of :func:`simulate_teds` (times in days).
 
     Dropout: ``h(t | x) = exp(beta' x) * (shape / scale) * (t / scale) ** (shape - 1)`` (Weibull
-    proportional hazards) with ``x`` the cohort covariates as :mod:`peerstudy.programme` derives them
+    proportional hazards) with ``x`` the cohort covariates as :mod:`peerstudy.data.programme` derives them
     from the codes (``age`` = band midpoint minus ``age_centre``, per 10 years). Other endings are
     exponential with constant daily hazards. The recorded stay is ``ceil`` of the first ending
     (at least 1 day), coded as LOS.

@@ -84,7 +84,7 @@ class AnalysisResults:
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        """The ``results.json`` contract (issue 3), JSON-ready; horizons are string keys."""
+        """The ``results.json`` contract, JSON-ready; horizons are string keys."""
         out: dict = {"n": self.n, "events": self.events, "settings": dict(self.settings),
                      "km": self.km.to_dict(), "km_method": self.km.meta()}
         if self.logrank is not None:

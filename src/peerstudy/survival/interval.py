@@ -11,7 +11,7 @@ Conventions (all times in days):
   for an exactly known time, ``lower = 0`` for "by day ``upper``". The same half-open convention
   as R's ``Surv(lower, upper, type = "interval2")``.
 * A dropout recorded on whole day ``d`` is the interval ``(d - 1, d]``; a stay ending otherwise on
-  day ``d`` is right-censored at ``d`` (see :mod:`peerstudy.programme`).
+  day ``d`` is right-censored at ``d`` (see :mod:`peerstudy.data.programme`).
 
 Checked against R ``survival`` (``survfit`` for the NPMLE, ``survreg(dist = "weibull")`` for the
 regression) on stored outputs in ``tests/reference/interval.R``.

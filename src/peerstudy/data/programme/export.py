@@ -58,7 +58,7 @@ class ProgrammeData:
     Attributes
     ----------
     cohort : pandas.DataFrame
-        Canonical cohort (valid under :func:`peerstudy.schema.validate_cohort`).
+        Canonical cohort (valid under :func:`peerstudy.data.schema.validate_cohort`).
     flow : dict
         ``{"received": n, "excluded": {reason: n}, "analysed": n}`` (CONSORT-style).
     problems : tuple of Problem
@@ -166,7 +166,7 @@ def _categorical(values: np.ndarray, categories: list | None = None) -> pd.Categ
 
 
 def _finish(frame: dict[str, np.ndarray], keep: np.ndarray) -> pd.DataFrame:
-    """Select rows and give the canonical column order and dtypes (as peerstudy.simulate does)."""
+    """Select rows and give the canonical column order and dtypes (as peerstudy.simulation.cohort does)."""
     out: dict[str, Any] = {}
     pid = np.asarray(frame["participant_id"])[keep]
     if pid.dtype == object:

@@ -4,9 +4,9 @@ effects, simulated against analytic power, and a CONSORT-style flow of records.
 Every function draws on ``ax`` (a new figure when ``None``, :func:`._axes.create_ax`) inside the
 figure theme, gives the figure its alt text (:func:`._axes.describe`), returns the Axes and never
 calls ``plt.show()``. Inputs are tidy tables (one row per point) or the result dicts of
-:mod:`peerstudy.design` and :mod:`peerstudy.programme`; the curves of a table are drawn by seaborn's
+:mod:`peerstudy.design` and :mod:`peerstudy.data.programme`; the curves of a table are drawn by seaborn's
 ``lineplot`` (one line per group, its palette and legend). Counts drawn by :func:`plot_flow` go
-through :mod:`peerstudy.privacy` when ``suppress=True``, as reports of real data ask.
+through :mod:`peerstudy.present.privacy` when ``suppress=True``, as reports of real data ask.
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ def plot_flow(flow: Mapping[str, Any], *, ax: Any = None, arms: Mapping[str, int
     ----------
     flow : mapping
         ``{"received": n, "excluded": {reason: n}, "analysed": n}``, as
-        :attr:`peerstudy.programme.ProgrammeData.flow`.
+        :attr:`peerstudy.data.programme.ProgrammeData.flow`.
     ax : matplotlib Axes, optional
     arms : mapping, optional
         Analysed people by arm (``{"usual_care": n, "peer": n}``), drawn under "analysed".

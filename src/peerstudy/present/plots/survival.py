@@ -3,7 +3,7 @@
 Every function draws on ``ax`` (a new figure when ``None``, :func:`._axes.create_ax`) inside the figure
 theme, gives the figure its alt text (:func:`._axes.describe`, read back with :func:`._axes.alt_text`),
 returns the Axes and never calls ``plt.show()``. Counts drawn on a figure (numbers at risk, monthly
-enrolment) go through :mod:`peerstudy.privacy` when ``suppress=True``, as reports of real data ask; the
+enrolment) go through :mod:`peerstudy.present.privacy` when ``suppress=True``, as reports of real data ask; the
 alt text then holds no count either. Step curves (Kaplan-Meier, CIF) are matplotlib's ``step``; the
 enrolment bars are seaborn's stacked ``histplot``.
 """
