@@ -61,28 +61,44 @@ def _binary(series: pd.Series, table: dict[str, Any]) -> tuple[np.ndarray, np.nd
     return out, unknown | missing
 
 
-def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: int
-                 ) -> Built:
+def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: int) -> Built:
     """Check a dated export (admission and discharge dates, reasons) and derive the canonical columns.
 
     ``m`` is a checked mapping (:func:`~peerstudy.data.programme.mapping.load_mapping`), ``cutoff`` the data
     cut-off (None: the latest date in the file) and ``first_row`` the spreadsheet row of the first record.
     Returns a :class:`~peerstudy.data.programme.checks.Built` whose ``columns`` hold one array per canonical
-    column over all rows (the checker says which rows to keep).
+    column over all rows (the checker says which rows to keep). Every check runs, so every problem is reported.
     """
-    n = len(raw)
-    ck = Checker(n, first_row)
-    cols = m["columns"]
-    optional = set(m["optional"])
-    present = {f: c for f, c in cols.items() if c in raw.columns}
+    ck = Checker(len(raw), first_row)
+    get = _columns(raw, m, ck)
+    _check_ids_and_sites(get, m["columns"], ck)
+    arm = _arm(get, m, ck)
+    adm, dis, reason = _dates_and_reasons(get, m, ck)
+    values, unavailable = _covariates(get, m, ck)
+    if any(p.rule in ("missing column", "no rows") for p in ck.problems) or adm is None or dis is None \
+            or reason is None:
+        return Built(ck, unavailable=tuple(unavailable))
+    cut = _cutoff(adm, dis, cutoff)
+    if cut is None:
+        return Built(ck, unavailable=tuple(unavailable))
+    ck.exclude("admitted after the data cut-off", ~np.isnat(adm) & (adm > cut))
+    frame = _derive(get, arm, adm, dis, reason, values, cut)
+    return Built(ck, columns=frame, cutoff=str(cut), unavailable=tuple(unavailable))
+
+
+def _columns(raw: pd.DataFrame, m: dict[str, Any], ck: Checker) -> dict[str, pd.Series]:
+    """The export's columns by canonical field; missing required columns and an empty file are problems."""
+    cols, optional = m["columns"], set(m["optional"])
     file_cols = [str(c) for c in raw.columns]
     for f, c in cols.items():
         if c not in raw.columns and f not in optional and c not in optional:
             ck.file_problem("missing column", c, f"missing column {c!r} (for {f}){did_you_mean(str(c), file_cols)}")
-    if n == 0:
+    if len(raw) == 0:
         ck.file_problem("no rows", None, "the export has no rows")
-    get = {f: raw[c] for f, c in present.items()}
-    # ids
+    return {f: raw[c] for f, c in cols.items() if c in raw.columns}
+
+
+def _check_ids_and_sites(get: dict[str, pd.Series], cols: dict[str, Any], ck: Checker) -> None:
     if "participant_id" in get:
         pid = get["participant_id"]
         c = cols["participant_id"]
@@ -93,24 +109,33 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
     if "site" in get:
         c = cols["site"]
         ck.row_problem("missing site", c, get["site"].isna().to_numpy(), f"column {c!r} has missing sites")
-    arm = None
-    if "arm" in get:
-        c = cols["arm"]
-        table = m["values"].get("arm") or {a: a for a in ARMS}
-        arm, unknown, bad = lookup_codes(get["arm"], table)
-        missing = get["arm"].isna().to_numpy()
-        ck.row_problem("missing arm", c, missing, f"column {c!r} has missing values")
-        if unknown.any():
-            hint = "; ".join(f"{v!r}{did_you_mean(v, list(table))}" for v in bad[:SHOW])
-            ck.row_problem("unknown arm", c, unknown, f"column {c!r} has unknown value(s) {hint} "
-                           f"(known: {', '.join(table)})")
-        levels = set(arm[~(unknown | missing)])
-        if n and len(levels) < 2:
-            ck.file_problem("one arm", c, f"column {c!r} has only one arm ({', '.join(sorted(levels)) or 'none'}); "
-                            f"a comparison needs both {' and '.join(ARMS)}")
-    # dates
-    fmt = m["date_format"]
-    adm = dis = None
+
+
+def _arm(get: dict[str, pd.Series], m: dict[str, Any], ck: Checker) -> np.ndarray | None:
+    """Arms through the mapping's values; unknown or missing arms and a file with one arm are problems."""
+    if "arm" not in get:
+        return None
+    c = m["columns"]["arm"]
+    table = m["values"].get("arm") or {a: a for a in ARMS}
+    arm, unknown, bad = lookup_codes(get["arm"], table)
+    missing = get["arm"].isna().to_numpy()
+    ck.row_problem("missing arm", c, missing, f"column {c!r} has missing values")
+    if unknown.any():
+        hint = "; ".join(f"{v!r}{did_you_mean(v, list(table))}" for v in bad[:SHOW])
+        ck.row_problem("unknown arm", c, unknown, f"column {c!r} has unknown value(s) {hint} "
+                       f"(known: {', '.join(table)})")
+    levels = set(arm[~(unknown | missing)])
+    if len(arm) and len(levels) < 2:
+        ck.file_problem("one arm", c, f"column {c!r} has only one arm ({', '.join(sorted(levels)) or 'none'}); "
+                        f"a comparison needs both {' and '.join(ARMS)}")
+    return arm
+
+
+def _dates_and_reasons(get: dict[str, pd.Series], m: dict[str, Any], ck: Checker
+                       ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Admission and discharge dates and discharge reasons, with the checks that tie them together."""
+    cols, fmt = m["columns"], m["date_format"]
+    adm = dis = reason = None
     if "admitted_on" in get:
         c = cols["admitted_on"]
         adm, bad = _parse_dates(get["admitted_on"], fmt)
@@ -123,7 +148,6 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
         dis, bad = _parse_dates(get["discharged_on"], fmt)
         ck.row_problem("unparseable date", c, bad, f"column {c!r} has dates that do not parse as {fmt}")
         dis = _plausible(dis, c, ck)
-    reason = None
     if "reason" in get:
         c = cols["reason"]
         reason, unknown, bad = lookup_codes(get["reason"], m["reasons"])
@@ -141,15 +165,19 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
         before = ~np.isnat(adm) & ~np.isnat(dis) & (dis < adm)
         ck.row_problem("discharge before admission", cols["discharged_on"], before,
                        f"column {cols['discharged_on']!r} is before {cols['admitted_on']!r}")
-    # covariates
+    return adm, dis, reason
+
+
+def _covariates(get: dict[str, pd.Series], m: dict[str, Any], ck: Checker) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Covariate values by field (binary through the mapping's values, numbers range-checked), and the
+    fields the export does not record."""
     values: dict[str, np.ndarray] = {}
-    unavailable = [f for f in ("arm",) if f not in cols]
+    unavailable = [f for f in ("arm",) if f not in m["columns"]]
     for f in COVARIATES:
         if f not in get:
             unavailable.append(f)
             continue
-        c = cols[f]
-        s = get[f]
+        c, s = m["columns"][f], get[f]
         if f in BINARY_COVARIATES:
             v, bad = _binary(s, m["values"].get(f, {}))
             ck.row_problem("invalid value", c, bad & s.notna().to_numpy(),
@@ -157,48 +185,52 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
             ck.row_problem("missing value", c, s.isna().to_numpy(), f"column {c!r} ({f}) has missing values")
             values[f] = v
             continue
-        if f in m["values"]:
-            mapped, unknown, _ = lookup_codes(s, m["values"][f])
-            num = pd.to_numeric(pd.Series(mapped), errors="coerce").to_numpy(float)
-            notnum = unknown & s.notna().to_numpy()
-        else:
-            num = pd.to_numeric(s, errors="coerce").to_numpy(float) if len(s) else np.zeros(0)
-            notnum = np.isnan(num) & s.notna().to_numpy()
-        ck.row_problem("invalid value", c, notnum, f"column {c!r} ({f}) must be a number")
-        ck.row_problem("missing value", c, s.isna().to_numpy(), f"column {c!r} ({f}) has missing values")
-        ok = ~np.isnan(num)
-        if f == "age":
-            lo, hi = m["age_range"]
-            ck.row_problem("impossible age", c, ok & ((num < lo) | (num > hi)),
-                           f"column {c!r} has impossible ages (outside {lo}-{hi})")
-        elif f == "prior_treatments":
-            ck.row_problem("invalid value", c, ok & ((num < 0) | (num != np.floor(num))),
-                           f"column {c!r} (prior_treatments) must be a whole number >= 0")
-        else:
-            ck.row_problem("invalid value", c, ok & (num < 0), f"column {c!r} ({f}) must be >= 0")
-        values[f] = num
-    if any(p.rule in ("missing column", "no rows") for p in ck.problems) or adm is None or dis is None \
-            or reason is None:
-        return Built(ck, unavailable=tuple(unavailable))
-    # cut-off
+        values[f] = _number(f, c, s, m, ck)
+    return values, unavailable
+
+
+def _number(f: str, c: Any, s: pd.Series, m: dict[str, Any], ck: Checker) -> np.ndarray:
+    if f in m["values"]:
+        mapped, unknown, _ = lookup_codes(s, m["values"][f])
+        num = pd.to_numeric(pd.Series(mapped), errors="coerce").to_numpy(float)
+        notnum = unknown & s.notna().to_numpy()
+    else:
+        num = pd.to_numeric(s, errors="coerce").to_numpy(float) if len(s) else np.zeros(0)
+        notnum = np.isnan(num) & s.notna().to_numpy()
+    ck.row_problem("invalid value", c, notnum, f"column {c!r} ({f}) must be a number")
+    ck.row_problem("missing value", c, s.isna().to_numpy(), f"column {c!r} ({f}) has missing values")
+    ok = ~np.isnan(num)
+    if f == "age":
+        lo, hi = m["age_range"]
+        ck.row_problem("impossible age", c, ok & ((num < lo) | (num > hi)),
+                       f"column {c!r} has impossible ages (outside {lo}-{hi})")
+    elif f == "prior_treatments":
+        ck.row_problem("invalid value", c, ok & ((num < 0) | (num != np.floor(num))),
+                       f"column {c!r} (prior_treatments) must be a whole number >= 0")
+    else:
+        ck.row_problem("invalid value", c, ok & (num < 0), f"column {c!r} ({f}) must be >= 0")
+    return num
+
+
+def _cutoff(adm: np.ndarray, dis: np.ndarray, cutoff: Any) -> np.datetime64 | None:
+    """The data cut-off: the one given, else the latest admission or discharge date in the file."""
     if cutoff is None:
         all_dates = np.concatenate([adm[~np.isnat(adm)], dis[~np.isnat(dis)]])
-        cut = all_dates.max() if len(all_dates) else None
-    else:
-        try:
-            cut = np.datetime64(pd.Timestamp(cutoff).date(), "D")
-        except (ValueError, TypeError):
-            raise DataError(f"cutoff must be a date YYYY-MM-DD; got {cutoff!r}") from None
-    if cut is None:
-        return Built(ck, unavailable=tuple(unavailable))
-    after = ~np.isnat(adm) & (adm > cut)
-    ck.exclude("admitted after the data cut-off", after)
-    # derive time and outcome (valid rows only; others are masked out later)
+        return all_dates.max() if len(all_dates) else None
+    try:
+        return np.datetime64(pd.Timestamp(cutoff).date(), "D")
+    except (ValueError, TypeError):
+        raise DataError(f"cutoff must be a date YYYY-MM-DD; got {cutoff!r}") from None
+
+
+def _derive(get: dict[str, pd.Series], arm: np.ndarray, adm: np.ndarray, dis: np.ndarray, reason: np.ndarray,
+            values: dict[str, np.ndarray], cut: np.datetime64) -> dict[str, np.ndarray]:
+    """Days in treatment (both ends counted) and endings, to the cut-off; invalid rows are masked out later."""
+    n = len(adm)
     ended = ~np.isnat(dis) & (dis <= cut)
     end = np.where(ended, dis, cut)
     with np.errstate(invalid="ignore"):
         days = (end - adm).astype("timedelta64[D]").astype(float) + 1
-    outcome = np.where(ended, reason, "retained").astype(object)
     frame = {
         "participant_id": get["participant_id"].to_numpy(),
         "site": get["site"].to_numpy(dtype=object),
@@ -206,8 +238,8 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
         "enrolled_on": adm.astype("datetime64[s]"),
         **{f: values.get(f, np.zeros(n, np.int64)) for f in COVARIATES},
         "time": days,
-        "outcome": outcome,
+        "outcome": np.where(ended, reason, "retained").astype(object),
     }
     if "coach" in get:
         frame["coach"] = get["coach"].to_numpy(dtype=object)
-    return Built(ck, columns=frame, cutoff=str(cut), unavailable=tuple(unavailable))
+    return frame
