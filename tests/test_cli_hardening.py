@@ -1,0 +1,120 @@
+"""Bad input to the command line: one line naming the field and value, exit 2, and the file system unchanged."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from peerstudy.cli import main
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file and folder under ``folder`` (hidden ones too) with a digest of its bytes."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        rel = str(p.relative_to(folder))
+        out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def refused(capsys, argv: list[str], *needles: str) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def simulate(out: Path, *extra: str) -> list[str]:
+    return ["simulate", "--scenario", "null_effect", "--n", "60", "--seed", "3", *extra, "--out", str(out)]
+
+
+# ----- simulate -------------------------------------------------------------------------------------------
+def test_simulate_replaces_its_own_cohort_and_truth_together(tmp_path, capsys):
+    out = tmp_path / "c.csv"
+    assert main(simulate(out)) == 0
+    assert main(["simulate", "--scenario", "null_effect", "--n", "80", "--seed", "4", "--out", str(out)]) == 0
+    assert json.loads((tmp_path / "c.truth.json").read_text())["n"] == 80
+    assert len(out.read_text().splitlines()) == 81
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "c.truth.json"]
+
+
+def test_simulate_refuses_a_user_file(tmp_path, capsys):
+    (tmp_path / "mine.csv").write_text("a,b\n1,2\n")
+    before = snapshot(tmp_path)
+    refused(capsys, simulate(tmp_path / "mine.csv"), "--out", "mine.csv", "not a peerstudy cohort")
+    assert snapshot(tmp_path) == before
+
+
+def test_simulate_refuses_a_user_truth_file(tmp_path, capsys):
+    (tmp_path / "c.truth.json").write_text("my notes")
+    before = snapshot(tmp_path)
+    refused(capsys, simulate(tmp_path / "c.csv"), "c.truth.json", "not a peerstudy truth file")
+    assert snapshot(tmp_path) == before
+
+
+def test_simulate_refuses_a_truth_file_of_another_format(tmp_path, capsys):
+    assert main(simulate(tmp_path / "c.csv")) == 0
+    before = snapshot(tmp_path)
+    refused(capsys, simulate(tmp_path / "c.parquet"), "--out", "c.parquet", "c.truth.json", "c.csv",
+            "choose another name")
+    assert snapshot(tmp_path) == before
+
+
+def test_simulate_refuses_a_folder(tmp_path, capsys):
+    (tmp_path / "d.csv").mkdir()
+    (tmp_path / "d.csv" / "keep.txt").write_text("keep")
+    before = snapshot(tmp_path)
+    refused(capsys, simulate(tmp_path / "d.csv"), "--out", "d.csv", "existing folder")
+    assert snapshot(tmp_path) == before
+
+
+def test_simulate_n_too_large_refused_up_front_with_memory(tmp_path, capsys):
+    before = snapshot(tmp_path)
+    refused(capsys, ["simulate", "--scenario", "null_effect", "--n", str(10**8), "--out", str(tmp_path / "c.csv")],
+            "n must be at most 20,000,000", "100,000,000", "GB of memory")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_simulate_full_disk_leaves_nothing(tmp_path, capsys, monkeypatch, existing):
+    import pandas as pd
+
+    out = tmp_path / "c.csv"
+    if existing:
+        assert main(simulate(out)) == 0
+    before = snapshot(tmp_path)
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    refused(capsys, ["simulate", "--scenario", "null_effect", "--n", "70", "--out", str(out)],
+            "--out", "c.csv", "No space left on device")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_simulate_second_rename_fails_restores(tmp_path, capsys, monkeypatch, existing):
+    out = tmp_path / "c.csv"
+    if existing:
+        assert main(simulate(out)) == 0
+    before = snapshot(tmp_path)
+    real = os.replace
+
+    def flaky(src, dst, *a, **k):
+        if str(dst).endswith("c.truth.json") and ".c.truth.json." in str(src):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    refused(capsys, ["simulate", "--scenario", "null_effect", "--n", "70", "--out", str(out)], "--out", "c.csv")
+    monkeypatch.setattr(os, "replace", real)
+    assert snapshot(tmp_path) == before
