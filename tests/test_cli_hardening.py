@@ -118,3 +118,86 @@ def test_simulate_second_rename_fails_restores(tmp_path, capsys, monkeypatch, ex
     refused(capsys, ["simulate", "--scenario", "null_effect", "--n", "70", "--out", str(out)], "--out", "c.csv")
     monkeypatch.setattr(os, "replace", real)
     assert snapshot(tmp_path) == before
+
+
+# ----- study ----------------------------------------------------------------------------------------------
+def study(out: Path, *extra: str) -> list[str]:
+    return ["study", "--scenario", "null_effect", "--n", "100", "--reps", "4", "--methods", "cox", "--workers", "1",
+            "--no-progress", *extra, "--out", str(out)]
+
+
+def test_study_marks_its_folder_resumes_and_refuses_a_user_folder(tmp_path, capsys):
+    from peerstudy._io import MARKER
+
+    out = tmp_path / "st"
+    assert main(study(out)) == 0
+    assert (out / MARKER).is_file() and (out / "chunks" / "study.json").is_file()
+    chunk = next((out / "chunks").glob("*.npz"))
+    stamp = chunk.stat().st_mtime_ns
+    assert main(study(out)) == 0  # resumed: the chunk is reused, not recomputed
+    assert chunk.stat().st_mtime_ns == stamp
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    before = snapshot(tmp_path)
+    refused(capsys, study(mine), "--out", "mine", "peerstudy did not make")
+    (tmp_path / "file").write_text("x")
+    before = snapshot(tmp_path)
+    refused(capsys, study(tmp_path / "file"), "--out", "file", "existing file")
+    assert snapshot(tmp_path) == before
+
+
+def test_study_resumes_a_folder_of_an_earlier_version(tmp_path, capsys):
+    from peerstudy._io import MARKER
+
+    out = tmp_path / "st"
+    assert main(study(out)) == 0
+    (out / MARKER).unlink()  # as written before study folders were marked
+    assert main(study(out)) == 0
+    assert (out / MARKER).is_file()
+
+
+@pytest.mark.parametrize("extra, needles", [
+    (["--reps", str(10**12)], ["reps must be at most 1,000,000", "1,000,000,000,000", "GB of memory"]),
+    (["--n", str(10**8)], ["n must be", "100000000"]),
+    (["--grid", "hazard_ratio=0.7", "--grid", "hazard_ratio=0.9"], ["--grid 'hazard_ratio' is given twice"]),
+    (["--grid", "hazard_ratio=[0.7"], ["--grid hazard_ratio", "not valid YAML"]),
+])
+def test_study_bad_input_refused_up_front(tmp_path, capsys, extra, needles):
+    argv = study(tmp_path / "st")
+    i = argv.index("--out")
+    before = snapshot(tmp_path)
+    refused(capsys, argv[:i] + extra + argv[i:], *needles)
+    assert snapshot(tmp_path) == before
+
+
+def test_study_unreachable_scheduler_one_line_quickly(tmp_path, capsys):
+    import time
+
+    argv = ["study", "--scenario", "null_effect", "--n", "100", "--reps", "4", "--no-progress",
+            "--scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path / "st")]
+    before = snapshot(tmp_path)
+    t0 = time.monotonic()
+    refused(capsys, argv, "scheduler 'tcp://127.0.0.1:1'", "no Dask scheduler answered")
+    assert time.monotonic() - t0 < 10.5
+    assert snapshot(tmp_path) == before
+
+
+def test_study_workers_die_with_their_parent(monkeypatch):
+    import concurrent.futures as cf
+
+    from peerstudy._io import die_with_parent
+    from peerstudy.design import study as st
+
+    seen = {}
+
+    class Pool:
+        def __init__(self, **kwargs):
+            seen.update(kwargs)
+
+        submit = shutdown = None
+
+    monkeypatch.setattr(cf, "ProcessPoolExecutor", Pool)
+    st._executor("processes", 2, None)
+    assert seen["initializer"] is die_with_parent
