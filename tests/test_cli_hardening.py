@@ -201,3 +201,30 @@ def test_study_workers_die_with_their_parent(monkeypatch):
     monkeypatch.setattr(cf, "ProcessPoolExecutor", Pool)
     st._executor("processes", 2, None)
     assert seen["initializer"] is die_with_parent
+
+
+# ----- report ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("params, needles", [
+    (["seed=" + "1" * 5000], ["parameter 'seed'", "from -2**63 to 2**63 - 1", "'111111", "5,002 characters"]),
+    (["seed=-9223372036854775809"], ["parameter 'seed'", "'-9223372036854775809'"]),
+    (["seed=7", "seed=8"], ["parameter 'seed' is given twice"]),
+    (["seed=" + "x" * 5000], ["parameter 'seed' must be int", "'xxxx"]),
+])
+def test_report_parameters_bounded_and_once(tmp_path, capsys, monkeypatch, params, needles):
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    argv = ["report", *[a for p in params for a in ("-p", p)], "--out", str(tmp_path / "r")]
+    err = refused(capsys, argv, *needles)
+    assert len(err) < 300
+    assert snapshot(tmp_path) == before
+
+
+def test_int_parameter_range():
+    from peerstudy.exceptions import ParameterError
+    from peerstudy.report.parameters import Parameter
+
+    p = Parameter("seed", "int", 1)
+    assert p.coerce(str(2**63 - 1)) == 2**63 - 1 and p.coerce("-0009") == -9
+    for bad in (str(2**63), 2**63, -(2**63) - 1):
+        with pytest.raises(ParameterError, match="'seed'"):
+            p.coerce(bad)
