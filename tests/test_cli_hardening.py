@@ -180,7 +180,7 @@ def test_study_unreachable_scheduler_one_line_quickly(tmp_path, capsys):
     before = snapshot(tmp_path)
     t0 = time.monotonic()
     refused(capsys, argv, "scheduler 'tcp://127.0.0.1:1'", "no Dask scheduler answered")
-    assert time.monotonic() - t0 < 10.5
+    assert time.monotonic() - t0 < 15  # an 8 s connect timeout, plus start-up on a loaded machine
     assert snapshot(tmp_path) == before
 
 
@@ -228,3 +228,29 @@ def test_int_parameter_range():
     for bad in (str(2**63), 2**63, -(2**63) - 1):
         with pytest.raises(ParameterError, match="'seed'"):
             p.coerce(bad)
+
+
+# ----- validate: a Parquet file that fails validation, many times over -----------------------------------
+def test_invalid_parquet_exits_2_every_time(tmp_path):
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pandas as pd
+
+    out = tmp_path / "c.parquet"
+    assert main(simulate(out)) == 0
+    bad = tmp_path / "bad.parquet"
+    pd.read_parquet(out).drop(columns=["age"]).assign(time=-1).to_parquet(bad)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+
+    def once(_):
+        proc = subprocess.run([sys.executable, "-m", "peerstudy", "validate", str(bad)], env=env,
+                              capture_output=True, text=True, timeout=60)
+        return proc.returncode, proc.stderr
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(once, range(50)))
+    codes = [code for code, _ in runs]
+    assert codes == [2] * 50, [(c, e[-500:]) for c, e in runs if c != 2][:3]
+    assert all("INVALID" in err and "Traceback" not in err for _, err in runs)
