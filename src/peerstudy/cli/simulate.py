@@ -31,50 +31,192 @@ def contacts_path(out: Path) -> Path:
     return out.with_name(out.stem + ".contacts" + out.suffix)
 
 
+#: Peak memory per simulated participant (bytes, the frame plus the simulation's working arrays), for messages.
+BYTES_PER_PARTICIPANT = 300
+COHORT_SUFFIXES = (".csv", ".parquet")
+
+
+def _gb(nbytes: float) -> str:
+    return f"{nbytes / 1e9:,.1f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:,.0f} MB"
+
+
+def _is_truth_file(path: Path) -> bool:
+    """True if ``path`` reads as a truth sidecar peerstudy wrote (JSON with its seed, n and scenario)."""
+    import json
+
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read(16 << 20))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"seed", "n", "scenario"} <= set(data)
+
+
+def check_targets(out: Path, shown: str, contacts: bool) -> None:
+    """Refuse, before any work, an ``--out`` whose files peerstudy may not write or replace.
+
+    The cohort FILE is replaced only together with its truth sidecar (a cohort peerstudy made); a file without
+    one is the user's and is refused. FILE.truth.json is never taken from another cohort of the same stem
+    (``c.csv`` and ``c.parquet`` would share ``c.truth.json``).
+    """
+    from peerstudy.exceptions import DataError
+
+    tpath = truth_path(out)
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise DataError(f"output folder does not exist: {str(folder)!r} (for --out {shown!r})")
+    if out.is_dir():
+        raise DataError(f"--out {shown!r} is an existing folder; give a file name ending in .csv or .parquet")
+    if tpath.is_dir():
+        raise DataError(f"--out {shown!r}: its truth file {str(tpath)!r} is an existing folder; choose another name")
+    if contacts and contacts_path(out).is_dir():
+        raise DataError(f"--out {shown!r}: its contacts file {str(contacts_path(out))!r} is an existing folder; "
+                        "choose another name")
+    others = [out.with_name(out.stem + sfx) for sfx in COHORT_SUFFIXES if sfx != out.suffix.lower()]
+    others = [o for o in others if o.exists() and o.name != out.name]
+    if others and tpath.exists():
+        raise DataError(f"--out {shown!r} would replace {str(tpath)!r}, the truth file of {str(others[0])!r}; "
+                        "choose another name")
+    if out.exists() or out.is_symlink():
+        if not (tpath.is_file() and _is_truth_file(tpath)):
+            raise DataError(f"--out {shown!r} is an existing file that is not a peerstudy cohort (no truth file "
+                            f"{str(tpath)!r} beside it); peerstudy never replaces your files: choose another name")
+        return
+    if tpath.exists():
+        if not _is_truth_file(tpath):
+            raise DataError(f"--out {shown!r} would replace {str(tpath)!r}, which is not a peerstudy truth file; "
+                            "peerstudy never replaces your files: choose another name")
+    if contacts and contacts_path(out).exists():
+        raise DataError(f"--out {shown!r} would replace {str(contacts_path(out))!r}, which belongs to no cohort "
+                        "there; choose another name")
+
+
+def _backup_name(target: Path) -> Path:
+    import os
+
+    return target.with_name(f".{target.name}.old-{os.getpid()}")
+
+
+def commit_files(pairs: "list[tuple[Path, Path]]") -> None:
+    """Rename each temporary file onto its target: all of them, or (on any failure) none, old files restored."""
+    import contextlib
+    import os
+
+    done: list[tuple[Path, Path | None]] = []  # targets replaced so far, with their backups
+    backups: list[Path] = []
+    try:
+        for tmp, target in pairs:
+            backup = None
+            if target.exists():
+                backup = _backup_name(target)
+                try:
+                    os.link(target, backup)  # the old file stays in place until it is replaced
+                except OSError:
+                    os.rename(target, backup)
+                backups.append(backup)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                if backup is not None and not target.exists():
+                    os.rename(backup, target)
+                raise
+            done.append((target, backup))
+    except BaseException:
+        for target, backup in reversed(done):
+            with contextlib.suppress(OSError):
+                if backup is not None:
+                    os.rename(backup, target)
+                else:
+                    target.unlink()
+        raise
+    finally:
+        for path in [tmp for tmp, _ in pairs] + backups:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
 def run(args: argparse.Namespace) -> int:
     import contextlib
 
     import numpy as np
 
-    from peerstudy._io import atomic_path, dumps_json
+    from peerstudy._io import dumps_json
     from peerstudy.exceptions import DataError, ScenarioError
-    from peerstudy.scenario import apply_overrides, load_scenario
+    from peerstudy.scenario import LIMITS, apply_overrides, load_scenario
     from peerstudy.data.schema import write_cohort
     from peerstudy.simulation.cohort import (note_overrides, scenario_label, simulate_cohort, simulate_with_contacts,
                                              truth_sidecar)
 
     out = Path(args.out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
+    if out.suffix.lower() not in COHORT_SUFFIXES:
         raise DataError(f"--out must end in .csv or .parquet; got {args.out!r}")
+    if args.n is not None and args.n < 2:
+        raise ScenarioError(f"n must be >= 2; got {args.n}")
+    if args.n is not None and args.n > LIMITS["n"]:
+        raise ScenarioError(f"n must be at most {LIMITS['n']:,}; got {args.n:,} (a cohort that size would need "
+                            f"about {_gb(args.n * BYTES_PER_PARTICIPANT)} of memory)")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise ScenarioError(f"seed must be >= 0 and < 2**63; got {str(args.seed)[:40]}")
     base = scenario = load_scenario(args.scenario)
     if args.overrides:
         scenario = apply_overrides(scenario, args.overrides)
     if args.n is not None:
-        if args.n < 2:
-            raise ScenarioError(f"n must be >= 2; got {args.n}")
         scenario = scenario.replace(n=args.n)
     scenario = note_overrides(base, scenario)  # the description names what --set and --n changed
-    if args.seed is not None and args.seed < 0:
-        raise ScenarioError(f"seed must be >= 0; got {args.seed}")
+    check_targets(out, args.out, scenario.contacts.enabled)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (2**63))
     log = None
-    if scenario.contacts.enabled:
-        df, log = simulate_with_contacts(scenario, rng=seed)
-    else:
-        df = simulate_cohort(scenario, rng=seed)
+    try:
+        if scenario.contacts.enabled:
+            df, log = simulate_with_contacts(scenario, rng=seed)
+        else:
+            df = simulate_cohort(scenario, rng=seed)
+    except MemoryError:
+        raise DataError(f"not enough memory to simulate {scenario.n:,} participants (about "
+                        f"{_gb(scenario.n * BYTES_PER_PARTICIPANT)}); lower --n") from None
     sidecar = truth_sidecar(scenario, seed=seed)
-    # all files or none: the sidecar and log are renamed into place only after the cohort is written
+    # all files or none: each is written to a temporary file beside its target, then all are renamed together
     tpath, cpath = truth_path(out), contacts_path(out)
-    with contextlib.ExitStack() as stack:
-        tmp_truth = stack.enter_context(atomic_path(tpath))
-        tmp_truth.write_text(dumps_json(sidecar), encoding="utf-8")
-        if log is not None:
-            tmp_log = stack.enter_context(atomic_path(cpath))
-            write_table(log, tmp_log, suffix=out.suffix)
-        write_cohort(df, out, metadata={"seed": str(seed), "scenario": scenario.name})
+    try:
+        with contextlib.ExitStack() as stack:
+            tmp_out = stack.enter_context(_temp_beside(out))
+            tmp_truth = stack.enter_context(_temp_beside(tpath))
+            pairs = [(tmp_out, out), (tmp_truth, tpath)]
+            if log is not None:
+                tmp_log = stack.enter_context(_temp_beside(cpath))
+                pairs.append((tmp_log, cpath))
+                write_table(log, tmp_log, suffix=out.suffix)
+            tmp_truth.write_text(dumps_json(sidecar), encoding="utf-8")
+            write_cohort(df, tmp_out, metadata={"seed": str(seed), "scenario": scenario.name})
+            check_targets(out, args.out, log is not None)  # the folder may have changed meanwhile
+            commit_files(pairs)
+    except OSError as exc:
+        raise DataError(f"cannot write --out {args.out!r}: {exc.strerror or exc}") from None
     extra = f", {cpath} ({len(log):,} sessions)" if log is not None else ""
     print(f"wrote {out} ({len(df):,} participants of {scenario_label(scenario)}), {tpath}{extra}")
     return 0
+
+
+def _temp_beside(target: Path):
+    """A temporary file beside ``target`` (same suffix, so writers pick the format), removed unless renamed."""
+    import contextlib
+    import os
+    import tempfile
+
+    @contextlib.contextmanager
+    def cm():
+        folder = target.parent if str(target.parent) else Path(".")
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=folder)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            os.chmod(tmp, 0o644)
+            yield tmp
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    return cm()
 
 
 def write_table(df, path: Path, *, suffix: str) -> None:

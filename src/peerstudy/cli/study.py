@@ -35,16 +35,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _parse_grid(items: list[str]) -> dict:
-    import yaml
-
+    from peerstudy._yaml import parse_yaml
     from peerstudy.exceptions import ParameterError
 
-    grid = {}
+    grid: dict = {}
     for item in items:
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip() or not raw.strip():
+        key = key.strip()
+        if not sep or not key or not raw.strip():
             raise ParameterError(f"--grid expects KEY=V1,V2,...; got {item!r}")
-        grid[key.strip()] = [yaml.safe_load(v) for v in raw.split(",")]
+        if key in grid:
+            raise ParameterError(f"--grid {key!r} is given twice; give all its values once, e.g. {key}=V1,V2")
+        grid[key] = [parse_yaml(v, where=f"--grid {key} value {v.strip()[:40]!r}", error=ParameterError)
+                     for v in raw.split(",")]
     return grid
 
 
@@ -53,30 +56,31 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from peerstudy._io import atomic_path, write_json
-    from peerstudy.design.study import METHODS, run_study
+    from peerstudy.design.study import METHODS, check_study_dir, run_study
     from peerstudy.exceptions import DataError
     from peerstudy.scenario import Scenario, load_scenario
     from peerstudy.simulation.cohort import override, scenario_label
 
+    grid = _parse_grid(args.grid) or None
+    out = Path(args.out)
+    check_study_dir(out)
     scenario = load_scenario(args.scenario)
     if args.set:
         scenario = override(scenario, args.set)  # the description names the overridden fields
     methods = METHODS if args.methods is None else tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create output folder {args.out!r}: {exc.strerror}") from None
     workers = args.workers if args.workers is not None else min(os.cpu_count() or 1, 8)
     backend = "dask" if args.scheduler else args.backend
     result = run_study(
-        scenario, reps=args.reps, seed=args.seed, methods=methods, grid=_parse_grid(args.grid) or None, n=args.n,
+        scenario, reps=args.reps, seed=args.seed, methods=methods, grid=grid, n=args.n,
         alpha=args.alpha, tau=args.tau, workers=workers, backend=backend, scheduler=args.scheduler,
         chunk_size=args.chunk_size, out=out, progress=not args.no_progress,
     )
-    with atomic_path(out / "estimates.csv") as tmp:
-        result.estimates.to_csv(tmp, index=False)
-    write_json(result.to_dict(), out / "performance.json")
+    try:
+        with atomic_path(out / "estimates.csv") as tmp:
+            result.estimates.to_csv(tmp, index=False)
+        write_json(result.to_dict(), out / "performance.json")
+    except OSError as exc:
+        raise DataError(f"cannot write the results into --out {args.out!r}: {exc.strerror or exc}") from None
     for point in result.points:
         label = scenario_label(Scenario.from_dict(point["scenario"]))  # the scenario run, overrides and grid point included
         print(f"{label}: {args.reps} replicates")

@@ -310,6 +310,29 @@ def _load_chunk(path: Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
+#: Seconds to wait for a Dask scheduler to answer before giving up.
+CONNECT_TIMEOUT = 8
+
+
+def _connect(client_class: Any, address: Any):
+    """A Dask client of the scheduler at ``address``, or one line naming it if none answers in time."""
+    import logging
+
+    quiet = [logging.getLogger(name) for name in ("distributed", "distributed.client", "distributed.comm")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        return client_class(address, timeout=CONNECT_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - an unreachable or malformed address, reported in one line
+        why = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise DataError(f"scheduler {str(address)[:200]!r}: no Dask scheduler answered within {CONNECT_TIMEOUT} s "
+                        f"({why})") from None
+    finally:
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
+
+
 def _executor(backend: str, workers: int, scheduler: Any):
     """(submit function, as_completed, shutdown) for the chosen backend."""
     if backend == "dask":
@@ -317,7 +340,7 @@ def _executor(backend: str, workers: int, scheduler: Any):
 
         if scheduler is None:
             raise ParameterError("the dask backend needs scheduler= (an address like 'tcp://host:8786' or a Client)")
-        client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+        client = scheduler if isinstance(scheduler, Client) else _connect(Client, scheduler)
         own = client is not scheduler
 
         def submit(fn, *a):
@@ -328,7 +351,9 @@ def _executor(backend: str, workers: int, scheduler: Any):
     import multiprocessing as mp
 
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    from peerstudy._io import die_with_parent
+
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent)
     return pool.submit, cf.as_completed, pool.shutdown
 
 
@@ -403,6 +428,10 @@ def run_study(
     if n is not None:
         base = override(base, {"n": n})
     reps = _whole("reps", reps, 2)
+    if reps > MAX_REPS:
+        size = reps * max(len(tuple(methods)), 1) * _ROW_BYTES
+        raise ParameterError(f"reps must be at most {MAX_REPS:,}; got {reps:,} (the estimates table alone would "
+                             f"need about {size / 1e9:,.0f} GB of memory)")
     seed = _whole("seed", seed, 0)
     workers = _whole("workers", workers, 1)
     methods = tuple(methods)
@@ -433,13 +462,16 @@ def run_study(
              for s in scenarios]
     tasks = [(p, a, min(a + chunk_size, reps)) for p in range(len(points)) for a in range(0, reps, chunk_size)]
 
-    folder = _prepare_out(out, specs)
+    folder, made = _prepare_out(out, specs)
     results: dict[tuple[int, int, int], dict[str, np.ndarray]] = {}
     if folder is not None:
         for task in tasks:
             path = folder / _chunk_name(*task)
             if path.exists():
-                results[task] = _load_chunk(path)
+                try:
+                    results[task] = _load_chunk(path)
+                except Exception:  # noqa: BLE001 - an unreadable chunk (a damaged file) is run again
+                    pass
     todo = [t for t in tasks if t not in results]
     bar = None
     if progress:
@@ -447,10 +479,16 @@ def run_study(
 
         bar = tqdm(total=reps * len(points), unit="rep", desc="replicates", initial=sum(b - a for _, a, b in results))
 
+    saved: list[tuple[int, int, int]] = []
+
     def done(task, cols):
         results[task] = cols
         if folder is not None:
-            _save_chunk(folder, _chunk_name(*task), cols)
+            try:
+                _save_chunk(folder, _chunk_name(*task), cols)
+            except OSError as exc:
+                raise DataError(f"cannot write a chunk into {str(folder)!r}: {exc.strerror or exc}") from None
+            saved.append(task)
         if bar is not None:
             bar.update(task[2] - task[1])
 
@@ -469,6 +507,10 @@ def run_study(
                     done(futures[fut], fut.result())
             finally:
                 shutdown()
+    except BaseException:
+        if not saved:  # nothing to resume from: leave the folder as it was
+            _remove_made(made)
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -492,30 +534,89 @@ def run_study(
                        points=tuple(out_points), estimates=estimates)
 
 
+#: Most replicates (per grid point) a study runs.
+MAX_REPS = 1_000_000
+#: Bytes per row of the estimates table (one replicate and method), for messages.
+_ROW_BYTES = 200
+
+
 def _whole(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ParameterError(f"{name} must be a whole number >= {minimum}; got {value!r}")
     return int(value)
 
 
-def _prepare_out(out: Any, specs: list[dict]) -> Path | None:
-    if out is None:
-        return None
-    root = Path(out)
-    folder = root / "chunks"
+#: What a study folder holds; an earlier study folder (chunks/study.json, no marker) holds nothing else.
+_STUDY_FILES = frozenset({"chunks", "estimates.csv", "performance.json"})
+
+
+def _earlier_study(root: Path) -> bool:
+    from peerstudy._io import MARKER
+
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create study folder {str(folder)!r}: {exc.strerror}") from None
+        names = {p.name for p in root.iterdir()}
+    except OSError:
+        return False
+    return (root / "chunks" / "study.json").is_file() and names <= _STUDY_FILES | {MARKER}
+
+
+def check_study_dir(out: "str | os.PathLike", *, option: str = "--out") -> Path:
+    """Refuse, before any work, a study folder peerstudy may not write into; its resolved path.
+
+    Allowed: a new or empty folder, a folder peerstudy made (it holds :data:`peerstudy._io.MARKER`; a rerun
+    resumes from its ``chunks``) or a study folder of an earlier version (only ``chunks/study.json``, chunks,
+    ``estimates.csv`` and ``performance.json``). Anything else the user made is refused, never changed.
+    """
+    from peerstudy._io import check_output_dir
+
+    root = Path(out).expanduser()
+    if root.is_dir() and _earlier_study(root):
+        return root.resolve()
+    return check_output_dir(root, option=option)
+
+
+def _prepare_out(out: Any, specs: list[dict]) -> "tuple[Path | None, list[Path]]":
+    """The chunks folder (and the paths made here, removed if the study fails before its first chunk)."""
+    from peerstudy._io import MARKER, atomic_path, dumps_json
+
+    if out is None:
+        return None, []
+    root = check_study_dir(out)
+    folder = root / "chunks"
     stamp = folder / "study.json"
     text = json.dumps(specs, sort_keys=True)
     if stamp.exists():
-        if stamp.read_text(encoding="utf-8") != text:
+        try:
+            same = stamp.read_text(encoding="utf-8") == text
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:
             raise DataError(f"{str(folder)!r} holds chunks of a different study (scenario, seed, methods, tau or alpha "
                             "differ); use another --out folder or delete it")
-    else:
-        from peerstudy._io import atomic_path
+    made: list[Path] = []
+    try:
+        for path in (root, folder):
+            if not path.exists():
+                path.mkdir(parents=path is root)
+                made.append(path)
+        if not (root / MARKER).exists():
+            with atomic_path(root / MARKER) as tmp:
+                tmp.write_text(dumps_json({"made_by": "peerstudy study"}), encoding="utf-8")
+            made.append(root / MARKER)
+        if not stamp.exists():
+            with atomic_path(stamp) as tmp:
+                tmp.write_text(text, encoding="utf-8")
+            made.append(stamp)
+    except OSError as exc:
+        _remove_made(made)
+        raise DataError(f"cannot create study folder {str(folder)!r}: {exc.strerror}") from None
+    return folder, made
 
-        with atomic_path(stamp) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-    return folder
+
+def _remove_made(made: list[Path]) -> None:
+    """Remove, newest first, the files and (then empty) folders a study made before it failed."""
+    import contextlib
+
+    for path in reversed(made):
+        with contextlib.suppress(OSError):
+            path.rmdir() if path.is_dir() else path.unlink()

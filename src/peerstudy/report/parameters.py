@@ -61,12 +61,28 @@ class Parameter:
             if value is None and self.optional:
                 return None
             parsed = _from_value(self.type, value)
+        if parsed is _TOO_LARGE or (self.type == "int" and parsed is not _INVALID and not INT_MIN <= parsed <= INT_MAX):
+            raise ParameterError(f"parameter {self.name!r} must be an int from -2**63 to 2**63 - 1; "
+                                 f"got {_shown(value)}{suffix}")
         if parsed is _INVALID:
-            raise ParameterError(f"parameter {self.name!r} must be {self.annotation}; got {value!r}{suffix}")
+            raise ParameterError(f"parameter {self.name!r} must be {self.annotation}; got {_shown(value)}{suffix}")
         return parsed
 
 
+#: Range of int parameters (a 64-bit integer, as numpy and the notebooks' seeds need).
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` shortened so that an error line stays short (a huge number keeps its digit count)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 30]}... ({len(text):,} characters)"
+
+
 _INVALID = object()
+_TOO_LARGE = object()
 
 
 _INT = re.compile(r"^[+-]?\d+$")
@@ -83,7 +99,11 @@ def _from_text(kind: str, raw: str) -> Any:
     if kind == "str":
         return raw
     if kind == "int":
-        return int(text) if _INT.match(text) else _INVALID
+        if not _INT.match(text):
+            return _INVALID
+        if len(text.lstrip("+-").lstrip("0")) > 19:  # beyond 64 bits, and int() of thousands of digits fails
+            return _TOO_LARGE
+        return int(text)
     if kind == "float":
         try:
             v = float(text)
