@@ -28,6 +28,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that exits with status 2 and a one-line message (its default is also 2)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        if len(message) > MAX_MESSAGE:  # argparse repeats the offending argument whole
+            message = message[: MAX_MESSAGE - 40].rstrip() + " ... (message shortened)"
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
