@@ -160,3 +160,30 @@ def test_refit_weights_equals_a_full_refit_on_the_resample(cohort):
     np.testing.assert_allclose(fast, full.weights, rtol=1e-8)
     with pytest.raises(AnalysisError, match="one arm only"):
         refit_weights(w.model, np.flatnonzero(w.model.treated == 1))
+
+
+@pytest.mark.parametrize("formula, token", [
+    ("age + I(__import__('os').system('touch {pwn}')*0 + homeless)", "__import__('os').system('touch {pwn}')"),
+    ("age + np.log(age)", "np.log(age)"),
+    ("age + (lambda: 1)()", "lambda"),
+    ("age + homeless.__class__", "homeless.__class__"),
+])
+def test_a_formula_cannot_run_code(formula, token, tmp_path):
+    from peerstudy.exceptions import ParameterError
+    from peerstudy.survival.observational.weighting import fit_propensity
+    from peerstudy.simulation.cohort import simulate_cohort
+
+    df = simulate_cohort("observational", rng=1, n=300)
+    pwn = tmp_path / "pwned"
+    with pytest.raises(ParameterError, match="is not allowed|cannot be read"):
+        fit_propensity(df, formula=formula.format(pwn=pwn))
+    assert not pwn.exists()
+
+
+def test_allowed_formula_terms_fit():
+    from peerstudy.survival.observational.weighting import fit_propensity
+    from peerstudy.simulation.cohort import simulate_cohort
+
+    df = simulate_cohort("observational", rng=1, n=400)
+    model = fit_propensity(df, formula="age + log(age) + I(age ** 2) + C(site) + homeless:female")
+    assert model.formula.endswith("age + log(age) + I(age ** 2) + C(site) + homeless:female")

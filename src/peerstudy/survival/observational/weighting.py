@@ -43,6 +43,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from peerstudy.survival._formula import check_formula, formula_env
 from peerstudy.exceptions import AnalysisError, ExtremeWeightsWarning, ParameterError, SchemaError, SeparationWarning
 from peerstudy.survival._display import frame_table, html_table, paragraph
 from peerstudy.survival._validate import (as_list, case_weights, categorical_levels, complete_values, is_categorical,
@@ -142,8 +143,9 @@ def _design_from_formula(df: pd.DataFrame, formula: str) -> tuple[pd.DataFrame, 
     rhs = formula.split("~", 1)[1] if "~" in formula else formula
     if not rhs.strip():
         raise ParameterError(f"formula has no terms; got {formula!r}")
+    rhs = check_formula(formula, df.columns)  # never let patsy evaluate anything but columns and transforms
     try:
-        X = patsy.dmatrix(rhs, df, return_type="dataframe", NA_action="raise")
+        X = patsy.dmatrix(rhs, df, return_type="dataframe", NA_action="raise", eval_env=formula_env())
     except patsy.PatsyError as exc:
         names = re.findall(r"name '([^']+)' is not defined", str(exc))
         if names:
