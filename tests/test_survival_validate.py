@@ -200,3 +200,26 @@ def test_level_order_follows_r_factors():
     assert V.level_order(pd.Series([3, 1, 2, 1])) == [1, 2, 3]
     codes, labels = V.group_codes(pd.DataFrame({"g": pd.Categorical(["b", "a", "b"], categories=["b", "a"])}), "g")
     assert labels == ("b", "a") and codes.tolist() == [0, 1, 0]
+
+
+def test_a_categorical_covariate_with_too_many_levels_is_refused_quickly():
+    import time
+
+    import numpy as np
+    import pandas as pd
+
+    from peerstudy.exceptions import AnalysisError
+    from peerstudy.survival.cox.engine import fit_cox
+    from peerstudy.survival.observational.weighting import fit_propensity
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+    df = pd.DataFrame({"time": rng.integers(1, 180, n), "event": rng.integers(0, 2, n),
+                       "arm": pd.Categorical(rng.choice(["usual_care", "peer"], n)),
+                       "clinic": [f"c{i}" for i in rng.integers(0, 1000, n)], "age": rng.normal(35, 10, n)})
+    t0 = time.perf_counter()
+    with pytest.raises(AnalysisError, match=r"'clinic' has 1,000 levels; at most 100 can be model terms: group"):
+        fit_cox(df, covariates=["arm", "clinic"])
+    with pytest.raises(AnalysisError, match=r"'clinic' has 1,000 levels"):
+        fit_propensity(df, covariates=["age", "clinic"], treatment="arm", treated="peer")
+    assert time.perf_counter() - t0 < 10

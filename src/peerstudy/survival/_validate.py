@@ -301,6 +301,11 @@ def numeric_covariate(df: pd.DataFrame, column: str, *, role: str = "covariate")
     return x
 
 
+#: Most levels a categorical covariate may have: each is a model term, and a regression with hundreds of
+#: dummy terms on a programme's data is neither estimable nor fast (the cost grows with the square of the terms).
+MAX_LEVELS = 100
+
+
 def categorical_levels(df: pd.DataFrame, column: str, *, role: str = "covariate") -> list:
     """The levels of a categorical covariate, reference first.
 
@@ -309,13 +314,16 @@ def categorical_levels(df: pd.DataFrame, column: str, *, role: str = "covariate"
     SchemaError
         Missing column or missing values.
     AnalysisError
-        A single level (it cannot be estimated).
+        A single level (it cannot be estimated), or more than :data:`MAX_LEVELS`.
     """
     s = complete_values(df, column, role=role)
     levels = level_order(s)
     if len(levels) < 2:
         raise AnalysisError(f"categorical {role} {column!r} has a single level ({show(levels[0])}); "
                             f"it cannot be estimated: drop it")
+    if len(levels) > MAX_LEVELS:
+        raise AnalysisError(f"categorical {role} {column!r} has {len(levels):,} levels; at most {MAX_LEVELS} can be "
+                            f"model terms: group rare levels together, or use it as strata or a cluster instead")
     return levels
 
 
