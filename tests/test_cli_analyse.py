@@ -222,3 +222,16 @@ def test_gaussian_frailty_with_a_cluster_level_arm_is_refused_in_one_line(tmp_pa
                  "--frailty-distribution", "gaussian"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "use the gamma frailty" in err
+
+
+def test_a_latin1_file_is_read_and_the_encoding_is_said(tmp_path, capsys):
+    df = pd.read_csv(COHORT)
+    df["site"] = "Northg\u00e1te"
+    path = tmp_path / "latin1.csv"
+    df.to_csv(path, index=False, encoding="latin-1")
+    assert main(["validate", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "peerstudy validate: warning: " in err and "read as cp1252" in err
+    from peerstudy.data.schema import read_cohort
+
+    assert read_cohort(path)["site"].astype(str).iloc[0] == "Northg\u00e1te"

@@ -47,9 +47,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(verb: str):
+    """Statistical and data caveats (PeerstudyWarning) print as one line each on stderr, without source lines."""
+    import warnings
+
+    from peerstudy.exceptions import PeerstudyWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' hook
+        if issubclass(category, PeerstudyWarning):
+            text = str(message).splitlines()[0] if str(message) else category.__name__
+            print(f"peerstudy {verb}: warning: {text[:MAX_MESSAGE]}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    return default
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import warnings
+
+    previous = _one_line_warnings(args.verb)
     try:
         return int(args._run(args) or 0)
     except PeerstudyError as exc:
@@ -61,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("peerstudy: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -266,6 +266,16 @@ def csv_header(path: Path, encoding: str | None) -> tuple[list[str], str]:
                     "(--encoding latin-1, for example)")
 
 
+def say_encoding(path: Path, used: str, given: str | None) -> None:
+    if given is None and used not in ("utf-8", "utf-8-sig"):
+        import warnings
+
+        from peerstudy.exceptions import PeerstudyWarning
+
+        warnings.warn(f"{str(path)!r} is not UTF-8 text; it was read as {used} (Windows-1252, a superset of "
+                      "Latin-1): check accented names, or give the encoding", PeerstudyWarning, stacklevel=3)
+
+
 def unique_header(names: list[str], path: Path) -> None:
     if len(names) > MAX_COLUMNS:
         raise DataError(f"{str(path)!r} has {len(names):,} columns; at most {MAX_COLUMNS:,} are read "
@@ -305,6 +315,7 @@ def read_table(path: str | os.PathLike, *, columns: list[str] | None = None,
             use = None if columns is None else [c for c in columns if c in header]
             df = pd.read_csv(path, usecols=use, encoding=enc)
             df.attrs["encoding"] = enc
+            say_encoding(path, enc, encoding)
             return df
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq

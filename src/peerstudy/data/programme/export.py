@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from peerstudy.exceptions import DataError, SchemaError
-from peerstudy.data.schema import csv_header, unique_header, ARMS, BINARY_COVARIATES, COVARIATES, OUTCOMES
+from peerstudy.data.schema import csv_header, say_encoding, unique_header, ARMS, BINARY_COVARIATES, COVARIATES, OUTCOMES
 from peerstudy.data.programme.checks import Built, Problem, ValidationReport, flow_html
 from peerstudy.data.programme.dates import build_dates
 from peerstudy.data.programme.mapping import NULLS, load_mapping
@@ -134,6 +134,7 @@ def _read_raw(path: Path, sheet: Any, encoding: str | None = None) -> tuple[pd.D
             # a column pyarrow typed as dates/timestamps stays a datetime column
             df = table.to_pandas(date_as_object=False)
             df.attrs["encoding"] = enc
+            say_encoding(path, enc, encoding)
             return df, 2
         if suffix in (".xlsx", ".xlsm"):
             return pd.read_excel(path, sheet_name=sheet, engine="openpyxl", na_values=NULLS, keep_default_na=False), 2
