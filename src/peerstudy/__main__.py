@@ -1,5 +1,3 @@
-import sys
+from peerstudy.cli import run
 
-from peerstudy.cli import main
-
-sys.exit(main())
+run()

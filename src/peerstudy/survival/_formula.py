@@ -60,8 +60,11 @@ def _leaves(node: Any) -> Iterable[Any]:
         yield from _leaves(arg)
 
 
-def check_formula(formula: str, columns: Iterable[str]) -> str:
+def check_formula(formula: str, columns: Iterable[str], *, require: Any = None) -> str:
     """The right-hand side of ``formula`` after checking every term; :class:`ParameterError` names a bad token.
+
+    Names that are not columns go to ``require(names)`` (the caller's missing-column check) if given, else raise
+    :class:`~peerstudy.exceptions.SchemaError`.
 
     >>> check_formula("~ age + C(site) + I(age ** 2)", ["age", "site"])
     'age + C(site) + I(age ** 2)'
@@ -85,6 +88,8 @@ def check_formula(formula: str, columns: Iterable[str]) -> str:
     for leaf in _leaves(tree):
         if leaf.type == "PYTHON_EXPR":
             _check_term(leaf.token.extra, formula, cols, missing)
+    if missing and require is not None:
+        require(list(dict.fromkeys(missing)))
     if missing:
         shown = ", ".join(repr(m) for m in dict.fromkeys(missing))
         raise SchemaError(f"missing column(s) {shown} (named in the propensity formula {formula!r}); "

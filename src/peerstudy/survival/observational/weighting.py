@@ -143,7 +143,9 @@ def _design_from_formula(df: pd.DataFrame, formula: str) -> tuple[pd.DataFrame, 
     rhs = formula.split("~", 1)[1] if "~" in formula else formula
     if not rhs.strip():
         raise ParameterError(f"formula has no terms; got {formula!r}")
-    rhs = check_formula(formula, df.columns)  # never let patsy evaluate anything but columns and transforms
+    # never let patsy evaluate anything but columns and listed transforms
+    rhs = check_formula(formula, df.columns,
+                        require=lambda names: require_columns(df, names, role=f"named in the propensity formula {formula!r}"))
     try:
         X = patsy.dmatrix(rhs, df, return_type="dataframe", NA_action="raise", eval_env=formula_env())
     except patsy.PatsyError as exc:
