@@ -102,3 +102,9 @@ def test_result_tables_hide_small_counts_for_real_data():
     for e in rare:
         assert e not in text
     assert "incarcerated" in competing_summary(cif, day=180)
+
+
+def test_a_missing_share_is_never_printed_as_nan_percent():
+    from peerstudy.present.tables import _pct
+
+    assert _pct(float("nan")) == "not estimable" and _pct(None) == "not estimable" and _pct(0.456) == "46%"

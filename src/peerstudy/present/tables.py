@@ -127,6 +127,9 @@ def _whole(x: float) -> str:
 
 
 def _pct(p: float) -> str:
+    """A share as a whole percentage; "not estimable" where there is no number (never "nan%")."""
+    if p is None or not np.isfinite(p):
+        return "not estimable"
     return f"{100 * p:.0f}%"
 
 
