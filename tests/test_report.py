@@ -333,3 +333,20 @@ def test_figures_carry_their_alt_text_into_the_html(tmp_path):
     body = '<p><img alt="No description has been provided for this image" src="data:image/png;base64,QUJD"/></p>'
     fixed = _with_alt_text(body, nb)
     assert re.findall(r'alt="([^"]*)"', fixed) == ["Curves of retention by arm."]
+
+
+def test_a_full_disk_leaves_the_previous_report_and_no_build_folder(tmp_path, monkeypatch, capsys):
+    import errno
+
+    out = tmp_path / "rep"
+    rp.run_report(notebook_dir=NB_DIR, only=["20"], out=out, progress=False)
+    before = _snapshot(tmp_path)
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runner, "write_json", full)
+    code = main(["report", "--notebooks", str(NB_DIR), "--only", "20", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len([e for e in err if "error:" in e]) == 1 and "No space left on device" in err[-1]
+    assert _snapshot(tmp_path) == before

@@ -85,3 +85,11 @@ def test_io_errors(tmp_path, cohort):
     with pytest.raises(DataError, match="cannot read"):
         read_cohort(tmp_path / "broken.parquet")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.parquet", "x.json"]
+
+
+def test_infinite_time_is_refused(cohort):
+    bad = cohort.copy()
+    bad["time"] = bad["time"].astype(float)
+    bad.loc[0, "time"] = float("inf")
+    with pytest.raises(SchemaError, match=r"column 'time' must be a finite number of days >= 1; 1 value\(s\)"):
+        validate_cohort(bad)

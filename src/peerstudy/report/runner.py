@@ -316,15 +316,15 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
         if failed:
             kept = True
             _keep_failed(build, target, manifest, failed)
-        shutil.rmtree(build / "logs")
-        write_json(results, build / "results.json")
-        (build / "index.html").write_text(index_html(specs, statuses, results, manifest), encoding="utf-8")
-        manifest["seconds"] = round(time.perf_counter() - t_start, 3)
-        write_json(manifest, build / "manifest.json")
         try:
+            shutil.rmtree(build / "logs")
+            write_json(results, build / "results.json")
+            (build / "index.html").write_text(index_html(specs, statuses, results, manifest), encoding="utf-8")
+            manifest["seconds"] = round(time.perf_counter() - t_start, 3)
+            write_json(manifest, build / "manifest.json")
             replace_dir(build, target)
-        except OSError as exc:
-            raise DataError(f"cannot move the report into {str(target)!r}: {exc.strerror}") from None
+        except OSError as exc:  # e.g. a full disk: nothing half-written is left, the previous report stands
+            raise DataError(f"cannot write the report into {str(target)!r}: {exc.strerror or exc}") from None
     finally:
         if not kept and build.exists():
             shutil.rmtree(build, ignore_errors=True)
