@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _r import unavailable
+from _common import unavailable
 
 COVS = "age,homeless,stimulant_use,injects,unemployed"
 

@@ -9,10 +9,10 @@ data) is timed for comparison. Each timing is the best of ``REPEATS`` runs (the 
 from __future__ import annotations
 
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
-from _r import run_r, unavailable
+from _common import best_of, run_r, unavailable
 
 import numpy as np
 import pandas as pd
@@ -41,14 +41,7 @@ def make_data(n: int = N, seed: int = 20261123) -> pd.DataFrame:
     return df
 
 
-def _best(fn, repeats=REPEATS):
-    best = np.inf
-    out = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+_best = partial(best_of, repeats=REPEATS)  # best of REPEATS calls: the machine is shared
 
 
 R_SCRIPT = """

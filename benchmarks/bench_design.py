@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _r import run_r
+from _common import run_r
 
 R_LOOP = r"""
 suppressMessages(library(survival))

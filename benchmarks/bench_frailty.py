@@ -11,11 +11,11 @@ CPU is shared). A Gaussian frailty fit is timed for information.
 from __future__ import annotations
 
 import tempfile
-import time
+from functools import partial
 import warnings
 from pathlib import Path
 
-from _r import run_r, unavailable
+from _common import best_of, run_r, unavailable
 
 import numpy as np
 import pandas as pd
@@ -47,14 +47,7 @@ def make_data(n: int = N, sites: int = SITES, seed: int = 20260414) -> pd.DataFr
     return df
 
 
-def _best(fn, repeats=REPEATS):
-    best = np.inf
-    out = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+_best = partial(best_of, repeats=REPEATS)  # best of REPEATS calls: the machine is shared
 
 
 R_SCRIPT = """

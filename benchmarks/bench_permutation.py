@@ -15,23 +15,17 @@ form of the statistic saves.
 from __future__ import annotations
 
 import math
-import time
+from functools import partial
 
 import numpy as np
+from _common import best_of
 
 B = 10_000
 REPEATS = 3
 LIMIT_S = 1.0
 
 
-def _best(fn, repeats=REPEATS):
-    best = np.inf
-    out = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+_best = partial(best_of, repeats=REPEATS)  # best of REPEATS calls: the machine is shared
 
 
 def run() -> dict:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # shared helpers (_r.py) for the bench modules
+sys.path.insert(0, str(HERE))  # shared helpers (_common.py) for the bench modules
 
 
 def main() -> int:

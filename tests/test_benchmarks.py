@@ -11,7 +11,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _load_r_helper():
-    spec = importlib.util.spec_from_file_location("bench_r", BENCH / "_r.py")
+    spec = importlib.util.spec_from_file_location("bench_r", BENCH / "_common.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,9 +1,12 @@
-"""Run an R script for a benchmark's comparison, and say why not when R or one of its packages is missing."""
+"""What the benchmarks share: best-of-N timing, and running R for a comparison (saying why not when R or one of
+its packages is missing)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import time
+from typing import Any, Callable
 
 
 def run_r(args: list[str]) -> tuple[str | None, str | None]:
@@ -27,3 +30,13 @@ def run_r(args: list[str]) -> tuple[str | None, str | None]:
 def unavailable(limit: float, reason: str) -> dict:
     """A target whose reference side could not be run: neither met nor missed."""
     return {"limit": limit, "value": None, "ok": None, "unavailable": reason}
+
+
+def best_of(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
+    """(fastest wall-clock seconds of ``repeats`` calls of ``fn``, the last result): the machine is shared."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
