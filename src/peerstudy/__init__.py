@@ -66,6 +66,8 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "landmark_analysis": ("peerstudy.survival.observational.timevarying", "landmark_analysis"),
     "naive_ever_contact": ("peerstudy.survival.observational.timevarying", "naive_ever_contact"),
     "permutation_test": ("peerstudy.survival.permutation", "permutation_test"),
+    "design_of": ("peerstudy.survival.primary", "design_of"),
+    "primary_analysis": ("peerstudy.survival.primary", "primary_analysis"),
     "analyse_cohort": ("peerstudy.survival.analyse", "analyse_cohort"),
     # design
     "power_survival": ("peerstudy.design.power", "power_survival"),

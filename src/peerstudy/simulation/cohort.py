@@ -375,6 +375,7 @@ def _cohort_frame(scenario: Scenario, *, rng: Any, n: int | None) -> tuple[pd.Da
     df = pd.DataFrame(data, copy=False)  # no block consolidation: 1M rows stay cheap
     df.attrs["truth"] = compute_truth(scenario).to_dict()
     df.attrs["scenario"] = scenario.to_dict()
+    df.attrs["design"] = {"allocation": scenario.allocation, "cluster": "site"}
     return df, a
 
 
