@@ -79,6 +79,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "load_report_cohort": ("peerstudy.report.notebook", "load_report_cohort"),
     "record": ("peerstudy.report.notebook", "record"),
     "summary": ("peerstudy.report.notebook", "summary"),
+    "retention_truth": ("peerstudy.report.notebook", "retention_truth"),
     # presentation modules
     "plots": ("peerstudy.present.plots", None),
     "tables": ("peerstudy.present.tables", None),

@@ -39,6 +39,7 @@ from peerstudy.simulation.hazards import (COVARIATE_NAMES, arm_cumulative_hazard
                                           covariate_coefficients, covariate_pmf, cumulative_baseline)
 
 __all__ = ["Truth", "compute_truth", "linear_predictor_distribution", "covariate_coefficients", "cox_limit",
+           "net_survival_given_sites",
            "weibull_scale", "cumulative_baseline", "arm_cumulative_hazard", "HORIZONS", "ENDINGS"]
 
 HORIZONS: tuple[int, ...] = (30, 90, 180)
@@ -356,3 +357,40 @@ def _contact_truth(scenario: Scenario) -> dict | None:
 
 def _cumtrapz(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(0.5 * (y[1:] + y[:-1]) * np.diff(x))])
+
+
+def net_survival_given_sites(scenario: Scenario, frailty: np.ndarray, site: np.ndarray,
+                             peer: np.ndarray) -> dict[str, dict[str, float]] | None:
+    """Net retention of each arm given the site frailties a cohort drew: what its Kaplan-Meier curves estimate.
+
+    With few sites a cohort's Kaplan-Meier curve misses the superpopulation ``net_survival`` by between-site
+    sampling error that does not shrink with the number of people (0.03 at day 30 with 8 sites and frailty
+    variance 0.1). Given the drawn frailties ``z_s`` the expected curve of arm ``a`` is
+    ``sum_s w_as E_x[exp(-z_s exp(lp(x)) H_a(t))]`` with ``w_as`` the arm's share of participants at site ``s``
+    (covariates from their exact distribution); the gap between the two is the sites' doing, not the
+    estimator's. ``None`` when recent contact changes the peer hazard (no closed form) or for
+    non-randomised arms (their covariates differ by arm).
+
+    Parameters
+    ----------
+    frailty : array (n_sites,)
+        The sites' frailties.
+    site, peer : arrays (n,)
+        Each participant's site code and arm (True = peer).
+    """
+    if scenario.allocation == "observational" or (scenario.contacts.enabled and scenario.contacts.hazard_ratio_recent != 1.0):
+        return None
+    F = scenario.follow_up_days
+    horizons = sorted({h for h in HORIZONS if h <= F} | {F})
+    lp, p = linear_predictor_distribution(scenario)
+    e = np.exp(lp)
+    out: dict[str, dict[str, float]] = {}
+    for arm, is_peer in zip(ARMS, (False, True)):
+        mask = np.asarray(peer, dtype=bool) == is_peer
+        if not mask.any():
+            continue
+        w = np.bincount(np.asarray(site)[mask], minlength=len(frailty)) / mask.sum()
+        H = arm_cumulative_hazard(np.asarray(horizons, dtype=float), scenario, is_peer)
+        S = np.exp(-np.asarray(frailty)[None, :, None] * H[:, None, None] * e[None, None, :]) @ p   # (h, site)
+        out[arm] = {str(h): float(S[i] @ w) for i, h in enumerate(horizons)}
+    return out

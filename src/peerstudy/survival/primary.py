@@ -10,8 +10,8 @@ time; with 16 sites randomised whole, the log-rank test and the Cox model that i
   covariates) **stratified by site**, each site with its own baseline hazard, with the model-based SE. The
   within-site comparison needs no between-site variance, so it does not lean on a sandwich from few sites.
   Its estimand is the hazard ratio conditional on site (and on the covariates in the model).
-* **cluster allocation** (whole sites randomised): the marginal Cox model of the arm (and individual
-  covariates) with the **Mancl-DeRouen small-sample cluster sandwich and a t reference on G - 1 degrees of
+* **cluster allocation** (whole sites randomised): the marginal Cox model of the arm alone (covariates
+  stay in the secondary, adjusted model) with the **Mancl-DeRouen small-sample cluster sandwich and a t reference on G - 1 degrees of
   freedom** for the hazard ratio's CI (:mod:`peerstudy.survival.cox.small_sample`), and the p-value of the
   **randomisation test that re-randomises sites** as the design did (:mod:`peerstudy.survival.permutation`),
   exact by construction. Its estimand is the population-averaged (marginal) hazard ratio. With fewer than
@@ -129,6 +129,11 @@ class PrimaryAnalysis:
         Why this analysis is valid for the design.
     estimand : str
         What its hazard ratio estimates.
+    estimand_key : str or None
+        The matching key of a simulated cohort's ``truth["estimands"]["log_hazard_ratio"]``:
+        ``"conditional"`` (stratified by site, with covariates: the truth only if they are all the covariates
+        that affect dropout), ``"within_site"`` (stratified, arm alone), ``"marginal"`` (arm alone, not
+        stratified); ``None`` when no computed truth matches.
     term : dict
         The arm's ``coef``, ``se``, ``hr``, ``ci_lower``, ``ci_upper``, ``p`` (the p-value of the primary
         test), ``p_wald`` and, with a t reference, ``df``.
@@ -147,6 +152,7 @@ class PrimaryAnalysis:
     label: str
     reason: str
     estimand: str
+    estimand_key: str | None
     term: Mapping[str, float]
     fit: CoxResult = field(repr=False)
     permutation: PermutationResult | None = None
@@ -155,7 +161,7 @@ class PrimaryAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         out = {"design": self.design.to_dict(), "method": self.method, "label": self.label, "reason": self.reason,
-               "estimand": self.estimand, "term": dict(self.term), "n_clusters": self.n_clusters,
+               "estimand": self.estimand, "estimand_key": self.estimand_key, "term": dict(self.term), "n_clusters": self.n_clusters,
                "not_valid": [{"method": m, "why": w} for m, w in self.not_valid]}
         if self.permutation is not None:
             out["permutation"] = self.permutation.to_dict()
@@ -200,8 +206,8 @@ def primary_analysis(df: pd.DataFrame, design: StudyDesign, *, time: str = "time
     G = _n_levels(df, site)
     adjusted = f", adjusted for {', '.join(covariates)}" if covariates else ""
     if design.allocation == "cluster":
-        return _cluster(df, design, time=time, event=event, arm=arm, terms=terms, ties=ties,
-                        n_permutations=n_permutations, rng=rng, adjusted=adjusted)
+        return _cluster(df, design, time=time, event=event, arm=arm, terms=[arm], ties=ties,
+                        n_permutations=n_permutations, rng=rng, adjusted="")
     if G >= 2 and _site_level(df, arm, site):
         if design.allocation == "individual":
             raise AnalysisError(f"arm is constant within every {site}: whole {site}s were allocated, not "
@@ -229,8 +235,12 @@ def primary_analysis(df: pd.DataFrame, design: StudyDesign, *, time: str = "time
         reason = (f"The arms were not randomised, so the hazard ratio describes an association{adjusted} and may "
                   f"still be confounded; {why}.")
     term = _arm_term(fit)
-    return PrimaryAnalysis(design=design, method=method, label=label, reason=reason, estimand=estimand, term=term,
-                           fit=fit, n_clusters=G or None, not_valid=tuple(not_valid))
+    if G >= 2:
+        key = "conditional" if covariates else "within_site"
+    else:
+        key = None if covariates else "marginal"
+    return PrimaryAnalysis(design=design, method=method, label=label, reason=reason, estimand=estimand,
+                           estimand_key=key, term=term, fit=fit, n_clusters=G or None, not_valid=tuple(not_valid))
 
 
 def _site_level(df: pd.DataFrame, arm: str, site: str) -> bool:
@@ -279,4 +289,5 @@ def _cluster(df: pd.DataFrame, design: StudyDesign, *, time: str, event: str, ar
     return PrimaryAnalysis(design=design, method=method, label=label, reason=reason,
                            estimand="population-averaged (marginal) hazard ratio of dropout" +
                            (" given the covariates" if len(terms) > 1 else ""),
+                           estimand_key="marginal" if len(terms) == 1 else None,
                            term=term, fit=fit, permutation=perm, n_clusters=G, not_valid=not_valid)
