@@ -73,6 +73,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "power_survival": ("peerstudy.design.power", "power_survival"),
     "sample_size": ("peerstudy.design.power", "sample_size"),
     "design_effect": ("peerstudy.design.power", "design_effect"),
+    "operating_characteristics": ("peerstudy.design.study", "operating_characteristics"),
     "run_study": ("peerstudy.design.study", "run_study"),
     # reports and the notebook API
     "run_report": ("peerstudy.report", "run_report"),

@@ -56,7 +56,7 @@ from peerstudy.simulation.batch import replicate_seed, simulate_replicates
 from peerstudy.simulation.cohort import override
 
 __all__ = ["replicate_seed", "simulate_replicates", "METHODS", "DEFAULT_METHODS", "ESTIMANDS", "PERMUTATIONS",
-           "analyse_replicates", "performance", "StudyResult", "run_study", "estimand_of"]
+           "analyse_replicates", "performance", "StudyResult", "run_study", "estimand_of", "operating_characteristics"]
 
 
 #: the fast methods a study runs by default
@@ -765,3 +765,52 @@ def _remove_made(made: list[Path]) -> None:
     for path in reversed(made):
         with contextlib.suppress(OSError):
             path.rmdir() if path.is_dir() else path.unlink()
+
+
+#: methods whose operating characteristics a design is shown with, by allocation
+_OC_METHODS = {"individual": ("logrank", "cox", "cox_robust", "cox_stratified", "cox_robust_small_sample", "primary"),
+               "cluster": ("logrank", "cox", "cox_robust", "cox_robust_small_sample", "permutation", "primary")}
+
+
+def operating_characteristics(scenario: "Scenario | str", *, reps: int = 200, seed: int = 0, alpha: float = 0.05,
+                              workers: int = 1) -> "Any":
+    """Type I error, coverage and power of every analysis offered for the scenario's design, by simulation.
+
+    Two studies of ``reps`` trials each: under the null (the scenario with hazard ratio 1: type I error and
+    coverage of the ``1 - alpha`` CI, judged against each method's own estimand) and under the scenario's
+    effect (power). A method ``holds`` its level when its type I error is at most ``alpha`` plus 2 Monte Carlo
+    SEs and its coverage at least ``1 - alpha`` minus 2 (the Monte Carlo SE at the nominal value,
+    ``sqrt(alpha (1 - alpha) / reps)``). A non-randomised scenario is shown as if participants had been
+    randomised individually (its arm comparison is otherwise confounded, which no test corrects).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method: ``method``, ``estimand``, ``type_i_error`` and its ``type_i_mcse``, ``coverage`` and
+        ``coverage_mcse`` (NaN for a test without an estimate), ``power`` and ``power_mcse``, ``holds``,
+        ``primary`` (the design's default analysis), ``allocation``, ``reps``.
+    """
+    import pandas as pd
+
+    sc = load_scenario(scenario)
+    if sc.allocation == "observational":
+        sc = sc.replace(allocation="individual")
+    methods = _OC_METHODS[sc.allocation]
+    effect = sc.hazard_ratio if sc.hazard_ratio != 1 else None
+    null = run_study(sc.replace(hazard_ratio=1.0), reps=reps, seed=seed, methods=methods, alpha=alpha,
+                     workers=workers).points[0]
+    alt = (run_study(sc, reps=reps, seed=seed + 1, methods=methods, alpha=alpha, workers=workers).points[0]
+           if effect is not None else None)
+    band = 2 * math.sqrt(alpha * (1 - alpha) / reps)
+    rows = []
+    for m in methods:
+        n0 = null["methods"][m]
+        cov = n0.get("coverage", float("nan"))
+        cov_se = n0.get("coverage_mcse", float("nan"))
+        holds = n0["power"] <= alpha + band and (cov != cov or cov >= 1 - alpha - band)
+        rows.append({"method": m, "estimand": null["estimands"][m]["estimand"], "type_i_error": n0["power"],
+                     "type_i_mcse": n0["power_mcse"], "coverage": cov, "coverage_mcse": cov_se,
+                     "power": alt["methods"][m]["power"] if alt else float("nan"),
+                     "power_mcse": alt["methods"][m]["power_mcse"] if alt else float("nan"),
+                     "holds": bool(holds), "primary": m == "primary", "allocation": sc.allocation, "reps": reps})
+    return pd.DataFrame(rows)

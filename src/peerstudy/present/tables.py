@@ -417,3 +417,33 @@ def primary_table(primary: Any) -> Any:
     table = pd.DataFrame({"": [v for _, v in rows]}, index=pd.Index([k for k, _ in rows], name=""))
     return (table.style.set_properties(**{"text-align": "left", "white-space": "normal", "max-width": "60em"})
             .set_table_styles([{"selector": "th", "props": [("text-align", "left"), ("vertical-align", "top")]}]))
+
+
+_METHOD_WORDS = {"logrank": "log-rank test", "cox": "Cox model, model SE", "cox_adjusted": "adjusted Cox model",
+                 "cox_robust": "Cox model, plain site cluster-robust SE",
+                 "cox_stratified": "Cox model stratified by site",
+                 "cox_robust_small_sample": "Cox model, small-sample site sandwich (t on G - 1 df)",
+                 "frailty": "shared frailty Cox model", "permutation": "randomisation test (log-rank)",
+                 "primary": "primary analysis for this design", "rmst": "RMST difference"}
+
+
+def operating_table(oc: pd.DataFrame) -> Any:
+    """Operating characteristics for people (from :func:`peerstudy.design.study.operating_characteristics`): type I
+    error, coverage and power with Monte Carlo SEs, and whether each analysis holds its level; a ``Styler``."""
+    def pct(v: float, se: float) -> str:
+        return "not estimable" if v != v else f"{v:.1%} ({se:.1%})"
+
+    reps = int(oc["reps"].iloc[0])
+    table = pd.DataFrame({
+        "analysis": [_METHOD_WORDS.get(m, m) for m in oc["method"]],
+        "estimand": oc["estimand"].map({"marginal": "population-averaged HR", "within_site": "HR within site",
+                                        "conditional": "HR given site and covariates", "none": "(a test only)"}),
+        "type I error (MCSE)": [pct(v, s) for v, s in zip(oc["type_i_error"], oc["type_i_mcse"])],
+        "95% CI coverage (MCSE)": [pct(v, s) if v == v else "no interval" for v, s in zip(oc["coverage"], oc["coverage_mcse"])],
+        "power (MCSE)": [pct(v, s) for v, s in zip(oc["power"], oc["power_mcse"])],
+        "holds its level": ["yes" if h else "no" for h in oc["holds"]],
+    })
+    caption = (f"{reps:,} simulated trials under no effect and {reps:,} under the designed effect "
+               f"({oc['allocation'].iloc[0]} allocation); Monte Carlo SE in brackets")
+    return (table.style.hide(axis="index").set_caption(caption)
+            .apply(lambda r: ["font-weight: bold" if oc["primary"].iloc[r.name] else "" for _ in r], axis=1))
