@@ -1,6 +1,6 @@
 """``peerstudy report``: run the notebooks and build a folder of HTML reports.
 
-    peerstudy report [--scenario NAME_OR_YAML | --data FILE [--mapping MAP.yaml]]
+    peerstudy report [--scenario NAME_OR_YAML | --data FILE [--mapping MAP.yaml]] [--design individual|cluster|observational]
                      [-p NAME=VALUE ...] [--only NOTEBOOK ...] [--out DIR] [--show-code]
 """
 
@@ -22,6 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     src.add_argument("--scenario", metavar="NAME_OR_YAML", help="preset name or scenario YAML (default: the notebooks' default)")
     src.add_argument("--data", metavar="FILE", help="a cohort (CSV/Parquet) in the canonical schema, or a programme export with --mapping")
     p.add_argument("--mapping", metavar="MAP.yaml", help="mapping of a programme export onto the canonical schema")
+    p.add_argument("--design", choices=("individual", "cluster", "observational"),
+                   help="how the arms were formed (decides the primary analysis; default: the scenario's, or "
+                        "observational for --data); the same as -p design=...")
     p.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="notebook parameter (repeatable), e.g. -p seed=7 -p n=2000")
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (name, stem or number prefix)")
@@ -54,8 +57,13 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError("--mapping needs --data FILE")
     if args.workers is not None and args.workers < 1:
         raise ParameterError(f"--workers must be >= 1; got {args.workers}")
+    parameters = _parse_pairs(args.parameter)
+    if args.design is not None:
+        if "design" in parameters and parameters["design"] != args.design:
+            raise ParameterError(f"--design {args.design} and -p design={parameters['design']} disagree")
+        parameters["design"] = args.design
     report = run_report(
-        scenario=args.scenario, data=args.data, mapping=args.mapping, parameters=_parse_pairs(args.parameter),
+        scenario=args.scenario, data=args.data, mapping=args.mapping, parameters=parameters,
         only=args.only, out=args.out, show_code=args.show_code, workers=args.workers, kernel_name=args.kernel,
         progress=not args.quiet, notebook_dir=args.notebooks,
     )

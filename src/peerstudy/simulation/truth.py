@@ -204,6 +204,7 @@ def compute_truth(scenario: Scenario) -> Truth:
     limits = {"conditional": math.log(scenario.hazard_ratio),
               "within_site": cox_limit(_limit_key(scenario), within_site=True),
               "marginal": cox_limit(_limit_key(scenario), within_site=False)}
+    limits = {k: v for k, v in limits.items() if math.isfinite(v)}
     return Truth(**{**truth.__dict__, "log_hazard_ratios": limits})
 
 
@@ -290,12 +291,17 @@ def cox_limit(scenario: Scenario, *, within_site: bool) -> float:
     def score(b: float) -> float:
         total = 0.0
         for wk, ((S0, f0), (S1, f1)) in zip(wz, curves):
-            xbar = pi1 * math.exp(b) * S1 / (pi0 * S0 + pi1 * math.exp(b) * S1)
+            den = pi0 * S0 + pi1 * math.exp(b) * S1
+            with np.errstate(invalid="ignore", divide="ignore"):
+                xbar = np.where(den > 0, pi1 * math.exp(b) * S1 / den, 0.0)   # nobody left at risk: no information
             y = C * (pi1 * f1 - xbar * (pi0 * f0 + pi1 * f1))
             total += wk * float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(grid)))
         return total
 
-    return float(optimize.brentq(score, -5.0, 5.0, xtol=1e-12))
+    try:
+        return float(optimize.brentq(score, -5.0, 5.0, xtol=1e-12))
+    except ValueError:   # no root in (-5, 5): a scenario with (almost) no dropouts in follow-up
+        return float("nan")
 
 
 @lru_cache(maxsize=64)
