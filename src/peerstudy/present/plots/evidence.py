@@ -78,11 +78,11 @@ def plot_meta_forest(result: MetaResult, *, ax: Any = None, labels: Sequence[str
     if ax is None:  # a new figure: the printed columns get an Axes of their own, sharing the rows
         import matplotlib.pyplot as plt
 
-        _, (ax, cols) = plt.subplots(1, 2, figsize=(9.5, 0.42 * rows + 1.6), width_ratios=(2.6, 1), sharey=True,
+        _, (ax, cols) = plt.subplots(1, 2, figsize=(10.0, 0.42 * rows + 1.6), width_ratios=(2.2, 1.2), sharey=True,
                                      layout="constrained")
     else:  # the caller's Axes: the columns go in an inset at its right (leave room for them)
         _, ax = create_ax(ax)
-        cols = ax.inset_axes([1.01, 0.0, 0.45, 1.0], sharey=ax)
+        cols = ax.inset_axes([1.01, 0.0, 0.55, 1.0], sharey=ax)
     ys = np.arange(res.k, 0, -1, dtype=float) + 1 + int(show_pi)  # studies at the top
     y_pool = 1.0 + int(show_pi)
     y_pi = 1.0
