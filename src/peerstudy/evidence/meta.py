@@ -8,9 +8,11 @@ Conventions are those of R's ``metafor`` (``rma``, ``confint``, ``predict``, ``l
   ``metafor::escalc`` does.
 * **Models.** ``method="FE"`` (fixed / common effect, ``tau2 = 0``), ``"DL"`` (DerSimonian-Laird) or
   ``"REML"`` (restricted maximum likelihood, Fisher scoring from the Hedges estimate, step-halving at the
-  boundary, as ``rma``). The fixed-effect estimate, Cochran's ``Q`` and the DerSimonian-Laird ``tau2`` come
-  from :func:`statsmodels.stats.meta_analysis.combine_effects` (truncated at 0, as ``rma`` does); REML,
-  meta-regression and everything below are written here because statsmodels lacks them.
+  boundary, as ``rma``). Cochran's ``Q`` and the DerSimonian-Laird ``tau2`` come from
+  :func:`statsmodels.stats.meta_analysis.combine_effects` (``tau2`` truncated at 0, as ``rma`` does; statsmodels
+  leaves it negative); REML, meta-regression (for Egger's test), the Q-profile interval, the prediction
+  interval and everything below are written here because statsmodels lacks them. The weighted estimate and
+  its variance are one small function for every model, so that all of them share one code path.
 * **Inference.** ``test="z"``: Wald tests and intervals with the normal distribution. ``test="knha"``: the
   Hartung-Knapp(-Sidik-Jonkman) adjustment, the variance multiplied by
   ``sum w_i (y_i - mu)^2 / (k - p)`` (not truncated at 1) and the t distribution with ``k - p`` degrees of
