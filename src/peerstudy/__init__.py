@@ -75,6 +75,16 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "design_effect": ("peerstudy.design.power", "design_effect"),
     "operating_characteristics": ("peerstudy.design.study", "operating_characteristics"),
     "run_study": ("peerstudy.design.study", "run_study"),
+    # the published evidence
+    "load_peer_trials": ("peerstudy.evidence.trials", "load_peer_trials"),
+    "trial_effects": ("peerstudy.evidence.trials", "trial_effects"),
+    "effect_sizes": ("peerstudy.evidence.meta", "effect_sizes"),
+    "meta_analysis": ("peerstudy.evidence.meta", "meta_analysis"),
+    "leave_one_out": ("peerstudy.evidence.meta", "leave_one_out"),
+    "subgroup_analysis": ("peerstudy.evidence.meta", "subgroup_analysis"),
+    "egger_test": ("peerstudy.evidence.meta", "egger_test"),
+    "hazard_ratio_from_odds_ratio": ("peerstudy.evidence.trials", "hazard_ratio_from_odds_ratio"),
+    "implied_hazard_ratio": ("peerstudy.evidence.trials", "implied_hazard_ratio"),
     # reports and the notebook API
     "run_report": ("peerstudy.report", "run_report"),
     "load_report_cohort": ("peerstudy.report.notebook", "load_report_cohort"),

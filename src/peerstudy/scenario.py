@@ -488,7 +488,7 @@ def _covariates_from_dict(data: Any) -> Covariates:
 
 # ----- presets ------------------------------------------------------------------------------
 PRESETS: tuple[str, ...] = ("outpatient_default", "ed_bridge", "moud_clinic", "cluster_randomised", "null_effect",
-                            "observational")
+                            "observational", "navigator_trial", "hospital_coach_pilot")
 
 
 def _preset_text(name: str) -> str:
