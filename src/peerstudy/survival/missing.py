@@ -301,7 +301,7 @@ def pool(estimates: np.ndarray, variances: np.ndarray, *, terms: Sequence[str], 
     Examples
     --------
     >>> r = pool([[1.0], [1.2], [0.8]], [[0.04], [0.05], [0.03]], terms=["x"])
-    >>> round(r.table.loc["x", "t"], 6)
+    >>> round(float(r.table.loc["x", "t"]), 6)
     0.093333
     """
     q = np.asarray(estimates, dtype=float)
