@@ -33,8 +33,8 @@ six$arm <- arm_factor(six$arm)
 contrast <- list()
 for (y in c("housed", "employed")) {
   f <- as.formula(paste(y, "~ arm"))
-  rd <- glm(f, data = six, family = binomial(link = "identity"))
-  rr <- glm(f, data = six, family = binomial(link = "log"))
+  rd <- glm(f, data = six, family = binomial(link = "identity"), control = glm.control(epsilon = 1e-14, maxit = 100))
+  rr <- glm(f, data = six, family = binomial(link = "log"), control = glm.control(epsilon = 1e-14, maxit = 100))
   contrast[[y]] <- list(rd = unname(coef(rd)[2]), rd_se = unname(sqrt(diag(vcov(rd)))[2]),
                         log_rr = unname(coef(rr)[2]), log_rr_se = unname(sqrt(diag(vcov(rr)))[2]))
 }

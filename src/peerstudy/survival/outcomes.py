@@ -10,7 +10,7 @@
   people who died before the window opened), against a target (GPRA: 80%), overall, by arm and by site,
   with Wilson intervals.
 * :func:`barc_mixed_model`: a linear mixed model of BARC-10 totals over visits, random intercept per
-  participant, fitted by REML (statsmodels ``MixedLM``; equal to R ``lme4::lmer(..., REML = TRUE)``),
+  participant, fitted by REML (the exact profile likelihood; equal to R ``lme4::lmer(..., REML = TRUE)``),
   with the change from intake per 180 days by arm.
 
 Counts are returned as they are: present them through :mod:`peerstudy.present.privacy` when the data are real.
@@ -20,7 +20,6 @@ Comparisons by arm are causal only when the arms were randomised.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from peerstudy.exceptions import AnalysisError, ConvergenceWarning, ParameterError, SchemaError
+from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
 from peerstudy.survival._display import html_table, num
 from peerstudy.survival._validate import (check_conf_level, complete_values, group_codes, require_columns,
                                           require_frame, show)
@@ -293,7 +292,11 @@ def barc_mixed_model(visits: pd.DataFrame, cohort: pd.DataFrame | None = None, *
     """Linear mixed model of a repeated score (BARC-10) on time, arm and their interaction; random intercept.
 
     ``outcome ~ 1 + peer + time/per + peer:time/per + (1 | participant)``, REML, as R's
-    ``lmer(y ~ peer * t + (1 | id), REML = TRUE)``. ``group`` is taken from ``visits`` or, if absent there,
+    ``lmer(y ~ peer * t + (1 | id), REML = TRUE)`` (equal to it to 1e-5 in the tests). With one random effect
+    the REML likelihood, profiled over the fixed effects and the residual variance, is a function of the
+    variance ratio alone and is computed exactly from per-participant sums, so the fit is a one-dimensional
+    search: statsmodels' general ``MixedLM`` reaches the same estimates only to about 1e-3 in the variance
+    components (its optimiser stops early on the flat REML surface) and took over a minute on 12,000 people. ``group`` is taken from ``visits`` or, if absent there,
     from ``cohort`` joined on ``id_col``.
 
     Raises
@@ -324,17 +327,8 @@ def barc_mixed_model(visits: pd.DataFrame, cohort: pd.DataFrame | None = None, *
         raise AnalysisError("a mixed model needs at least 2 participants with 2 or more visits")
     X = np.column_stack([np.ones_like(t), peer, t, peer * t])
     terms = ("Intercept", "peer", "time", "time:peer")
-    from statsmodels.regression.mixed_linear_model import MixedLM
-
-    model = MixedLM(y, pd.DataFrame(X, columns=list(terms)), groups=ids)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = model.fit(reml=True, method=["lbfgs", "bfgs", "cg"], gtol=1e-10)
-    if not fit.converged:
-        warnings.warn("the mixed model did not converge; estimates may be inaccurate", ConvergenceWarning,
-                      stacklevel=2)
-    coef = np.asarray(fit.fe_params, dtype=float)
-    cov = np.asarray(fit.cov_params())[:4, :4]
+    _, gid = np.unique(ids, return_inverse=True)
+    coef, cov, group_var, resid_var, loglik = _random_intercept_reml(y, X, gid)
     se = np.sqrt(np.diag(cov))
     z = _z(conf_level)
     change = {}
@@ -342,6 +336,46 @@ def barc_mixed_model(visits: pd.DataFrame, cohort: pd.DataFrame | None = None, *
         L = np.array(L, dtype=float)
         est, s = float(L @ coef), float(math.sqrt(L @ cov @ L))
         change[name] = {"estimate": est, "se": s, "ci_lower": est - z * s, "ci_upper": est + z * s}
-    return MixedModelResult(terms=terms, coef=coef, se=se, group_var=float(np.asarray(fit.cov_re)[0, 0]),
-                            resid_var=float(fit.scale), reml_loglik=float(fit.llf), n_obs=len(y),
-                            n_groups=int(len(counts)), per=float(per), change=change)
+    return MixedModelResult(terms=terms, coef=coef, se=se, group_var=group_var, resid_var=resid_var,
+                            reml_loglik=loglik, n_obs=len(y), n_groups=int(len(counts)), per=float(per), change=change)
+
+
+def _profile(r: float, y: np.ndarray, X: np.ndarray, gid: np.ndarray, counts: np.ndarray
+             ) -> tuple[float, np.ndarray, np.ndarray, float]:
+    """REML log-likelihood profiled over the fixed effects and the residual variance, at variance ratio ``r``.
+
+    With ``V_i = s2 (I + r J)`` per participant, ``V_i^-1 = (I - c_i J) / s2`` with ``c_i = r / (1 + n_i r)``
+    and ``log|V_i| = n_i log s2 + log(1 + n_i r)``; sums over a participant's rows give every cross-product.
+    """
+    n, p = X.shape
+    c = r / (1.0 + counts * r)
+    sx = np.zeros((len(counts), p))
+    np.add.at(sx, gid, X)
+    sy = np.bincount(gid, weights=y, minlength=len(counts))
+    xwx = X.T @ X - sx.T @ (c[:, None] * sx)
+    xwy = X.T @ y - sx.T @ (c * sy)
+    ywy = float(y @ y - np.sum(c * sy ** 2))
+    chol = np.linalg.cholesky(xwx)
+    beta = np.linalg.solve(xwx, xwy)
+    q = ywy - float(xwy @ beta)
+    s2 = q / (n - p)
+    loglik = -0.5 * ((n - p) * (math.log(2 * math.pi * s2) + 1.0) + float(np.sum(np.log1p(counts * r)))
+                     + 2.0 * float(np.sum(np.log(np.diag(chol)))))
+    return loglik, beta, s2 * np.linalg.inv(xwx), s2
+
+
+def _random_intercept_reml(y: np.ndarray, X: np.ndarray, gid: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+    """REML fit of ``y = X b + u_g + e`` (random intercept): the exact profile likelihood, maximised over the
+    variance ratio by a bounded scalar search (the ratio is the one parameter left)."""
+    from scipy.optimize import minimize_scalar
+
+    counts = np.bincount(gid).astype(float)
+    res = minimize_scalar(lambda lr: -_profile(math.exp(lr), y, X, gid, counts)[0], bounds=(-25.0, 12.0),
+                          method="bounded", options={"xatol": 1e-11, "maxiter": 500})
+    r = math.exp(res.x)
+    loglik, beta, cov, s2 = _profile(r, y, X, gid, counts)
+    at_zero = _profile(0.0, y, X, gid, counts)
+    if at_zero[0] >= loglik:  # the person variance on its boundary
+        r, (loglik, beta, cov, s2) = 0.0, at_zero
+    return beta, cov, r * s2, s2, loglik
