@@ -170,3 +170,28 @@ def test_follow_up_rates_of_a_simulated_cohort(large):
     assert t.loc[("all", "all"), "due"] == int(((cohort.outcome != "died") | (cohort.time >= 152)).sum())
     assert len(res.to_dict()["rates"]) == 1 + 2 + 8
     assert 0.5 < t.loc[("all", "all"), "rate"] < 0.95
+
+
+def test_notebook_runs_in_a_report_and_records_the_package_numbers(tmp_path):
+    """notebooks/08-outcomes.ipynb is listed by the report runner, is thin, and records what the package computes."""
+    import json as _json
+    import re
+
+    from peerstudy.report import list_notebooks, run_report
+
+    path = next(p for p in list_notebooks() if p.stem == "08-outcomes")
+    nb = _json.loads(path.read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert not re.search(r"^\s*(def|class)\s", code, flags=re.M)
+    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+    report = run_report(scenario="outpatient_default", parameters={"seed": "5", "n": "400", "m": "3"},
+                        out=tmp_path / "r", only=["08-outcomes"], progress=False)
+    got = report.results["08-outcomes"]
+    scenario = apply_overrides(preset("outpatient_default"), [
+        "outcomes.enabled=true", "outcomes.missing.homeless=0.4", "outcomes.missing.depression=0.4",
+        "outcomes.missing.mechanism=mar"])
+    cohort, visits = simulate_with_visits(scenario, rng=5, n=400)
+    mixed = barc_mixed_model(visits, cohort)
+    assert got["barc10"]["terms"]["time:peer"]["coef"] == pytest.approx(mixed.coef[3], rel=1e-9)
+    assert got["follow_up"]["rates"][0]["due"] == follow_up_rates(cohort, visits).table["due"].iloc[0]
+    assert got["missing"]["imputed"]["m"] == 3 and got["missing"]["imputed"]["imputation"]["seed"] == 5
