@@ -9,6 +9,9 @@ these rows.
     (``outpatient_default`` with the ``outcomes`` block on): ``participant_id``, ``arm``, ``day``, ``barc10``.
 ``outcomes_six.csv``
     The 6-month interviews of a cohort of 1,000: ``participant_id``, ``arm``, ``housed``, ``employed``.
+``outcomes_export.csv``
+    A canonical programme export (:func:`peerstudy.data.programme.export.to_export`) of a simulated cohort of
+    200, which ``outcomes.R`` writes as ``outcomes_export.sas7bdat`` (haven) for the SAS reader's test.
 ``outcomes_imputed.csv``
     Five completed data sets (column ``imputation`` 1-5) from :func:`peerstudy.survival.missing.impute` of a
     cohort of 600 with ``homeless`` (40%) and ``depression`` (30%) missing at random given dropout:
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from peerstudy.data.programme.export import to_export
 from peerstudy.scenario import apply_overrides, preset
 from peerstudy.simulation.cohort import simulate_with_visits
 from peerstudy.survival.missing import impute
@@ -39,6 +43,9 @@ def main() -> None:
     cohort, visits = simulate_with_visits(apply_overrides(base, ON), rng=20261203, n=1000)
     six = visits[visits["visit"] == "6m"].merge(cohort[["participant_id", "arm"]], on="participant_id")
     six[["participant_id", "arm", "housed", "employed"]].to_csv(HERE / "outcomes_six.csv", index=False)
+
+    cohort, _ = simulate_with_visits(apply_overrides(base, ON), rng=20261206, n=200)
+    to_export(cohort.drop(columns=["linkage_time", "linkage_ending"])).to_csv(HERE / "outcomes_export.csv", index=False)
 
     cohort, _ = simulate_with_visits(apply_overrides(base, MAR), rng=20261204, n=600)
     cols = ["age", "homeless", "stimulant_use", "injects", "unemployed", "depression"]

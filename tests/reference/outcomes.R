@@ -1,15 +1,16 @@
 # Reference values for peerstudy.survival.outcomes and peerstudy.survival.missing: the BARC-10 mixed model
 # (lme4::lmer, REML), risk differences and ratios (glm, binomial with identity and log links) and Rubin's
 # rules (mice::pool on coxph and glm fits, mice::pool.scalar for Kaplan-Meier and RMST) on the same
-# completed data sets. Packages: lme4, mice, survival, jsonlite (Debian r-cran-lme4, r-cran-mice,
-# r-cran-survival, r-cran-jsonlite).
+# completed data sets; and a SAS file (haven::write_sas) of outcomes_export.csv for the SAS reader's test.
+# Packages: lme4, mice, survival, jsonlite, haven (Debian r-cran-lme4, r-cran-mice, r-cran-survival,
+# r-cran-jsonlite, r-cran-haven).
 #
 # Regenerate from the repository root with
 #     PYTHONPATH=src .venv/bin/python tests/reference/make_outcomes_data.py   # the data (only if changed)
 #     Rscript --vanilla tests/reference/outcomes.R
 # It reads outcomes_visits.csv, outcomes_six.csv and outcomes_imputed.csv beside this script and writes
 # outcomes.json beside it (jsonlite, digits = NA: full precision).
-suppressPackageStartupMessages({library(lme4); library(mice); library(survival); library(jsonlite)})
+suppressPackageStartupMessages({library(lme4); library(mice); library(survival); library(jsonlite); library(haven)})
 
 args <- commandArgs(trailingOnly = FALSE)
 here <- dirname(normalizePath(sub("^--file=", "", args[grep("^--file=", args)])))
@@ -83,4 +84,7 @@ out <- list(mixed = mixed, contrast = contrast, cox_pool = cox_pool, glm_pool = 
             versions = list(lme4 = as.character(packageVersion("lme4")), mice = as.character(packageVersion("mice")),
                             survival = as.character(packageVersion("survival")),
                             R = paste(R.version$major, R.version$minor, sep = ".")))
+export <- read.csv(file.path(here, "outcomes_export.csv"), colClasses = c(enrolled_on = "character",
+                                                                         discharged_on = "character"))
+suppressWarnings(write_sas(export, file.path(here, "outcomes_export.sas7bdat")))  # deprecated in haven, still valid
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), file.path(here, "outcomes.json"))
