@@ -49,7 +49,7 @@ def main() -> None:
 
     cohort, _ = simulate_with_visits(apply_overrides(base, MAR), rng=20261204, n=600)
     cols = ["age", "homeless", "stimulant_use", "injects", "unemployed", "depression"]
-    imp = impute(cohort, columns=cols, m=5, rng=20261205)
+    imp = impute(cohort, columns=cols, m=5, burn_in=10, skip=2, rng=20261205)
     keep = ["participant_id", "time", "event", "arm", "age", "homeless", "depression"]
     frames = [d[keep].assign(imputation=i + 1) for i, d in enumerate(imp.datasets)]
     pd.concat(frames, ignore_index=True).to_csv(HERE / "outcomes_imputed.csv", index=False)
