@@ -181,3 +181,33 @@ def test_mar_complete_case_bias_and_imputation_recovery():
     assert (np.abs(bias_cc) > 2.5 * mcse_cc).sum() >= 3, (bias_cc, mcse_cc)
     assert (np.abs(bias_mi) < 3.5 * mcse_mi).all(), (bias_mi, mcse_mi)
     assert (np.mean(cover, axis=0) >= 0.85).all(), np.mean(cover, axis=0)
+
+
+def test_cli_analyse_impute(tmp_path, mar_cohort):
+    """``peerstudy analyse --impute M``: pooled results beside the complete-case analysis; without it, refused."""
+    import json
+    import subprocess
+    import sys
+
+    data = tmp_path / "mar.csv"
+    mar_cohort.drop(columns=["linkage_time", "linkage_ending"]).to_csv(data, index=False)
+    base = [sys.executable, "-m", "peerstudy", "analyse", str(data), "--covariates", "age,homeless,depression"]
+    refused = subprocess.run([*base, "--out", str(tmp_path / "a")], capture_output=True, text=True, check=False)
+    assert refused.returncode == 2 and "'homeless' (covariate) has" in refused.stderr
+    assert not (tmp_path / "a").exists()
+    done = subprocess.run([*base, "--out", str(tmp_path / "b"), "--impute", "4"], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    res = json.loads((tmp_path / "b" / "results.json").read_text())
+    imp = res["imputed"]
+    assert imp["imputation"]["m"] == 4 and imp["imputation"]["seed"] == 0
+    assert set(imp["imputation"]["imputed"]) == {"homeless", "depression"}
+    # the same pooled Cox as the package gives with the same seed
+    df = pd.read_csv(data)
+    direct = pool_cox(impute(df, columns=["age", "homeless", "depression"], m=4, rng=0),
+                      covariates=["arm", "age", "homeless", "depression"]).table
+    assert imp["cox"]["terms"]["homeless"]["estimate"] == pytest.approx(direct.loc["homeless", "estimate"], rel=1e-9)
+    assert res["n"] == int(df[["homeless", "depression"]].notna().all(axis=1).sum())
+    bad = subprocess.run([*base, "--out", str(tmp_path / "c"), "--impute", "1"], capture_output=True, text=True,
+                         check=False)
+    assert bad.returncode == 2 and "m must be a whole number from 2" in bad.stderr
