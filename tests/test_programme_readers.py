@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from peerstudy.data.programme.export import read_export
-from peerstudy.data.programme.readers import link_visits, read_statistical_file
+from peerstudy.data.programme.readers import link_visits, read_redcap, read_statistical_file
 from peerstudy.exceptions import DataError, SchemaError
 
 REF = Path(__file__).parent / "reference"
@@ -87,3 +87,70 @@ def test_link_visits_checks_ids_repeats_and_days():
         link_visits(bad, cohort)
     with pytest.raises(SchemaError, match="lacks column"):
         link_visits(bad.drop(columns="day"), cohort)
+
+
+def _redcap(tmp_path: Path) -> tuple[Path, Path, pd.DataFrame]:
+    """A REDCap project holding the export: coded arm and reason, a checkbox, a repeating follow-up instrument."""
+    df = pd.read_csv(CSV, dtype=str)
+    text = ["participant_id", "site", "enrolled_on", "discharged_on", "age", "depression", "prior_treatments"]
+    rows = []
+    for col in df.columns:
+        kind, choices = ("text", "")
+        if col == "arm":
+            kind, choices = "radio", " | ".join(f"{k + 1}, {v}" for k, v in ARMS.items())
+        elif col == "discharge_reason":
+            kind, choices = "dropdown", " | ".join(f"{k}, {v}" for k, v in REASONS.items())
+        elif col not in text:
+            kind = "yesno"
+        rows.append({"Variable / Field Name": col, "Form Name": "enrolment", "Field Type": kind,
+                     "Choices, Calculations, OR Slider Labels": choices})
+    rows.append({"Variable / Field Name": "supports", "Form Name": "enrolment", "Field Type": "checkbox",
+                 "Choices, Calculations, OR Slider Labels": "1, Housing help | 2, Job search"})
+    for col in ("visit_day", "barc10"):
+        rows.append({"Variable / Field Name": col, "Form Name": "follow_up", "Field Type": "text",
+                     "Choices, Calculations, OR Slider Labels": ""})
+    dictionary = tmp_path / "dictionary.csv"
+    pd.DataFrame(rows).to_csv(dictionary, index=False)
+    records = df.copy()
+    records["arm"] = records["arm"].map({v: str(k + 1) for k, v in ARMS.items()})
+    records["discharge_reason"] = records["discharge_reason"].map({v: str(k) for k, v in REASONS.items()})
+    records["supports___1"] = (np.arange(len(df)) % 2).astype(str)
+    records["supports___2"] = "0"
+    records["redcap_repeat_instrument"] = ""
+    records["redcap_repeat_instance"] = ""
+    follow = pd.DataFrame({"participant_id": np.repeat(df["participant_id"].iloc[:3].to_numpy(), 2),
+                           "redcap_repeat_instrument": "follow_up", "redcap_repeat_instance": ["1", "2"] * 3,
+                           "visit_day": ["90", "180"] * 3, "barc10": ["30", "35", "40", "41", "22", "28"]})
+    export = pd.concat([records, follow], ignore_index=True).fillna("")
+    data = tmp_path / "redcap.csv"
+    export.to_csv(data, index=False)
+    return data, dictionary, df
+
+
+def test_redcap_export_gives_the_csv_cohort_and_its_visits(tmp_path, expected):
+    data, dictionary, df = _redcap(tmp_path)
+    red = read_redcap(data, dictionary)
+    assert red.checkboxes == {"supports": {"1": "Housing help", "2": "Job search"}}
+    assert red.participants["supports__housing_help"].tolist() == (np.arange(len(df)) % 2).tolist()
+    assert set(red.participants["arm"]) == set(ARMS.values())
+    path = tmp_path / "participants.csv"
+    red.participants.drop(columns=["supports__housing_help", "supports__job_search"]).to_csv(path, index=False)
+    pd.testing.assert_frame_equal(read_export(path, mapping="canonical").cohort, expected, check_dtype=False)
+    follow = red.repeats["follow_up"]
+    assert list(follow.columns) == ["participant_id", "redcap_repeat_instance", "visit_day", "barc10"]
+    linked = link_visits(follow, expected, visit="redcap_repeat_instance", day="visit_day")
+    assert len(linked) == 6 and linked["barc10"].tolist()[:2] == [30, 35]
+
+
+def test_redcap_bad_input_names_the_problem(tmp_path):
+    data, dictionary, _ = _redcap(tmp_path)
+    raw = pd.read_csv(data, dtype=str, keep_default_na=False)
+    raw.loc[0, "arm"] = "7"
+    raw.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(SchemaError, match=r"field 'arm': code '7' \(record 1\) is not among its choices 1, 2"):
+        read_redcap(tmp_path / "bad.csv", dictionary)
+    with pytest.raises(DataError, match="data dictionary not found"):
+        read_redcap(data, tmp_path / "none.csv")
+    pd.DataFrame({"field": ["x"]}).to_csv(tmp_path / "dd.csv", index=False)
+    with pytest.raises(SchemaError, match="lacks column"):
+        read_redcap(data, tmp_path / "dd.csv")
