@@ -335,6 +335,9 @@ FIELD_DOCS: dict[str, dict[str, FieldDoc]] = {
         "contacts": FieldDoc("", "a ``Contacts`` block",
                              "Coach-session log and the effect of recent contact; off unless "
                              "``contacts.enabled``."),
+        "outcomes": FieldDoc("", "an ``Outcomes`` block",
+                             "Secondary outcomes, follow-up interviews and missing covariates; off unless "
+                             "``outcomes.enabled``."),
     },
     "BinaryCovariate": {
         "prevalence": FieldDoc("proportion", P, "P(x = 1)."),
@@ -404,12 +407,58 @@ FIELD_DOCS: dict[str, dict[str, FieldDoc]] = {
                                         "Multiplies the dropout hazard within the window after a session, on top "
                                         "of the arm's ``hazard_ratio``."),
     },
+    "Outcomes": {
+        "enabled": FieldDoc("", "true or false",
+                            "Simulate linkage, 6-month outcomes, BARC-10 and interviews for the same participants.",
+                            ((True, True), (False, True), ("yes", False))),
+        "linkage_rate_per_week": FieldDoc("per week", Range(0, 50),
+                                          "Hazard of linkage (e.g. a first MOUD dose) in usual care, constant."),
+        "linkage_hazard_ratio": FieldDoc("hazard ratio", Range(0.001, 1000),
+                                         "Cause-specific hazard ratio of linkage, peer vs usual care."),
+        "housed_usual_care": FieldDoc("probability", Range(0, 1, lo_open=True, hi_open=True),
+                                      "P(housed at 6 months) in usual care for people housed at intake."),
+        "housed_odds_ratio_peer": FieldDoc("odds ratio", Range(0.001, 1000), "Odds ratio of being housed, peer."),
+        "housed_odds_ratio_homeless": FieldDoc("odds ratio", Range(0.001, 1000),
+                                               "Odds ratio of being housed for people homeless at intake."),
+        "employed_usual_care": FieldDoc("probability", Range(0, 1, lo_open=True, hi_open=True),
+                                        "P(employed at 6 months) in usual care for people employed at intake."),
+        "employed_odds_ratio_peer": FieldDoc("odds ratio", Range(0.001, 1000),
+                                             "Odds ratio of being employed, peer."),
+        "employed_odds_ratio_unemployed": FieldDoc("odds ratio", Range(0.001, 1000),
+                                                   "Odds ratio of being employed for people unemployed at intake."),
+        "barc_intake": FieldDoc("BARC-10 points", Range(10, 60), "Mean BARC-10 total at intake."),
+        "barc_change_6m": FieldDoc("BARC-10 points", Range(-50, 50), "Change per 180 days in usual care."),
+        "barc_peer_change_6m": FieldDoc("BARC-10 points", Range(-50, 50),
+                                        "Extra change per 180 days with peer support."),
+        "barc_person_sd": FieldDoc("BARC-10 points", Range(0, 50), "SD of the person effect (random intercept)."),
+        "barc_residual_sd": FieldDoc("BARC-10 points", Range(0, 50), "SD of the visit-level residual."),
+        "interview_rate": FieldDoc("probability", Range(0, 1, lo_open=True, hi_open=True),
+                                   "P(follow-up interview done) for people still in treatment, housed at intake."),
+        "interview_odds_ratio_left": FieldDoc("odds ratio", Range(0.001, 1000),
+                                              "Odds ratio of an interview for people who left treatment before it."),
+        "interview_odds_ratio_homeless": FieldDoc("odds ratio", Range(0.001, 1000),
+                                                  "Odds ratio of an interview for people homeless at intake."),
+        "missing": FieldDoc("", "a ``MissingCovariates`` block", "Covariates left missing, and how."),
+    },
+    "MissingCovariates": {
+        **{name: FieldDoc("proportion", Range(0, 0.9), f"Share of ``{name}`` values missing.")
+           for name in ("age", "female", "homeless", "stimulant_use", "injects", "unemployed", "depression",
+                        "prior_treatments")},
+        "mechanism": FieldDoc("", "``mcar`` or ``mar``",
+                              "Missing completely at random, or at random given dropout and arm.",
+                              (("mcar", True), ("mar", True), ("mnar", False))),
+        "odds_ratio_event": FieldDoc("odds ratio", Range(0.001, 1000),
+                                     "With ``mar``: odds ratio of a missing value for people who dropped out."),
+        "odds_ratio_peer": FieldDoc("odds ratio", Range(0.001, 1000),
+                                    "With ``mar``: odds ratio of a missing value in the peer arm."),
+    },
 }
 
 #: Where each class sits in a scenario, for probing (dotted override prefix of one instance of it).
 _PROBE_PREFIX = {"Scenario": "", "Covariates": "covariates.", "BinaryCovariate": "covariates.homeless.",
                  "NumericCovariate": "covariates.age.", "CountCovariate": "covariates.prior_treatments.",
-                 "Assignment": "assignment.", "Contacts": "contacts."}
+                 "Assignment": "assignment.", "Contacts": "contacts.", "Outcomes": "outcomes.",
+                 "MissingCovariates": "outcomes.missing."}
 
 
 def _scenario_module():

@@ -36,6 +36,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     # simulation
     "simulate_cohort": ("peerstudy.simulation.cohort", "simulate_cohort"),
     "simulate_with_contacts": ("peerstudy.simulation.cohort", "simulate_with_contacts"),
+    "simulate_with_visits": ("peerstudy.simulation.cohort", "simulate_with_visits"),
     "compute_truth": ("peerstudy.simulation.truth", "compute_truth"),
     # data
     "COVARIATES": ("peerstudy.data.schema", "COVARIATES"),
@@ -69,6 +70,12 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "design_of": ("peerstudy.survival.primary", "design_of"),
     "primary_analysis": ("peerstudy.survival.primary", "primary_analysis"),
     "analyse_cohort": ("peerstudy.survival.analyse", "analyse_cohort"),
+    "linkage_incidence": ("peerstudy.survival.outcomes", "linkage_incidence"),
+    "risk_contrast": ("peerstudy.survival.outcomes", "risk_contrast"),
+    "follow_up_rates": ("peerstudy.survival.outcomes", "follow_up_rates"),
+    "barc_mixed_model": ("peerstudy.survival.outcomes", "barc_mixed_model"),
+    "impute": ("peerstudy.survival.missing", "impute"),
+    "pool_cox": ("peerstudy.survival.missing", "pool_cox"),
     # design
     "power_survival": ("peerstudy.design.power", "power_survival"),
     "sample_size": ("peerstudy.design.power", "sample_size"),

@@ -48,6 +48,8 @@ __all__ = [
     "Covariates",
     "Assignment",
     "Contacts",
+    "MissingCovariates",
+    "Outcomes",
     "Scenario",
     "PRESETS",
     "list_presets",
@@ -271,6 +273,127 @@ class Contacts:
         _positive(f"{name}.hazard_ratio_recent", self.hazard_ratio_recent)
 
 
+_MECHANISMS = ("mcar", "mar")
+
+
+@dataclass(frozen=True)
+class MissingCovariates:
+    """Share of each covariate left missing (0 = always recorded), and how the missing values arise.
+
+    ``mechanism = "mcar"``: each value is missing with probability equal to its rate, independently of
+    everything. ``"mar"``: missing at random given what was recorded,
+    ``logit P(missing) = c + log(odds_ratio_event) * event + log(odds_ratio_peer) * peer``, with the
+    intercept ``c`` solved on each cohort so that the share missing equals the rate; missingness then
+    depends on the recorded outcome (dropout) and arm, never on the value itself.
+    """
+
+    age: float = 0.0
+    female: float = 0.0
+    homeless: float = 0.0
+    stimulant_use: float = 0.0
+    injects: float = 0.0
+    unemployed: float = 0.0
+    depression: float = 0.0
+    prior_treatments: float = 0.0
+    mechanism: str = "mcar"
+    odds_ratio_event: float = 3.0
+    odds_ratio_peer: float = 1.0
+
+    def _validate(self, name: str = "outcomes.missing") -> None:
+        for cov in _COVARIATE_KINDS:
+            v = _number(f"{name}.{cov}", getattr(self, cov))
+            if not 0 <= v <= 0.9:
+                _fail(f"{name}.{cov}", "a share missing in [0, 0.9]", getattr(self, cov))
+        if self.mechanism not in _MECHANISMS:
+            _fail(f"{name}.mechanism", "'mcar' or 'mar'", self.mechanism)
+        for nm in ("odds_ratio_event", "odds_ratio_peer"):
+            v = _positive(f"{name}.{nm}", getattr(self, nm))
+            if not 1e-3 <= v <= 1e3:
+                _fail(f"{name}.{nm}", "in [0.001, 1000]", getattr(self, nm))
+
+    @property
+    def rates(self) -> dict[str, float]:
+        """Covariate -> share missing, for the covariates with a share above 0."""
+        return {cov: float(getattr(self, cov)) for cov in _COVARIATE_KINDS if getattr(self, cov) > 0}
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Secondary outcomes of the same participants, follow-up interviews and missing covariates.
+
+    Off unless ``enabled``; the retention cohort is the same with or without them (their draws come from
+    their own random stream). All values are illustrative assumptions unless a preset cites a source.
+
+    * Linkage (e.g. a first MOUD dose): constant hazard ``linkage_rate_per_week / 7`` per day in usual
+      care, times ``linkage_hazard_ratio`` in the peer arm (a cause-specific hazard ratio), while the
+      participant is still observed; dropout, incarceration and death before linkage are competing events.
+    * Housed and employed at the 6-month interview: logistic in arm and the matching intake covariate,
+      ``logit P(housed) = logit(housed_usual_care) + log(housed_odds_ratio_peer) * peer
+      + log(housed_odds_ratio_homeless) * homeless`` (``housed_usual_care`` is for people housed at intake);
+      the same for employed with ``unemployed``.
+    * BARC-10 totals (10-60) at intake (day 0), 3 and 6 months:
+      ``barc_intake + b_i + (barc_change_6m + barc_peer_change_6m * peer) * day / 180 + e``, with a person
+      effect ``b_i ~ N(0, barc_person_sd^2)`` and ``e ~ N(0, barc_residual_sd^2)``, rounded and kept in 10-60.
+    * Interviews at about 3 and 6 months (6 months: a day in the 5-8 month GPRA window) are completed with
+      ``logit P = logit(interview_rate) + log(interview_odds_ratio_left) * left + log(interview_odds_ratio_homeless)
+      * homeless`` (``left`` = no longer in treatment by the interview day; missing at random given these);
+      nobody is interviewed after death.
+    * ``missing``: covariates left missing at stated rates (:class:`MissingCovariates`).
+    """
+
+    enabled: bool = False
+    linkage_rate_per_week: float = 0.10
+    linkage_hazard_ratio: float = 1.4
+    housed_usual_care: float = 0.75
+    housed_odds_ratio_peer: float = 1.5
+    housed_odds_ratio_homeless: float = 0.25
+    employed_usual_care: float = 0.55
+    employed_odds_ratio_peer: float = 1.3
+    employed_odds_ratio_unemployed: float = 0.30
+    barc_intake: float = 35.0
+    barc_change_6m: float = 2.0
+    barc_peer_change_6m: float = 2.5
+    barc_person_sd: float = 6.0
+    barc_residual_sd: float = 4.0
+    interview_rate: float = 0.9
+    interview_odds_ratio_left: float = 0.3
+    interview_odds_ratio_homeless: float = 0.6
+    missing: MissingCovariates = field(default_factory=MissingCovariates)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.missing, Mapping):
+            _reject_unknown(self.missing, [f.name for f in fields(MissingCovariates)], "outcomes.missing.")
+            object.__setattr__(self, "missing", MissingCovariates(**self.missing))
+
+    def _validate(self, name: str = "outcomes") -> None:
+        if not isinstance(self.enabled, bool):
+            _fail(f"{name}.enabled", "true or false", self.enabled)
+        r = _number(f"{name}.linkage_rate_per_week", self.linkage_rate_per_week)
+        if not 0 <= r <= 50:
+            _fail(f"{name}.linkage_rate_per_week", "in [0, 50]", self.linkage_rate_per_week)
+        for nm in ("housed_usual_care", "employed_usual_care", "interview_rate"):
+            _prob(f"{name}.{nm}", getattr(self, nm), open_low=True, open_high=True)
+        for nm in ("linkage_hazard_ratio", "housed_odds_ratio_peer", "housed_odds_ratio_homeless",
+                   "employed_odds_ratio_peer", "employed_odds_ratio_unemployed", "interview_odds_ratio_left",
+                   "interview_odds_ratio_homeless"):
+            v = _positive(f"{name}.{nm}", getattr(self, nm))
+            if not 1e-3 <= v <= 1e3:
+                _fail(f"{name}.{nm}", "in [0.001, 1000]", getattr(self, nm))
+        b = _number(f"{name}.barc_intake", self.barc_intake)
+        if not 10 <= b <= 60:
+            _fail(f"{name}.barc_intake", "a BARC-10 total in [10, 60]", self.barc_intake)
+        for nm in ("barc_change_6m", "barc_peer_change_6m"):
+            if abs(_number(f"{name}.{nm}", getattr(self, nm))) > 50:
+                _fail(f"{name}.{nm}", "in [-50, 50] BARC-10 points", getattr(self, nm))
+        for nm in ("barc_person_sd", "barc_residual_sd"):
+            v = _number(f"{name}.{nm}", getattr(self, nm))
+            if not 0 <= v <= 50:
+                _fail(f"{name}.{nm}", "in [0, 50] BARC-10 points", getattr(self, nm))
+        if not isinstance(self.missing, MissingCovariates):
+            _fail(f"{name}.missing", "a mapping of covariate shares missing and the mechanism", self.missing)
+        self.missing._validate(f"{name}.missing")
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A peer-support cohort study, frozen and validated at construction.
@@ -315,6 +438,8 @@ class Scenario:
         Logistic model for peer support when ``allocation == "observational"``.
     contacts : Contacts
         Peer-coach session log and the effect of recent contact (off unless ``contacts.enabled``).
+    outcomes : Outcomes
+        Secondary outcomes, follow-up interviews and missing covariates (off unless ``outcomes.enabled``).
     """
 
     name: str = "custom"
@@ -338,6 +463,7 @@ class Scenario:
     death_rate: float = 0.0201
     assignment: Assignment = field(default_factory=Assignment)
     contacts: Contacts = field(default_factory=Contacts)
+    outcomes: Outcomes = field(default_factory=Outcomes)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -354,6 +480,9 @@ class Scenario:
         if not isinstance(self.contacts, Contacts):
             _fail("contacts", "a Contacts object", self.contacts)
         self.contacts._validate()
+        if not isinstance(self.outcomes, Outcomes):
+            _fail("outcomes", "an Outcomes object", self.outcomes)
+        self.outcomes._validate()
         _prob("peer_fraction", self.peer_fraction, open_low=True, open_high=True)
         if self.allocation == "cluster":
             if sites < 2:
@@ -418,8 +547,11 @@ class Scenario:
 
     # ----- round trip -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (YAML/JSON-ready)."""
-        return dataclasses.asdict(self)
+        """Plain nested dict (YAML/JSON-ready); ``outcomes`` is left out while it is off and at its defaults."""
+        out = dataclasses.asdict(self)
+        if self.outcomes == Outcomes():
+            del out["outcomes"]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Scenario":
@@ -428,13 +560,13 @@ class Scenario:
             raise ScenarioError(f"a scenario must be a mapping of field names to values; got {type(data).__name__}")
         data = dict(data)
         _reject_unknown(data, [f.name for f in fields(cls)], "")
-        for key in ("covariates", "assignment", "contacts"):
+        for key in ("covariates", "assignment", "contacts", "outcomes"):
             if key in data and data[key] is None:
                 raise ScenarioError(f"{key} must be a mapping of its fields (leave it out to keep the defaults); got null")
         cov = data.pop("covariates", None)
         if cov is not None:
             data["covariates"] = _covariates_from_dict(cov)
-        for key, kind in (("assignment", Assignment), ("contacts", Contacts)):
+        for key, kind in (("assignment", Assignment), ("contacts", Contacts), ("outcomes", Outcomes)):
             block = data.pop(key, None)
             if block is None or isinstance(block, kind):
                 if block is not None:
@@ -573,7 +705,7 @@ def apply_overrides(scenario: Scenario, overrides: "Mapping[str, Any] | list[str
             except ScenarioError:
                 parsed[key] = raw  # not YAML: keep the text, the field's own check names what it must be
         overrides = parsed
-    data = scenario.to_dict()
+    data = dataclasses.asdict(scenario)
     for key, value in overrides.items():
         parts = key.split(".")
         node = data

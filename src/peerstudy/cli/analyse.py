@@ -70,7 +70,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "(weighted KM, weighted Cox with robust SE, weighted RMST difference; results under 'iptw')")
     p.add_argument("--propensity", default="", metavar="A,B,...",
                    help="propensity-model covariates for --adjust iptw, comma-separated")
+    _add_impute_option(p)
     return p
+
+
+def _add_impute_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--impute", default=None, type=int, metavar="M",
+                   help="multiple imputation of missing covariates (M completed data sets, chained equations with "
+                        "the event and Nelson-Aalen hazard; seed 0): Cox, KM and RMST pooled by Rubin's rules in "
+                        "results.json 'imputed'; the main analysis then uses the complete cases")
 
 
 def _horizons(text: str) -> tuple[float, ...]:
@@ -174,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError("--propensity is only used with --adjust iptw")
     df, flow = _read(args)
     arm = None if str(args.arm).lower() == "none" else args.arm
+    complete, imputed = _impute(df, args, arm, horizons)
+    df = complete if complete is not None else df
     if adjust is not None and arm is None:
         raise ParameterError("--adjust iptw needs an arm column (--arm COL)")
     import warnings
@@ -201,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
         payload["flow"] = flow
     if frailty is not None:
         payload["frailty"] = frailty.to_dict()
+    if imputed is not None:
+        payload["imputed"] = imputed
     # every warning reaches the user: on stderr now, and in results.json's notes
     said = list(res.notes) + (list(iptw.notes) if iptw is not None else [])
     extra = [str(w.message) for w in caught if str(w.message) not in said]
@@ -233,6 +245,9 @@ def run(args: argparse.Namespace) -> int:
               f"effective sample size {iptw.weights.ess:,.1f} of {iptw.weights.n:,}")
         for note in iptw.notes:
             print(f"note: {note}")
+    if imputed is not None:
+        print(f"imputed: {imputed['imputation']['m']} data sets for {', '.join(imputed['imputation']['imputed'])}; "
+              f"the main analysis used the {res.n:,} complete cases; pooled results in results.json 'imputed'")
     if frailty is not None:
         first = next(iter(frailty.terms))
         hr = frailty.terms[first]
@@ -266,3 +281,30 @@ def _iptw(df, args: argparse.Namespace, arm: str, propensity: list[str], horizon
         warnings.simplefilter("ignore")  # kept in the result's notes and printed
         return iptw_analysis(df, covariates=propensity, treatment=arm, treated=levels[-1], time=args.time,
                              event=args.event, horizons=horizons, cluster=args.cluster, ties=args.ties, rng=0)
+
+
+def _impute(df, args: argparse.Namespace, arm: str | None, horizons: tuple[float, ...]):
+    """With ``--impute M``: (complete cases, pooled results) from survival.missing; else (None, None)."""
+    m = getattr(args, "impute", None)
+    if m is None:
+        return None, None
+    from peerstudy.exceptions import ParameterError
+    from peerstudy.survival.missing import impute, pool_cox, pool_km, pool_rmst
+
+    covs = _csv_list(args.covariates)
+    if not covs:
+        raise ParameterError("--impute needs --covariates A,B,... (the covariates to impute and model)")
+    imp = impute(df, columns=covs, m=m, time=args.time, event=args.event, predictors=(arm,) if arm else (), rng=0)
+    group = arm if arm is not None else None
+    terms = ([arm] if arm else []) + covs
+    out = {"imputation": imp.to_dict(), "cox": pool_cox(imp, covariates=terms, time=args.time, event=args.event,
+                                                         ties=args.ties).to_dict()}
+    if group is not None:
+        out["km"] = {str(int(h)) if float(h).is_integer() else str(h):
+                     pool_km(imp, day=h, time=args.time, event=args.event, group=group).to_dict()["terms"]
+                     for h in horizons}
+        tau = max(horizons)
+        out["rmst"] = pool_rmst(imp, tau=tau, time=args.time, event=args.event, group=group).to_dict()["terms"]
+    for key in ("cox",):
+        out[key].pop("imputation", None)
+    return df.dropna(subset=list(imp.imputed)).reset_index(drop=True), out

@@ -2,7 +2,8 @@
 
 Layers, bottom up: :mod:`.hazards` (baseline, covariates, exact inversion: the one place the model lives),
 :mod:`.contacts` (coach-contact processes), :mod:`.truth` (estimands computed from the scenario),
-:mod:`.cohort` (one cohort in the canonical schema), :mod:`.batch` (replicate cohorts for studies) and
+:mod:`.cohort` (one cohort in the canonical schema), :mod:`.visits` (secondary outcomes and follow-up
+interviews of the same participants), :mod:`.batch` (replicate cohorts for studies) and
 :mod:`.teds` (a synthetic TEDS-D file).
 """
 

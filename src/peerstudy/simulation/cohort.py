@@ -63,8 +63,10 @@ from peerstudy.simulation.hazards import (COVARIATE_NAMES, arm_cumulative_hazard
                                           covariate_tables, ending_hazards, exponential_time, invert_cdf,
                                           invert_pieces, unit_exponential)
 from peerstudy.simulation.truth import compute_truth, net_survival_given_sites, weibull_scale
+from peerstudy.simulation.visits import outcomes_truth, simulate_visits
 
-__all__ = ["simulate_cohort", "simulate_arrays", "simulate_stack", "simulate_with_contacts", "truth_sidecar",
+__all__ = ["simulate_cohort", "simulate_arrays", "simulate_stack", "simulate_with_contacts", "simulate_with_visits",
+           "LINKAGE_ENDINGS", "truth_sidecar",
            "note_overrides", "scenario_label", "CONTACT_TYPES", "PERSON_ROWS", "SITE_ROWS"]
 
 CONTACT_TYPES: tuple[str, ...] = ("face_to_face", "phone")
@@ -404,6 +406,45 @@ def simulate_with_contacts(scenario: "Scenario | str", *, rng: Any = None,
         "contact_type": pd.Categorical.from_codes(a["contact_phone"].astype(np.int8), categories=list(CONTACT_TYPES)),
     })
     return cohort, contacts
+
+
+#: Values of ``linkage_ending``: linked, or the retention outcome that came first (competing or censoring).
+LINKAGE_ENDINGS: tuple[str, ...] = ("linked", *OUTCOMES)
+
+
+def simulate_with_visits(scenario: "Scenario | str", *, rng: Any = None,
+                         n: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate a cohort with its secondary outcomes and follow-up interviews (``outcomes.enabled`` must be true).
+
+    The retention cohort is :func:`simulate_cohort`'s for the same seed; the secondary outcomes take their
+    draws from the cohort generator's third spawned child (:mod:`peerstudy.simulation.visits`).
+
+    Returns
+    -------
+    (cohort, visits) : tuple of pandas.DataFrame
+        ``cohort`` adds ``linkage_time`` (whole days) and ``linkage_ending`` (:data:`LINKAGE_ENDINGS`) and has
+        the covariates named in ``outcomes.missing`` as nullable integers with missing values (NA, never 0);
+        ``attrs["truth"]["outcomes"]`` holds :func:`peerstudy.simulation.visits.outcomes_truth`. ``visits`` has
+        one row per completed interview (intake for everyone): ``participant_id``, ``visit`` (``intake``,
+        ``3m``, ``6m``), ``day`` after enrolment, ``barc10`` (10-60) and, at 6 months, ``housed`` and
+        ``employed`` (0/1), sorted by participant and day.
+    """
+    scenario = load_scenario(scenario)
+    if not scenario.outcomes.enabled:
+        raise ScenarioError(f"outcomes.enabled must be true to simulate follow-up visits; got false "
+                            f"(scenario {scenario.name!r})")
+    gen = np.random.default_rng(rng)
+    cohort, a = _cohort_frame(scenario, rng=gen, n=n)
+    person, visits = simulate_visits(scenario, a, rng=gen.spawn(1)[0])
+    cohort["linkage_time"] = person["linkage_time"]
+    cohort["linkage_ending"] = pd.Categorical.from_codes(person["linkage_ending"], categories=list(LINKAGE_ENDINGS))
+    for cov in scenario.outcomes.missing.rates:
+        values = pd.array(cohort[cov].to_numpy(), dtype="Int64")
+        values[person[f"missing_{cov}"]] = pd.NA
+        cohort[cov] = values
+    cohort.attrs["truth"]["outcomes"] = outcomes_truth(scenario)
+    visits.insert(0, "participant_id", cohort["participant_id"].to_numpy()[visits.pop("row").to_numpy()])
+    return cohort, visits
 
 
 def truth_sidecar(scenario: Scenario, *, seed: Any, n: int | None = None,

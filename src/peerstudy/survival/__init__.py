@@ -3,7 +3,9 @@
 Submodules: :mod:`.km` (Kaplan-Meier, weighted or not), :mod:`.logrank`, :mod:`.rmst`, :mod:`.competing`
 (Aalen-Johansen), :mod:`.interval` (Turnbull, interval-censored Weibull), :mod:`.cox` (engine, ``cox.zph``,
 Fine-Gray, Weibull AFT), :mod:`.parametric` (AFT families: Weibull, log-normal, log-logistic),
-:mod:`.observational` (weighting, IPTW, time-varying exposure), :mod:`.permutation` (randomisation tests), :mod:`.fast` (batched fits for
+:mod:`.observational` (weighting, IPTW, time-varying exposure), :mod:`.permutation` (randomisation tests),
+:mod:`.outcomes` (linkage, 6-month outcomes, follow-up rates, BARC-10 mixed model), :mod:`.missing` (multiple
+imputation and Rubin's rules), :mod:`.fast` (batched fits for
 simulation studies) and :mod:`.analyse` (the ``results.json`` orchestrator). Input checks shared by all
 estimators are in :mod:`._validate`, display helpers in :mod:`._display`.
 
@@ -91,6 +93,23 @@ _EXPORTS: dict[str, str] = {
     "naive_ever_contact": "observational",
     "ContactEffect": "observational",
     "WINDOW_DAYS": "observational",
+    "linkage_incidence": "outcomes",
+    "RiskContrast": "outcomes",
+    "risk_contrast": "outcomes",
+    "FollowUpRates": "outcomes",
+    "follow_up_rates": "outcomes",
+    "MixedModelResult": "outcomes",
+    "barc_mixed_model": "outcomes",
+    "ImputedData": "missing",
+    "PooledResult": "missing",
+    "impute": "missing",
+    "pool": "missing",
+    "pool_scalar": "missing",
+    "pool_cox": "missing",
+    "pool_logistic": "missing",
+    "pool_risk_difference": "missing",
+    "pool_rmst": "missing",
+    "pool_km": "missing",
 }
 
 __all__ = list(_EXPORTS)

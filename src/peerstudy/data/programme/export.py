@@ -47,6 +47,7 @@ from peerstudy.data.programme.checks import Built, Problem, ValidationReport, fl
 from peerstudy.data.programme.dates import build_dates
 from peerstudy.data.programme.mapping import NULLS, load_mapping
 from peerstudy.data.programme.teds import build_teds
+from peerstudy.data.programme.readers import STATISTICAL_SUFFIXES, read_statistical_file
 
 __all__ = ["ProgrammeData", "validate_export", "read_export", "to_export"]
 
@@ -143,6 +144,8 @@ def _read_raw(path: Path, sheet: Any, encoding: str | None = None) -> tuple[pd.D
 
             unique_header(pq.read_schema(path).names, path)
             return pd.read_parquet(path), 2
+        if suffix in STATISTICAL_SUFFIXES:
+            return read_statistical_file(path, encoding=encoding), 2
     except DataError:
         raise
     except (OSError, ValueError, KeyError) as exc:
@@ -151,7 +154,8 @@ def _read_raw(path: Path, sheet: Any, encoding: str | None = None) -> tuple[pd.D
         if type(exc).__module__.split(".")[0] in ("pyarrow", "openpyxl", "zipfile"):
             raise DataError(f"cannot read {str(path)!r}: {exc}") from None
         raise
-    raise DataError(f"export must be .csv, .xlsx or .parquet; got {str(path)!r}")
+    raise DataError(f"export must be .csv, .xlsx or .parquet, or a SAS, SPSS or Stata file "
+                    f"({', '.join(STATISTICAL_SUFFIXES)}); got {str(path)!r}")
 
 
 def _hash(ids: pd.Series, salt: bytes) -> np.ndarray:
