@@ -75,6 +75,15 @@ class CoxModel:
         idx = np.searchsorted(self.etimes, np.asarray(times, dtype=float), side="right")
         return np.concatenate([[0.0], np.cumsum(self.dlam)])[idx]
 
+    def cumhaz_before(self, times: Sequence[float]) -> np.ndarray:
+        """Cumulative baseline hazard just before ``times`` (left limit)."""
+        idx = np.searchsorted(self.etimes, np.asarray(times, dtype=float), side="left")
+        return np.concatenate([[0.0], np.cumsum(self.dlam)])[idx]
+
+    def linear_predictor(self, X: np.ndarray | None = None) -> np.ndarray:
+        """``exp`` of the centred linear predictor of the model's rows (or of a centred design ``X``)."""
+        return np.exp((self.X if X is None else X) @ self.beta)
+
     def n_before(self, times: Sequence[float]) -> np.ndarray:
         """Number of event times ``<= t`` for each ``t``."""
         return np.searchsorted(self.etimes, np.asarray(times, dtype=float), side="right")

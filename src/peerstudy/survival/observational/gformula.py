@@ -39,12 +39,14 @@ from peerstudy.survival._validate import (as_list, check_choice, check_conf_leve
 from peerstudy.survival.observational._coxfit import CoxModel, fit_cox_model, refit_beta
 from peerstudy.survival.observational._kernels import mean_survival
 
-__all__ = ["GFormulaResult", "gformula_survival", "SE_METHODS", "N_BOOT", "contrast_block"]
+__all__ = ["AdjustedRisk", "GFORMULA_ESTIMAND", "assemble", "gformula_survival", "SE_METHODS", "N_BOOT", "contrast_block"]
 
 #: ways of computing standard errors
 SE_METHODS = ("influence", "bootstrap")
 #: default number of bootstrap resamples
 N_BOOT = 200
+GFORMULA_ESTIMAND = ("ATE: the average over the cohort of each person's risk under each arm (standardised Cox "
+                     "model)")
 #: count tied events in the coefficients' influence function (R's dfbeta); riskRegression 2022.11.28 counts one
 #: event per distinct time there (see :meth:`~peerstudy.survival.observational._coxfit.CoxModel.iid_beta`)
 _TIE_COUNTS = True
@@ -106,8 +108,8 @@ def contrast_block(risk: np.ndarray, iid: np.ndarray | None, boot: np.ndarray | 
 
 
 @dataclass(frozen=True)
-class GFormulaResult:
-    """Standardised retention per arm from a Cox model, with contrasts.
+class AdjustedRisk:
+    """Confounding-adjusted risk of dropout per arm (g-formula, IPTW or AIPW), with contrasts.
 
     Attributes
     ----------
@@ -146,12 +148,13 @@ class GFormulaResult:
     seed: int | None = None
     n_failed: int = 0
     notes: tuple[str, ...] = field(default=())
+    method: str = "gformula"
+    estimand: str = GFORMULA_ESTIMAND
 
     def to_dict(self) -> dict[str, Any]:
         """``{"method": "gformula", "estimand", "risk": {ARM: {DAY: {"estimate", "se", ...}}}, "difference",
         "ratio", "rmst", "rmst_difference", "se_method", "model", ...}`` (risk = 1 - retention)."""
-        return {"method": "gformula", "estimand": "ATE: average over the cohort of each person's risk under each "
-                "arm (standardised Cox model)", "arms": list(self.labels),
+        return {"method": self.method, "estimand": self.estimand, "arms": list(self.labels),
                 "contrast": f"{self.labels[1]} - {self.labels[0]}", **self.blocks, "rmst": self.rmst,
                 "rmst_difference": self.rmst_difference, "se_method": self.se_method,
                 "conf_level": self.conf_level, "n": self.n, "n_boot": self.n_boot, "seed": self.seed,
@@ -171,7 +174,7 @@ class GFormulaResult:
 
     def _repr_html_(self) -> str:
         d = self.rmst_difference
-        return (frame_table(self.table(), caption="Standardised (g-formula) risk of dropout")
+        return (frame_table(self.table(), caption=f"Adjusted risk of dropout ({self.method})")
                 + paragraph(f"RMST difference to day {self.tau:g}: {d['estimate']:.2f} days "
                             f"({self.conf_level:.0%} CI {d['ci_lower']:.2f} to {d['ci_upper']:.2f}; "
                             f"SE by {self.se_method})"))
@@ -225,7 +228,7 @@ def _rmst(S: np.ndarray, widths: np.ndarray, t0: float) -> np.ndarray:
 def gformula_survival(df: pd.DataFrame, *, covariates: Sequence[str], treatment: str = "arm", time: str = "time",
                       event: str = "event", horizons: Iterable[float] = (30, 90, 180), tau: float | None = None,
                       ties: str = "efron", se: str = "influence", n_boot: int = N_BOOT, conf_level: float = 0.95,
-                      rng: Any = None) -> GFormulaResult:
+                      rng: Any = None) -> AdjustedRisk:
     """Standardised (g-formula) risk of dropout per arm from a Cox model, with contrasts and the RMST difference.
 
     Parameters
@@ -254,7 +257,7 @@ def gformula_survival(df: pd.DataFrame, *, covariates: Sequence[str], treatment:
 
     Returns
     -------
-    GFormulaResult
+    AdjustedRisk
 
     Raises
     ------
@@ -294,36 +297,50 @@ def gformula_survival(df: pd.DataFrame, *, covariates: Sequence[str], treatment:
         iids.append(i)
     S = np.vstack(S)
     rm = _rmst(S, widths, t0)
-    boot = rboot = None
-    seed, failed = None, 0
+    seed, failed, boot, rboot, iid_risk, iid_rmst = None, 0, None, None, None, None
     if iid:
         iid_risk = -np.stack([i[:, at] for i in iids])
         iid_rmst = np.stack([(i * widths).sum(axis=1) for i in iids])   # 2 x n
-        se_rm = np.sqrt((iid_rmst ** 2).sum(axis=1))
-        se_rd = float(np.sqrt(((iid_rmst[1] - iid_rmst[0]) ** 2).sum()))
     else:
         seed = _resolve_seed(rng)
         boot, rboot, failed = _bootstrap(model, hz, tau, int(n_boot), seed)
-        iid_risk = None
-        se_rm = rboot.std(axis=0, ddof=1)
-        se_rd = float((rboot[:, 1] - rboot[:, 0]).std(ddof=1))
-    risk = 1 - S[:, at]
-    blocks = contrast_block(risk, iid_risk, boot, labels, hz, conf_level)
-    z = float(stats.norm.ppf(0.5 + conf_level / 2))
-    rd = float(rm[1] - rm[0])
-    rmst_diff = {"tau": tau, "horizon": horizon_key(tau), **_entry(rd, se_rd, z)}
-    if rboot is not None:
-        alpha = (1 - conf_level) / 2
-        lo, hi = np.quantile(rboot[:, 1] - rboot[:, 0], [alpha, 1 - alpha])
-        rmst_diff.update(ci_lower=float(lo), ci_upper=float(hi), ci_method="percentile bootstrap")
     keep = pts <= max(hz)
     curves = pd.DataFrame({"time": pts[keep], labels[0]: S[0, keep], labels[1]: S[1, keep]})
-    return GFormulaResult(labels=labels, horizons=hz, risk=risk, blocks=blocks, curves=curves, tau=tau,
-                          rmst={lab: {"estimate": float(rm[a]), "se": float(se_rm[a])} for a, lab in enumerate(labels)},
-                          rmst_difference=rmst_diff, se_method=se, conf_level=conf_level,
-                          model={"terms": list(model.terms), "coef": dict(zip(model.terms, map(float, model.beta))),
-                                 "ties": ties},
-                          n=model.n, n_boot=int(n_boot) if not iid else 0, seed=seed, n_failed=failed)
+    return assemble(labels=labels, horizons=hz, tau=tau, risk=1 - S[:, at], rmst=rm, iid_risk=iid_risk,
+                    iid_rmst=iid_rmst, boot_risk=boot, boot_rmst=rboot, curves=curves, se_method=se,
+                    conf_level=conf_level, n=model.n, n_boot=0 if iid else int(n_boot), seed=seed, failed=failed,
+                    model={"terms": list(model.terms), "coef": dict(zip(model.terms, map(float, model.beta))),
+                           "ties": ties})
+
+
+def assemble(*, labels: tuple[str, str], horizons: tuple[float, ...], tau: float, risk: np.ndarray,
+             rmst: np.ndarray, iid_risk: np.ndarray | None, iid_rmst: np.ndarray | None,
+             boot_risk: np.ndarray | None, boot_rmst: np.ndarray | None, curves: pd.DataFrame, se_method: str,
+             conf_level: float, n: int, n_boot: int, seed: int | None, failed: int, model: dict,
+             method: str = "gformula", estimand: str = GFORMULA_ESTIMAND,
+             notes: Sequence[str] = ()) -> AdjustedRisk:
+    """An :class:`AdjustedRisk` from risks (``2 x H``) and RMSTs (``2``) with either influence functions
+    (``2 x n x H`` and ``2 x n``, on the iid scale) or bootstrap draws (``B x 2 x H`` and ``B x 2``)."""
+    blocks = contrast_block(risk, iid_risk, boot_risk, labels, horizons, conf_level)
+    if iid_rmst is not None:
+        se_rm = np.sqrt((iid_rmst ** 2).sum(axis=1))
+        se_rd = float(np.sqrt(((iid_rmst[1] - iid_rmst[0]) ** 2).sum()))
+    else:
+        se_rm = boot_rmst.std(axis=0, ddof=1)
+        se_rd = float((boot_rmst[:, 1] - boot_rmst[:, 0]).std(ddof=1))
+    z = float(stats.norm.ppf(0.5 + conf_level / 2))
+    rmst_diff = {"tau": tau, "horizon": horizon_key(tau), **_entry(float(rmst[1] - rmst[0]), se_rd, z),
+                 "ci_method": "normal"}
+    if boot_rmst is not None:
+        alpha = (1 - conf_level) / 2
+        lo, hi = np.quantile(boot_rmst[:, 1] - boot_rmst[:, 0], [alpha, 1 - alpha])
+        rmst_diff.update(ci_lower=float(lo), ci_upper=float(hi), ci_method="percentile bootstrap")
+    return AdjustedRisk(labels=labels, horizons=horizons, risk=risk, blocks=blocks, curves=curves, tau=tau,
+                        rmst={lab: {"estimate": float(rmst[a]), "se": float(se_rm[a])}
+                              for a, lab in enumerate(labels)},
+                        rmst_difference=rmst_diff, se_method=se_method, conf_level=conf_level, model=model, n=n,
+                        n_boot=n_boot, seed=seed, n_failed=failed, notes=tuple(notes), method=method,
+                        estimand=estimand)
 
 
 def _resampled_survival(beta: np.ndarray, X: np.ndarray, counts: np.ndarray, L: np.ndarray) -> np.ndarray:
