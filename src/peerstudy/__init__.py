@@ -65,6 +65,13 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "timevarying_cox": ("peerstudy.survival.observational.timevarying", "timevarying_cox"),
     "landmark_analysis": ("peerstudy.survival.observational.timevarying", "landmark_analysis"),
     "naive_ever_contact": ("peerstudy.survival.observational.timevarying", "naive_ever_contact"),
+    "gformula_survival": ("peerstudy.survival.observational.gformula", "gformula_survival"),
+    "aipw_survival": ("peerstudy.survival.observational.aipw", "aipw_survival"),
+    "weighted_comparison": ("peerstudy.survival.observational.overlap", "weighted_comparison"),
+    "adjusted_analysis": ("peerstudy.survival.observational.adjusted", "adjusted_analysis"),
+    "evalue": ("peerstudy.survival.observational.sensitivity", "evalue"),
+    "evalue_hazard_ratio": ("peerstudy.survival.observational.sensitivity", "evalue_hazard_ratio"),
+    "evalue_risks": ("peerstudy.survival.observational.sensitivity", "evalue_risks"),
     "permutation_test": ("peerstudy.survival.permutation", "permutation_test"),
     "analyse_cohort": ("peerstudy.survival.analyse", "analyse_cohort"),
     # design
