@@ -147,3 +147,21 @@ def test_errors(cohort):
         gformula_survival(three, covariates=COVS)
     with pytest.raises(ParameterError, match="n_boot"):
         gformula_survival(cohort, covariates=COVS, se="bootstrap", n_boot=5)
+
+
+def test_plot_adjusted_curves_draws_each_method_and_the_truth(cohort):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from peerstudy.present.plots import alt_text, plot_adjusted_curves
+
+    res = gformula_survival(cohort, covariates=COVS, horizons=(30, 90))
+    truth = {"usual_care": {"30": 0.8, "90": 0.5}, "peer": {"30": 0.9, "90": 0.6}}
+    ax = plot_adjusted_curves({"g-formula": res}, truth=truth)
+    assert len(ax.lines) == 4
+    assert "g-formula" in alt_text(ax.figure) and "true retention" in alt_text(ax.figure)
+    plt.close(ax.figure)
+    with pytest.raises(AnalysisError, match="needs AdjustedRisk"):
+        plot_adjusted_curves({"x": 1})
