@@ -20,7 +20,21 @@ Expected: g-formula with the right outcome model, AIPW with the right propensity
 model) and IPTW (right propensity) unbiased within Monte Carlo error with coverage near 95%; g-formula with the
 wrong outcome model and the naive Kaplan-Meier difference biased.
 
-Run ``python tests/test_survival_observational_simulation.py 500`` for the table with 500 replicates.
+Run ``python tests/test_survival_observational_simulation.py 300`` for the table; with 300 replicates of n = 800
+(seed 20261202; truth -0.1421):
+
+=============================  =======  =========  ======  =======  ========
+method                         bias     MCSE bias  emp SD  mean SE  coverage
+=============================  =======  =========  ======  =======  ========
+naive Kaplan-Meier             0.1461   0.0022     0.0387  -        -
+g-formula, right outcome       0.0024   0.0017     0.0298  0.0294   0.927
+g-formula, wrong outcome       0.1397   0.0020     0.0347  0.0339   0.020
+AIPW, right PS, wrong outcome  0.0041   0.0023     0.0399  0.0445   0.980
+IPTW, right PS                 0.0061   0.0030     0.0516  0.0680   1.000
+=============================  =======  =========  ======  =======  ========
+
+(coverage MCSE 0.013). The AIPW and IPTW influence-function SEs treat the fitted models as known and are
+conservative here; ``se="bootstrap"`` refits them.
 """
 
 from __future__ import annotations
@@ -122,7 +136,7 @@ def test_truth_by_quadrature_matches_a_large_sample():
 
 @pytest.mark.slow
 def test_double_robustness_and_coverage():
-    tab = study(reps=60, n=800)
+    tab = study(reps=40, n=800)
     print("\n" + tab.round(4).to_string())
     for name in ("gformula_right", "aipw_right_ps_wrong_outcome", "iptw_right_ps"):
         row = tab.loc[name]
