@@ -50,6 +50,8 @@ __all__ = ["aipw_survival", "ESTIMATORS", "AIPW_ESTIMAND", "IPTW_ESTIMAND"]
 
 #: censoring jump times taken once each (see the module docstring); ``False`` reproduces riskRegression 2022.11.28
 _DISTINCT_CENSORING = True
+#: people per block in the per-person terms (bounds the memory of the n x time-points matrices)
+_BLOCK = 2048
 #: the weighted estimators of :func:`aipw_survival`
 ESTIMATORS = ("iptw", "aipw")
 AIPW_ESTIMAND = ("ATE: the average over the cohort of each person's risk under each arm (doubly robust: "
@@ -59,22 +61,24 @@ IPTW_ESTIMAND = ("ATE: the average over the cohort of each person's risk under e
 
 
 def _terms(T: np.ndarray, dead: np.ndarray, A: np.ndarray, ps: np.ndarray, out: CoxModel, cens: CoxModel | None,
-           pts: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-person terms whose means are the IPTW and AIPW risks: ``{"iptw", "aipw"}`` each ``2 x n x T``."""
+           pts: np.ndarray, at: np.ndarray, widths: np.ndarray, t0: float) -> dict[str, dict[str, np.ndarray]]:
+    """The IPTW and AIPW risks from per-person terms whose means they are.
+
+    For each estimator: ``"mean"`` (``2 x T``, the risk at every point), ``"at"`` (``2 x n x H``, the terms at the
+    horizons) and ``"rmst"`` (``2 x n``, each person's term of the RMST). People are taken in blocks of
+    :data:`_BLOCK`, so memory grows with ``n`` times the number of horizons, not times the number of time points."""
+    n = len(T)
     L = out.cumhaz_at(pts)
     r_obs = out.linear_predictor()
-    F_obs = 1 - np.exp(-np.outer(r_obs, L))
     W = np.stack([(A == 0) / (1 - ps), (A == 1) / ps])
-    by_t = T[:, None] <= pts[None, :]
-    Y = (by_t & dead[:, None]).astype(float)
-    aug = np.zeros_like(F_obs)
-    if cens is None:
-        ipcw = np.ones_like(F_obs)
-    else:
+    r_arm = []
+    for value in (0.0, 1.0):
+        Xa = out.X.copy()
+        Xa[:, 0] = value - out.means[0]
+        r_arm.append(out.linear_predictor(Xa))
+    u = np.zeros(0)
+    if cens is not None:
         rc = cens.linear_predictor()
-        tmin = np.minimum(T[:, None], pts[None, :])
-        G = np.exp(-cens.cumhaz_before(tmin.ravel()).reshape(tmin.shape) * rc[:, None])
-        ipcw = np.where(by_t & ~dead[:, None], 0.0, 1.0) / G
         if _DISTINCT_CENSORING:
             u = cens.etimes[cens.etimes <= pts.max()]
             dlam = cens.dlam[:len(u)]
@@ -84,30 +88,42 @@ def _terms(T: np.ndarray, dead: np.ndarray, A: np.ndarray, ps: np.ndarray, out: 
             u = u[u < pts.max()]
             dlam = cens.dlam[np.searchsorted(cens.etimes, u)]
             L_prev = cens.cumhaz_at(np.concatenate([[0.0], u[:-1]]))
-        if len(u):
-            at_risk = u[None, :] <= T[:, None]
-            dN = (T[:, None] == u[None, :]) & ~dead[:, None]
-            dM = dN - dlam[None, :] * rc[:, None]
-            G_u = np.exp(-np.outer(rc, L_prev))
-            S_u = np.exp(-np.outer(r_obs, out.cumhaz_before(u)))
-            F_u = 1 - np.exp(-np.outer(r_obs, out.cumhaz_at(u)))
-            integrand = np.where(at_risk, dM / (G_u * S_u), 0.0)
-            I1 = np.cumsum(integrand, axis=1)
-            I2 = np.cumsum(F_u * integrand, axis=1)
-            k = np.searchsorted(u, pts, side="right")          # jumps <= t
-            z = np.zeros((len(T), 1))
-            I1 = np.hstack([z, I1])[:, k]
-            I2 = np.hstack([z, I2])[:, k]
-            aug = F_obs * I1 - I2
-    obs = ipcw * Y
-    out_terms = {"iptw": np.empty((2, len(T), len(pts))), "aipw": np.empty((2, len(T), len(pts)))}
-    for a, value in enumerate((0.0, 1.0)):
-        Xa = out.X.copy()
-        Xa[:, 0] = value - out.means[0]
-        F_a = 1 - np.exp(-np.outer(out.linear_predictor(Xa), L))
-        out_terms["iptw"][a] = W[a][:, None] * obs
-        out_terms["aipw"][a] = F_a + W[a][:, None] * (obs - F_a + aug)
-    return out_terms
+        L_u_before, L_u = out.cumhaz_before(u), out.cumhaz_at(u)
+        k = np.searchsorted(u, pts, side="right")          # jumps <= t
+    res = {name: {"mean": np.zeros((2, len(pts))), "at": np.empty((2, n, len(at))), "rmst": np.empty((2, n))}
+           for name in ESTIMATORS}
+    for lo in range(0, n, _BLOCK):
+        b = slice(lo, min(lo + _BLOCK, n))
+        Tb, db, rb = T[b], dead[b], r_obs[b]
+        F_obs = 1 - np.exp(-np.outer(rb, L))
+        by_t = Tb[:, None] <= pts[None, :]
+        obs = (by_t & db[:, None]).astype(float)
+        aug = 0.0
+        if cens is not None:
+            rcb = rc[b]
+            tmin = np.minimum(Tb[:, None], pts[None, :])
+            G = np.exp(-cens.cumhaz_before(tmin.ravel()).reshape(tmin.shape) * rcb[:, None])
+            obs /= G                                       # obs is 0 wherever C(t) = 0 (censored by t)
+            if len(u):
+                dM = ((Tb[:, None] == u[None, :]) & ~db[:, None]) - dlam[None, :] * rcb[:, None]
+                denom = np.exp(-np.outer(rcb, L_prev) - np.outer(rb, L_u_before))      # G(u-) S(u-)
+                integrand = np.where(u[None, :] <= Tb[:, None], dM / denom, 0.0)
+                F_u = 1 - np.exp(-np.outer(rb, L_u))
+                z = np.zeros((len(Tb), 1))
+                I1 = np.hstack([z, np.cumsum(integrand, axis=1)])[:, k]
+                I2 = np.hstack([z, np.cumsum(F_u * integrand, axis=1)])[:, k]
+                aug = F_obs * I1 - I2
+        for a in (0, 1):
+            F_a = 1 - np.exp(-np.outer(r_arm[a][b], L))
+            w = W[a][b][:, None]
+            for name in ESTIMATORS:
+                term = w * obs if name == "iptw" else F_a + w * (obs - F_a + aug)
+                res[name]["mean"][a] += term.sum(axis=0)
+                res[name]["at"][a, b] = term[:, at]
+                res[name]["rmst"][a, b] = t0 + (1 - term) @ widths
+    for name in ESTIMATORS:
+        res[name]["mean"] /= n
+    return res
 
 
 def _grid(out: CoxModel, cens: CoxModel | None, horizons: Sequence[float], tau: float):
@@ -213,7 +229,7 @@ def aipw_survival(df: pd.DataFrame, *, covariates: Sequence[str], propensity: Se
         cens = fit_cox_model(cdf, time=time, event="_censored", covariates=[treatment, *censoring], ties=ties)
     A = pm.treated.astype(int)
     pts, at, widths, t0 = _grid(out, cens, hz, tau)
-    terms = _terms(T, dead, A, pm.scores, out, cens, pts)
+    terms = _terms(T, dead, A, pm.scores, out, cens, pts, at, widths, t0)
     n = len(T)
     boot = None
     seed = None
@@ -229,14 +245,13 @@ def aipw_survival(df: pd.DataFrame, *, covariates: Sequence[str], propensity: Se
                                                       "coef": dict(zip(cens.terms, map(float, cens.beta)))}}
     results = {}
     for name, estimand in (("iptw", IPTW_ESTIMAND), ("aipw", AIPW_ESTIMAND)):
-        F = terms[name].mean(axis=1)                  # 2 x T
+        F = terms[name]["mean"]                       # 2 x T
         S = 1 - F
         rm = t0 + (S * widths).sum(axis=1)
         iid_risk = iid_rmst = b_risk = b_rmst = None
         if boot is None:
-            iid = (terms[name] - F[:, None, :]) / n    # 2 x n x T
-            iid_risk = iid[:, :, at]
-            iid_rmst = -(iid * widths).sum(axis=2)
+            iid_risk = (terms[name]["at"] - F[:, at][:, None, :]) / n     # 2 x n x H
+            iid_rmst = (terms[name]["rmst"] - rm[:, None]) / n            # 2 x n
         else:
             b_risk, b_rmst = boot[name]
         keep = pts <= max(hz)
@@ -278,9 +293,9 @@ def _bootstrap(*, df_arrays, pm, out: CoxModel, cens: CoxModel | None, horizons,
             failed += 1
             continue
         pts, at, widths, t0 = _grid(m, c, horizons, tau)
-        terms = _terms(T[idx], dead[idx], A[idx], ps, m, c, pts)
+        terms = _terms(T[idx], dead[idx], A[idx], ps, m, c, pts, at, widths, t0)
         for name in draws:
-            F = terms[name].mean(axis=1)
+            F = terms[name]["mean"]
             draws[name].append((F[:, at], t0 + ((1 - F) * widths).sum(axis=1)))
     if len(draws["aipw"]) < 20:
         raise AnalysisError(f"only {len(draws['aipw'])} of {n_boot} bootstrap resamples could be fitted")
