@@ -112,13 +112,15 @@ class CoxModel:
         dead = self.status == 1
         return np.bincount(np.searchsorted(self.etimes, self.time[dead]), minlength=len(self.etimes)).astype(float)
 
-    def iid_cumhaz(self, times: Sequence[float], iid_beta: np.ndarray | None = None) -> np.ndarray:
-        """Influence of each row on the cumulative baseline hazard at ``times`` (``n x len(times)``)."""
-        ib = self.iid_beta() if iid_beta is None else iid_beta
+    def iid_cumhaz(self, times: Sequence[float], iid_beta: np.ndarray | None = None,
+                   rows: slice | None = None) -> np.ndarray:
+        """Influence of each row (or of ``rows``) on the cumulative baseline hazard at ``times`` (rows x times)."""
+        rows = slice(None) if rows is None else rows
+        ib = (self.iid_beta() if iid_beta is None else iid_beta)[rows]
         kt = self.n_before(times)                       # event times <= t
-        ki = self.n_before(self.time)                   # event times <= T_i (Y_i(t_j) = 1 for j < ki)
-        r = np.exp(self.X @ self.beta)
-        dead = self.status == 1
+        ki = self.n_before(self.time[rows])             # event times <= T_i (Y_i(t_j) = 1 for j < ki)
+        r = np.exp(self.X[rows] @ self.beta)
+        dead = self.status[rows] == 1
         inv_s0 = np.concatenate([[0.0], 1.0 / self.S0])
         c = np.concatenate([[0.0], np.cumsum(self.dlam / self.S0)])
         H = np.vstack([np.zeros((1, self.X.shape[1])), np.cumsum(self.E * self.dlam[:, None], axis=0)])

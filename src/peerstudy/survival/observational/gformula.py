@@ -200,24 +200,42 @@ def _grid(model: CoxModel, horizons: Sequence[float], tau: float) -> tuple[np.nd
     return pts, np.searchsorted(pts, np.asarray(horizons, dtype=float)), widths
 
 
-def _standardised(model: CoxModel, pts: np.ndarray, value: float, iid: bool):
-    """Standardised survival at ``pts`` with the arm set to ``value`` (raw scale), and its influence function."""
+#: people per block in the influence functions (bounds the memory of the n x time-points matrices)
+_BLOCK = 4096
+
+
+def _standardised(model: CoxModel, pts: np.ndarray, value: float, iid: bool, at: np.ndarray | None = None,
+                  widths: np.ndarray | None = None):
+    """Standardised survival at ``pts`` with the arm set to ``value`` (raw scale) and, with ``iid``, its influence
+    functions at ``pts[at]`` (``n x H``) and of the area ``sum(widths * S)`` (``n``), in blocks of people."""
     Xa = model.X.copy()
     Xa[:, 0] = value - model.means[0]
     r = np.exp(Xa @ model.beta)
     L = model.cumhaz_at(pts)
     if not iid:
-        return mean_survival(r, L), None
-    Si = np.exp(-np.outer(r, L))          # n x T
-    S = Si.mean(axis=0)
+        return mean_survival(r, L), None, None
     n = model.n
+    S = np.zeros(len(pts))
+    m = np.zeros(len(pts))
+    q = np.zeros((len(pts), Xa.shape[1]))
+    blocks = [slice(lo, min(lo + _BLOCK, n)) for lo in range(0, n, _BLOCK)]
+    for b in blocks:
+        Si = np.exp(-np.outer(r[b], L))
+        Sr = Si * r[b][:, None]
+        S += Si.sum(axis=0)
+        m += Sr.sum(axis=0)
+        q += Sr.T @ Xa[b]
+    S, m, q = S / n, m / n, q / n
     ib = model.iid_beta(tie_counts=_TIE_COUNTS)
-    iL = model.iid_cumhaz(pts, ib)
-    Sr = Si * r[:, None]
-    m = Sr.mean(axis=0)
-    q = (Sr.T @ Xa) / n                    # T x p
-    out = (Si - S) / n - iL * m - (ib @ q.T) * L
-    return S, out
+    iid_at = np.empty((n, len(at)))
+    iid_area = np.empty(n)
+    for b in blocks:
+        Si = np.exp(-np.outer(r[b], L))
+        iL = model.iid_cumhaz(pts, ib, rows=b)
+        out = (Si - S) / n - iL * m - (ib[b] @ q.T) * L
+        iid_at[b] = out[:, at]
+        iid_area[b] = out @ widths
+    return S, iid_at, iid_area
 
 
 def _rmst(S: np.ndarray, widths: np.ndarray, t0: float) -> np.ndarray:
@@ -290,17 +308,18 @@ def gformula_survival(df: pd.DataFrame, *, covariates: Sequence[str], treatment:
     pts, at, widths = _grid(model, hz, tau)
     t0 = float(min(pts[0], tau)) if len(pts) else tau
     iid = se == "influence"
-    S, iids = [], []
+    S, iids, areas = [], [], []
     for value in (0.0, 1.0):
-        s, i = _standardised(model, pts, value, iid)
+        s, i, area = _standardised(model, pts, value, iid, at, widths)
         S.append(s)
         iids.append(i)
+        areas.append(area)
     S = np.vstack(S)
     rm = _rmst(S, widths, t0)
     seed, failed, boot, rboot, iid_risk, iid_rmst = None, 0, None, None, None, None
     if iid:
-        iid_risk = -np.stack([i[:, at] for i in iids])
-        iid_rmst = np.stack([(i * widths).sum(axis=1) for i in iids])   # 2 x n
+        iid_risk = -np.stack(iids)          # 2 x n x H
+        iid_rmst = np.stack(areas)          # 2 x n
     else:
         seed = _resolve_seed(rng)
         boot, rboot, failed = _bootstrap(model, hz, tau, int(n_boot), seed)
