@@ -147,6 +147,15 @@ def test_errors(cohort):
         gformula_survival(three, covariates=COVS)
     with pytest.raises(ParameterError, match="n_boot"):
         gformula_survival(cohort, covariates=COVS, se="bootstrap", n_boot=5)
+    coded = cohort.assign(arm=np.where(cohort["arm"] == "peer", 2, 1))
+    with pytest.raises(AnalysisError, match="must be coded 0/1"):
+        gformula_survival(coded, covariates=COVS)
+
+
+def test_numeric_01_treatment_equals_labelled_arms(cohort):
+    a = gformula_survival(cohort, covariates=COVS).to_dict()
+    b = gformula_survival(cohort.assign(arm=(cohort["arm"] == "peer").astype(int)), covariates=COVS).to_dict()
+    assert b["risk"]["1"]["90"]["estimate"] == pytest.approx(a["risk"]["peer"]["90"]["estimate"], rel=1e-12)
 
 
 def test_plot_adjusted_curves_draws_each_method_and_the_truth(cohort):

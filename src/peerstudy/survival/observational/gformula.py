@@ -35,7 +35,8 @@ from scipy import stats
 from peerstudy.exceptions import AnalysisError, ParameterError
 from peerstudy.survival._display import frame_table, paragraph
 from peerstudy.survival._validate import (as_list, check_choice, check_conf_level, check_horizons, check_number,
-                                          group_codes, horizon_key, require_frame, show, time_event)
+                                          group_codes, horizon_key, is_categorical, require_frame,
+                                          time_event)
 from peerstudy.survival.observational._coxfit import CoxModel, fit_cox_model, refit_beta
 from peerstudy.survival.observational._kernels import mean_survival
 
@@ -187,6 +188,8 @@ def _arm_design(df: pd.DataFrame, treatment: str, covariates: Sequence[str], tim
         raise AnalysisError(f"treatment column {treatment!r} must have exactly two levels; got {list(labels)}")
     if treatment in covariates:
         raise ParameterError(f"covariates must not include the treatment column {treatment!r}")
+    if not is_categorical(df[treatment]) and set(labels) != {"0", "1"}:
+        raise AnalysisError(f"a numeric treatment column {treatment!r} must be coded 0/1; got levels {list(labels)}")
     model = fit_cox_model(df, time=time, event=event, covariates=[treatment, *covariates], ties=ties)
     return model, (labels[0], labels[1])
 
