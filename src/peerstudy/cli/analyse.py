@@ -8,6 +8,8 @@ Reads CSV or Parquet (or a programme export with ``--mapping``), runs
 whole, so the set of files is complete or absent (no stale tables from another run); an existing ``DIR`` is
 replaced only if peerstudy made it. Warnings go to stderr and into ``notes`` of ``results.json``. Bad input
 exits with status 2 and one line.
+With ``--adjust gformula|aipw|overlap`` it adds the adjusted comparison of
+:func:`peerstudy.survival.observational.adjusted.adjusted_analysis` under the method's name (with E-values).
 With ``--adjust iptw --propensity A,B,...`` (non-randomised arms) it adds the inverse probability of
 treatment weighted analysis of :func:`peerstudy.survival.observational.iptw_analysis` under ``"iptw"``
 in ``results.json`` and ``iptw_balance.csv``, ``iptw_km.csv``, ``iptw_cox.csv``.
@@ -65,11 +67,26 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--exclude-invalid", action="store_true",
                    help="with --mapping: leave out rows that break a validation rule, counted by reason in the "
                         "flow of results.json (default: refuse the file, listing every problem)")
-    p.add_argument("--adjust", default=None, choices=("iptw",),
+    p.add_argument("--adjust", default=None, choices=("iptw", "gformula", "aipw", "overlap"),
                    help="adjust a non-randomised arm comparison: iptw = inverse probability of treatment weights "
-                   "(weighted KM, weighted Cox with robust SE, weighted RMST difference; results under 'iptw')")
+                   "(weighted KM, weighted Cox with robust SE, weighted RMST difference; results under 'iptw'); "
+                   "gformula = standardised risks from a Cox model of the arm and --covariates; aipw = doubly robust "
+                   "risks (propensity and Cox outcome models, censoring weights); overlap = weighted risks for "
+                   "--estimand (overlap weights by default) with SEs that refit the propensity model; each under "
+                   "its own name in results.json, with E-values")
     p.add_argument("--propensity", default="", metavar="A,B,...",
-                   help="propensity-model covariates for --adjust iptw, comma-separated")
+                   help="propensity-model covariates for --adjust iptw, aipw (default: --covariates) or overlap, "
+                        "comma-separated")
+    p.add_argument("--estimand", default="overlap", choices=("overlap", "ate", "att"),
+                   help="population of --adjust overlap: overlap (overlap weights), ate (whole cohort) or att "
+                        "(those who had a coach)")
+    p.add_argument("--trim", default=None, type=float, metavar="ALPHA",
+                   help="with --adjust overlap: Crump trimming, keep people with propensity in [ALPHA, 1 - ALPHA]")
+    p.add_argument("--se", default="influence", choices=("influence", "bootstrap"),
+                   help="standard errors of --adjust gformula/aipw: influence function or a bootstrap refitting "
+                        "the models (default: influence)")
+    p.add_argument("--n-boot", default=200, type=int, metavar="B",
+                   help="bootstrap resamples for --se bootstrap and --adjust overlap (default: 200; seed 0)")
     _add_impute_option(p)
     return p
 
@@ -176,16 +193,19 @@ def run(args: argparse.Namespace) -> int:
     horizons = _horizons(args.horizons)
     propensity = _csv_list(getattr(args, "propensity", "") or "")
     adjust = getattr(args, "adjust", None)
-    if adjust == "iptw" and not propensity:
-        raise ParameterError("--adjust iptw needs --propensity A,B,... (the covariates of the propensity model)")
-    if propensity and adjust is None:
-        raise ParameterError("--propensity is only used with --adjust iptw")
+    if adjust in ("iptw", "overlap") and not propensity:
+        raise ParameterError(f"--adjust {adjust} needs --propensity A,B,... (the covariates of the propensity model)")
+    if adjust in ("gformula", "aipw") and not _csv_list(args.covariates):
+        raise ParameterError(f"--adjust {adjust} needs --covariates A,B,... (the confounders of the Cox outcome "
+                             f"model)")
+    if propensity and adjust in (None, "gformula"):
+        raise ParameterError("--propensity is only used with --adjust iptw, aipw or overlap")
     df, flow = _read(args)
     arm = None if str(args.arm).lower() == "none" else args.arm
     complete, imputed = _impute(df, args, arm, horizons)
     df = complete if complete is not None else df
     if adjust is not None and arm is None:
-        raise ParameterError("--adjust iptw needs an arm column (--arm COL)")
+        raise ParameterError(f"--adjust {adjust} needs an arm column (--arm COL)")
     import warnings
 
     target = check_output_dir(args.out)
@@ -200,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
                              censored=tuple(_csv_list(args.censored)), design=design,
                              n_permutations=args.permutations, rng=args.seed)
         iptw = _iptw(df, args, arm, propensity, horizons) if adjust == "iptw" else None
+        adjusted = _adjusted(df, args, arm, propensity, horizons) if adjust not in (None, "iptw") else None
         frailty = _frailty(df, args, arm) if args.frailty else None
     import numpy as np
 
@@ -214,7 +235,8 @@ def run(args: argparse.Namespace) -> int:
     if imputed is not None:
         payload["imputed"] = imputed
     # every warning reaches the user: on stderr now, and in results.json's notes
-    said = list(res.notes) + (list(iptw.notes) if iptw is not None else [])
+    said = (list(res.notes) + (list(iptw.notes) if iptw is not None else [])
+            + (list(adjusted.notes) if adjusted is not None else []))
     extra = [str(w.message) for w in caught if str(w.message) not in said]
     payload["notes"] = list(dict.fromkeys([*payload.get("notes", []), *extra]))
     with np.errstate(over="ignore"):
@@ -222,6 +244,9 @@ def run(args: argparse.Namespace) -> int:
     if iptw is not None:
         payload["iptw"] = iptw_dict
         tables.update(iptw.tables())
+    if adjusted is not None:
+        payload[adjusted.method] = adjusted.to_dict()
+        tables.update(adjusted.tables)
     with OutputDir(target, made_by="peerstudy analyse") as build:
         for name, table in tables.items():
             table.to_csv(build / f"{name}.csv", index=False, lineterminator="\n")
@@ -248,6 +273,8 @@ def run(args: argparse.Namespace) -> int:
     if imputed is not None:
         print(f"imputed: {imputed['imputation']['m']} data sets for {', '.join(imputed['imputation']['imputed'])}; "
               f"the main analysis used the {res.n:,} complete cases; pooled results in results.json 'imputed'")
+    if adjusted is not None:
+        print(adjusted.summary)
     if frailty is not None:
         first = next(iter(frailty.terms))
         hr = frailty.terms[first]
@@ -308,3 +335,14 @@ def _impute(df, args: argparse.Namespace, arm: str | None, horizons: tuple[float
     for key in ("cox",):
         out[key].pop("imputation", None)
     return df.dropna(subset=list(imp.imputed)).reset_index(drop=True), out
+def _adjusted(df, args: argparse.Namespace, arm: str, propensity: list[str], horizons: tuple[float, ...]):
+    """g-formula, AIPW or weighted (overlap) comparison (survival.observational.adjusted); bootstrap seed 0."""
+    import warnings
+
+    from peerstudy.survival.observational.adjusted import adjusted_analysis
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # kept in the result's notes and printed
+        return adjusted_analysis(df, args.adjust, covariates=_csv_list(args.covariates), propensity=propensity,
+                                 treatment=arm, time=args.time, event=args.event, horizons=horizons, ties=args.ties,
+                                 se=args.se, n_boot=args.n_boot, trim=args.trim, estimand=args.estimand, rng=0)

@@ -14,6 +14,7 @@ from peerstudy.present.plots.design import (METHOD_LABELS, plot_design_effect, p
                                             plot_power_curves, plot_simulation_vs_formula)
 from peerstudy.present.plots.evidence import plot_funnel, plot_meta_forest
 from peerstudy.present.plots.observational import plot_love, plot_overlap
+from peerstudy.present.plots.observational import plot_adjusted_curves, plot_love, plot_overlap
 from peerstudy.present.plots.survival import (ARM_COLOURS, ARM_LABELS, number_at_risk, plot_cif, plot_enrolment,
                                               plot_forest, plot_km, plot_schoenfeld)
 
@@ -21,4 +22,5 @@ __all__ = ["ARM_LABELS", "ARM_COLOURS", "METHOD_LABELS", "number_at_risk", "plot
            "plot_schoenfeld", "plot_cif", "plot_enrolment", "plot_power_curves", "plot_events_participants",
            "plot_design_effect", "plot_simulation_vs_formula", "plot_flow", "plot_overlap", "plot_love",
            "plot_meta_forest", "plot_funnel",
+           "plot_adjusted_curves",
            "alt_text", "theme"]

@@ -1,4 +1,5 @@
-"""Figures for observational analyses: propensity-score overlap and a love plot of covariate balance.
+"""Figures for observational analyses: propensity-score overlap, a love plot of covariate balance, and
+standardised (adjusted) retention curves beside a known truth.
 
 Each function takes a result (or table), draws on ``ax`` (a new figure's axes if ``None``,
 :func:`._axes.create_ax`) inside the figure theme with seaborn (``histplot`` and ``kdeplot`` for the
@@ -16,7 +17,7 @@ import pandas as pd
 from peerstudy.exceptions import AnalysisError
 from peerstudy.present.plots._axes import create_ax, describe, place_legend, themed
 
-__all__ = ["plot_overlap", "plot_love"]
+__all__ = ["plot_overlap", "plot_love", "plot_adjusted_curves"]
 
 #: Colours of the control and treated groups (seaborn's "deep" blue and orange, as the arms').
 _GROUP_COLOURS = ("#4c72b0", "#dd8452")
@@ -150,4 +151,47 @@ def plot_love(balance: Any, *, ax: Any = None, threshold: float = 0.1):
     if "weighted" in shown:
         text += f"; after weighting the largest is {t['weighted'].max():.2f}"
     describe(ax, text + ".")
+    return ax
+
+
+@themed
+def plot_adjusted_curves(results: Any, *, truth: Any = None, ax: Any = None):
+    """Adjusted retention curves of each arm, one line style per method, with the truth's points if known.
+
+    Parameters
+    ----------
+    results : AdjustedRisk or mapping of label to AdjustedRisk
+        From :func:`peerstudy.survival.observational.gformula.gformula_survival` or ``aipw_survival``
+        (``curves``: ``time`` and one column of retention per arm).
+    truth : mapping, optional
+        ``{ARM: {DAY: retention}}`` (a simulation's ``net_survival``), drawn as points.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    items = dict(results) if isinstance(results, dict) else {getattr(results, "method", "adjusted"): results}
+    if not items or not all(hasattr(r, "curves") and hasattr(r, "labels") for r in items.values()):
+        raise AnalysisError("plot_adjusted_curves needs AdjustedRisk results (g-formula, IPTW or AIPW)")
+    _, ax = create_ax(ax)
+    styles = ["-", "--", ":", "-."]
+    for k, (name, res) in enumerate(items.items()):
+        c = res.curves
+        for j, arm in enumerate(res.labels):
+            ax.step(c["time"], c[arm], where="post", color=_GROUP_COLOURS[j % 2], ls=styles[k % len(styles)],
+                    label=f"{name}, {arm}")
+    if truth is not None:
+        for j, arm in enumerate(next(iter(items.values())).labels):
+            if arm in truth:
+                days = sorted(float(d) for d in truth[arm])
+                vals = [truth[arm][d] for d in sorted(truth[arm], key=float)]
+                ax.plot(days, vals, "o", color=_GROUP_COLOURS[j % 2], label=f"truth, {arm}")
+    ax.set_xlabel("Days since enrolment")
+    ax.set_ylabel("Retained in treatment (standardised)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Adjusted retention by arm")
+    place_legend(ax, "right", title="")
+    describe(ax, f"Adjusted retention curves of each arm by {', '.join(items)}"
+                 f"{' with the true retention as points' if truth is not None else ''}.")
     return ax
