@@ -95,6 +95,14 @@ class ReportCohort:
         """Whether counts 1-10 must be hidden (always for real data; synthetic data opt out)."""
         return self.real
 
+    @property
+    def design(self) -> Any:
+        """How the arms were assigned (:class:`peerstudy.present.wording.Design`): the scenario's allocation for a
+        simulated cohort; programme data is observational. Sentences use causal verbs only when randomised."""
+        from peerstudy.present.wording import design_of
+
+        return design_of(self.scenario, real=self.real)
+
 
 def load_report_cohort(*, scenario: str = "outpatient_default", seed: int = 20250101, n: int = 0,
                        data: str = "", mapping: str = "") -> ReportCohort:
