@@ -35,7 +35,7 @@ from typing import Any, Mapping
 
 from peerstudy.exceptions import ParameterError
 
-__all__ = ["ENDING_NOUNS", "UNKNOWN", "Design", "design_of", "format_interval", "format_estimate", "format_p", "retention_sentence",
+__all__ = ["ENDING_NOUNS", "LABELS", "UNKNOWN", "Design", "label", "format_column", "is_p_column", "design_of", "format_interval", "format_estimate", "format_p", "retention_sentence",
            "rmst_sentence", "hazard_ratio_sentence", "fine_gray_sentence"]
 
 #: The allocations a design may have; the first two are randomised.
@@ -234,3 +234,93 @@ def fine_gray_sentence(hr: float, lower: float, upper: float, *, design: Design 
     direction = "lower" if hr < 1 else "higher" if hr > 1 else "unchanged"
     return (f"{lead}having a peer coach was associated with a {direction} {what.replace('the cumulative', 'cumulative')} "
             f"(subdistribution hazard ratio {hr:.2f}, 95% CI {ci}; {design.caveat})")
+
+
+# --- the words of tables: one vocabulary for every page ---------------------------------------------------------
+
+#: Names of arms, model terms and result columns as people read them. Keys are the codes used in the package.
+LABELS: dict[str, str] = {
+    "usual_care": "Usual care", "peer": "Peer coach", "all": "Everyone", "peer - usual_care": "Peer coach − usual care",
+    "arm": "Peer coach vs usual care", "arm[peer]": "Peer coach vs usual care",
+    "age": "Age (per year)", "female": "Female", "homeless": "Homeless or unstably housed",
+    "stimulant_use": "Stimulant co-use", "injects": "Injected drugs (last 30 days)", "unemployed": "Unemployed",
+    "depression": "Depression score (per point)", "prior_treatments": "Prior treatments (per treatment)",
+    "incarcerated": "Incarceration", "died": "Death", "dropout": "Dropout", "retained": "Still in treatment",
+    "lost_to_follow_up": "Lost to follow-up", "GLOBAL": "All terms together",
+    "tau": "Horizon (days)", "group": "Group", "term": "Term", "quantity": "Quantity", "estimate": "Estimate",
+    "truth": "Truth", "se": "SE", "ci_lower": "95% CI from", "ci_upper": "95% CI to", "coef": "log HR",
+    "covered": "Interval covers the truth", "mean_treated": "Mean, peer coach", "mean_control": "Mean, usual care",
+    "smd_before": "Standardised difference, before weighting", "smd_after": "Standardised difference, after weighting",
+    "hr": "HR", "p": "p", "n": "People", "events": "Dropouts", "method": "Method", "model": "Model",
+    "day": "Day", "ending": "Ending", "cif": "Cumulative incidence",
+}
+
+_P_HEADERS = {"p", "p-value", "p value", "pr(>|z|)", "p (log-rank)", "pvalue"}
+_MISSING = {"nan", "NaN", "None", "<NA>", "NaT", "NA", ""}
+
+
+#: Column headers that read differently from the same code in a cell (a column "arm" holds arms).
+_HEADERS = {"arm": "Arm", "n": "People", "events": "Dropouts"}
+
+
+def label(code: Any, *, header: bool = False) -> str:
+    """The label people read for a code (an arm, a term, a column); unknown snake_case codes lose their underscores.
+
+    >>> label("arm[peer]"), label("ci_lower"), label("event_probability"), label("arm", header=True)
+    ('Peer coach vs usual care', '95% CI from', 'event probability', 'Arm')
+    """
+    text = str(code)
+    if header and text in _HEADERS:
+        return _HEADERS[text]
+    if text in LABELS:
+        return LABELS[text]
+    if "_" in text and text.replace("_", "").isalnum() and text.lower() == text:
+        return text.replace("_", " ")
+    return text
+
+
+def is_p_column(header: str) -> bool:
+    """Whether a column of a table holds p-values (by its header)."""
+    return header.strip().lower() in _P_HEADERS
+
+
+def _number(text: str) -> float | None:
+    try:
+        x = float(text.replace(",", ""))
+    except ValueError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def format_column(cells: "list[str]", header: str = "") -> "list[str]":
+    """The cells of one table column as people read them.
+
+    Missing values become a dash, True/False yes/no, codes their labels, p-values "<0.001"; numbers get one number
+    of decimals by size (3 below 10, 2 below 100, else 1) and whole columns thousands separators, never "20000.0".
+
+    >>> format_column(["0.000015", "0.2", "nan"], "p")
+    ['<0.001', '0.20', '–']
+    >>> format_column(["20000.0", "1500.0"]), format_column(["0.123456", "12.5"]), format_column(["True", "peer"])
+    (['20,000', '1,500'], ['0.123', '12.50'], ['yes', 'Peer coach'])
+    """
+    numbers = [_number(c) for c in cells]
+    shown = [c for c, x in zip(cells, numbers) if x is not None]
+    p_col = is_p_column(header)
+    whole = bool(shown) and all(float(x).is_integer() for x in numbers if x is not None)
+    out = []
+    for c, x in zip(cells, numbers):
+        s = c.strip()
+        if s in _MISSING:
+            out.append("–")
+        elif s in ("True", "False"):
+            out.append("yes" if s == "True" else "no")
+        elif x is not None and not any(ch.isalpha() for ch in s.replace("e-", "").replace("e+", "")):
+            if p_col:
+                out.append(format_p(x))
+            elif whole:
+                out.append(f"{int(x):,}")
+            else:
+                out.append(f"{x:,.1f}" if abs(x) >= 100 else _fmt(x, 2 if abs(x) >= 10 else 3))
+        else:
+            out.append(label(s))
+    return out

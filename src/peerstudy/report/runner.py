@@ -38,7 +38,7 @@ from peerstudy.report.provenance import git_info, package_versions
 #: Environment variable naming the JSON file a running notebook's ``record`` writes to.
 RESULTS_ENV = "PEERSTUDY_RESULTS"
 
-__all__ = ["Report", "run_report"]
+__all__ = ["Report", "run_report", "report_command"]
 
 
 def _ipc_kernel_manager(socket_prefix: str):
@@ -133,7 +133,7 @@ def _execute(job: dict[str, Any]) -> dict[str, Any]:
     status["execute_s"] = round(time.perf_counter() - started, 3)
     if status["status"] == "ok":
         t0 = time.perf_counter()
-        status["html"] = export_html(out_ipynb, show_code=job["show_code"]).name
+        status["html"] = export_html(out_ipynb, show_code=job["show_code"], command=job.get("command")).name
         status["html_s"] = round(time.perf_counter() - t0, 3)
     status["seconds"] = round(time.perf_counter() - started, 3)
     return status
@@ -269,6 +269,8 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
     """
     t_start = time.perf_counter()
     raw = dict(parameters or {})
+    command = report_command(scenario=scenario, data=data, mapping=mapping, parameters=raw, only=only, out=out,
+                             show_code=show_code)
     if scenario is not None and data is not None:
         raise ParameterError("give either a scenario or a data file, not both")
     for key, value in (("scenario", scenario), ("data", data), ("mapping", mapping)):
@@ -309,7 +311,7 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
     try:
         kernel = _kernel_name(kernel_name)
         statuses, results = _run_notebooks(specs, typed, build, kernel, show_code=show_code, workers=workers,
-                                           progress=progress)
+                                           progress=progress, command=command)
         manifest = _manifest(provenance, specs, typed, statuses, kernel, show_code=show_code,
                              private=bool(data_path))
         failed = [st for st in statuses if st["status"] != "ok"]
@@ -329,6 +331,40 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
         if not kept and build.exists():
             shutil.rmtree(build, ignore_errors=True)
     return Report(path=target, manifest=manifest, results=results)
+
+
+def report_command(*, scenario: str | None = None, data: str | os.PathLike | None = None,
+                   mapping: str | os.PathLike | None = None, parameters: Mapping[str, Any] | None = None,
+                   only: Sequence[str] | None = None, out: str | os.PathLike | None = None, show_code: bool = False,
+                   formats: Sequence[str] | None = None) -> str:
+    """The ``peerstudy report`` command that makes this report, as a reader would type it.
+
+    Data and mapping files are named by their file name only (a page never shows where files live).
+
+    >>> report_command(scenario="ed_bridge", parameters={"n": 300}, out="reports/ed")
+    'peerstudy report --scenario ed_bridge -p n=300 --out reports/ed'
+    """
+    import shlex
+
+    words = ["peerstudy", "report"]
+    if scenario is not None:
+        words += ["--scenario", Path(scenario).name if str(scenario).lower().endswith((".yaml", ".yml")) else scenario]
+    if data is not None:
+        words += ["--data", Path(data).name]
+    if mapping is not None:
+        words += ["--mapping", Path(mapping).name if Path(mapping).suffix else str(mapping)]
+    for key, value in (parameters or {}).items():
+        if key not in ("scenario", "data", "mapping"):
+            words += ["-p", f"{key}={value}"]
+    if only:
+        words += ["--only", *map(str, only)]
+    if out is not None:
+        words += ["--out", str(out)]
+    if show_code:
+        words.append("--show-code")
+    if formats and list(formats) != ["html"]:
+        words += ["--format", ",".join(formats)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _select_notebooks(notebooks: Sequence[str | os.PathLike] | None, notebook_dir: str | os.PathLike | None,
@@ -389,7 +425,8 @@ def _target(out: str | os.PathLike | None, resolved: Mapping[str, Any], data_pat
 
 
 def _run_notebooks(specs: Sequence[NotebookSpec], typed: Mapping[str, dict[str, Any]], build: Path, kernel: str, *,
-                   show_code: bool, workers: int | None, progress: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                   show_code: bool, workers: int | None, progress: bool,
+                   command: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Execute the notebooks into ``build``: (per-notebook statuses, what each recorded)."""
     results_dir = build / ".results"
     results_dir.mkdir()
@@ -399,6 +436,7 @@ def _run_notebooks(specs: Sequence[NotebookSpec], typed: Mapping[str, dict[str, 
         "name": s.name, "input": str(s.path), "output": str(build / f"{s.name}.ipynb"),
         "parameters": typed[s.name], "kernel": kernel, "cwd": str(build), "show_code": show_code,
         "results": str(results_dir / f"{s.name}.json"), "log": str(logs_dir / f"{s.name}.log"),
+        "command": command,
     } for s in specs]
     n_workers = workers or min(len(jobs), os.cpu_count() or 1)
     if progress:

@@ -119,8 +119,8 @@ def place_legend(ax: Any, where: str = "right", *, title: str | None = None, nco
     ----------
     ax : matplotlib Axes
     where : str
-        ``"right"``: outside, right of the Axes, vertically centred; anything else is a matplotlib
-        ``loc`` inside the Axes.
+        ``"right"``: outside, right of the Axes, vertically centred; ``"top"``: outside, above the Axes,
+        centred; anything else is a matplotlib ``loc`` inside the Axes.
     title : str, optional
         Legend title (default: the title of a legend seaborn made, if any).
     ncol : int, default 1
@@ -150,6 +150,8 @@ def place_legend(ax: Any, where: str = "right", *, title: str | None = None, nco
     opts: dict[str, Any] = dict(loc=where, ncol=ncol)
     if where == "right":
         opts.update(loc="center left", bbox_to_anchor=(1.01, 0.5), borderaxespad=0.2)
+    elif where == "top":
+        opts.update(loc="lower center", bbox_to_anchor=(0.5, 1.01), borderaxespad=0.2)
     legend = ax.legend(handles, labels, title=title, **{**opts, **kwargs})
     for line in proxies:
         line.remove()
