@@ -190,7 +190,7 @@ def rmst_sentence(difference: float, lower: float, upper: float, *, tau: float, 
     """
     if not _finite(difference):
         return f"over the first {tau:g} days the difference in mean days in treatment cannot be estimated"
-    n = format_estimate(abs(difference))
+    n = format_estimate(abs(difference), decimals=0 if abs(difference) >= 0.5 else 1)  # never "0 fewer days"
     ci = _ci(lower, upper, decimals=0, null=0.0, caveat=design.caveat)
     if design.randomised:
         verb = "added" if difference >= 0 else "took away"
@@ -253,6 +253,9 @@ LABELS: dict[str, str] = {
     "smd_before": "Standardised difference, before weighting", "smd_after": "Standardised difference, after weighting",
     "hr": "HR", "p": "p", "n": "People", "events": "Dropouts", "method": "Method", "model": "Model",
     "day": "Day", "ending": "Ending", "cif": "Cumulative incidence",
+    # the same words as tables of the package write them
+    "usual care": "Usual care", "peer coach": "Peer coach", "lost to follow up": "Lost to follow-up",
+    "total": "Total", "still in treatment": "Still in treatment",
 }
 
 _P_HEADERS = {"p", "p-value", "p value", "pr(>|z|)", "p (log-rank)", "pvalue"}
@@ -260,7 +263,7 @@ _MISSING = {"nan", "NaN", "None", "<NA>", "NaT", "NA", ""}
 
 
 #: Column headers that read differently from the same code in a cell (a column "arm" holds arms).
-_HEADERS = {"arm": "Arm", "n": "People", "events": "Dropouts"}
+_HEADERS = {"arm": "Arm", "n": "People", "events": "Dropouts", "all": "All"}
 
 
 def label(code: Any, *, header: bool = False) -> str:

@@ -27,6 +27,7 @@ PAGE_CSS = """
 .jp-RenderedHTMLCommon table th, .jp-RenderedHTMLCommon table td { padding: .3rem .7rem; border: none;
   border-bottom: 1px solid #e3e3e3; text-align: left; vertical-align: top; max-width: 28rem; white-space: normal; }
 .jp-RenderedHTMLCommon table .ps-num { text-align: right; }
+.jp-RenderedHTMLCommon table tbody th { text-align: left; font-weight: 600; }
 .jp-RenderedHTMLCommon table thead th { border-bottom: 2px solid #888; font-weight: 600; }
 .jp-RenderedHTMLCommon table tbody tr:nth-child(odd) { background: #fafafa; }
 .jp-RenderedHTMLCommon table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3rem; }
@@ -52,7 +53,7 @@ def export_html(ipynb: Path, *, show_code: bool, command: str | None = None) -> 
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": ipynb.stem}})
     body = _with_alt_text(body, nb)
-    body = body.replace("</head>", f"<style>{PAGE_CSS}</style>\n</head>", 1)
+    body = strip_external_scripts(body.replace("</head>", f"<style>{PAGE_CSS}</style>\n</head>", 1))
     target = ipynb.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target
@@ -302,3 +303,102 @@ li{{margin-bottom:1.2rem}} .summary{{margin:.3rem 0}} .meta{{color:#666;font-siz
 <p class="meta">Numbers: <a href="results.json">results.json</a>. Provenance: <a href="manifest.json">manifest.json</a>.</p>
 </body></html>
 """
+
+
+# --- one file and a PDF ----------------------------------------------------------------------------------------
+
+#: Formats a report can be written in besides its folder of pages (which is always made).
+FORMATS = ("html", "figures", "single", "pdf")
+
+_EXTERNAL_SCRIPT = re.compile(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>', re.I)
+_PRINT_CSS = """
+@page { size: A4; margin: 14mm 12mm; }
+.ps-page { break-before: page; }
+.ps-index { font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }
+.ps-index li { margin-bottom: 1.2rem; } .ps-index .summary { margin: .3rem 0; }
+.ps-index .meta { color: #666; font-size: .85rem; margin: 0; }
+@media print { .jp-Notebook { padding: 0 !important; } img { break-inside: avoid; } }
+"""
+
+
+def check_formats(formats: Sequence[str] | str | None) -> tuple[str, ...]:
+    """The formats asked for, checked: a comma-separated string or a sequence of :data:`FORMATS`.
+
+    >>> check_formats("html,pdf")
+    ('html', 'single', 'pdf')
+    """
+    from peerstudy.exceptions import ParameterError
+
+    items = [f.strip().lower() for f in (formats.split(",") if isinstance(formats, str) else (formats or ["html"]))]
+    bad = [f for f in items if f not in FORMATS]
+    if bad or not items:
+        raise ParameterError(f"--format must be a comma-separated list of {', '.join(FORMATS)}; got "
+                             f"{','.join(items) if items else repr(formats)}")
+    chosen = {"html", *items}
+    if "pdf" in chosen:
+        chosen.add("single")  # the PDF is printed from the one-file report
+    return tuple(f for f in FORMATS if f in chosen)
+
+
+def find_chromium() -> str:
+    """The headless browser that prints PDFs: ``$PEERSTUDY_CHROMIUM``, else ``chromium`` on the PATH."""
+    import os
+    import shutil
+
+    from peerstudy.exceptions import ParameterError
+
+    for candidate in (os.environ.get("PEERSTUDY_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
+                      shutil.which("google-chrome"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise ParameterError("--format pdf needs Chromium (chromium on the PATH, or PEERSTUDY_CHROMIUM); none was found: "
+                         "install it, or leave pdf out of --format")
+
+
+def strip_external_scripts(page: str) -> str:
+    """A page without the scripts nbconvert loads from the internet (require.js, MathJax): it opens offline."""
+    return _EXTERNAL_SCRIPT.sub("", page)
+
+
+def single_html(folder: Path, pages: Sequence[tuple[str, str]], index: str) -> str:
+    """The whole report as one self-contained HTML file: the index, then each page (images are inline already).
+
+    ``pages`` are ``(name, html file name)`` in the report's order; links of the index point within the file.
+    """
+    styles: list[str] = []
+    sections: list[str] = []
+    for i, (name, file) in enumerate(pages):
+        text = (folder / file).read_text(encoding="utf-8")
+        if i == 0:  # every page carries the same template style: once is enough
+            styles = re.findall(r"<style[^>]*>.*?</style>", text.split("</head>", 1)[0], flags=re.S)
+        body = re.search(r"<body([^>]*)>(.*)</body>", text, flags=re.S)
+        attrs, inner = (body.group(1), body.group(2)) if body else ("", text)
+        sections.append(f'<div class="ps-page" id="page-{html.escape(name)}"{attrs}>{inner}</div>')
+    index_body = re.search(r"<body[^>]*>(.*)</body>", index, flags=re.S)
+    index_inner = index_body.group(1) if index_body else index
+    for _, file in pages:
+        index_inner = index_inner.replace(f'href="{html.escape(file)}"', f'href="#page-{html.escape(Path(file).stem)}"')
+    index_inner = re.sub(r'<p class="meta">Numbers:.*?</p>', "", index_inner, flags=re.S)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>peerstudy report</title>\n"
+            + "\n".join(styles) + f"\n<style>{_PRINT_CSS}</style>\n</head>\n<body>\n"
+            + f'<div class="ps-index">{index_inner}</div>\n' + "\n".join(sections) + "\n</body></html>\n")
+
+
+def print_pdf(page: Path, target: Path, *, chromium: str | None = None, timeout: float = 120.0) -> Path:
+    """Print ``page`` to ``target`` with headless Chromium (A4, no header or footer)."""
+    import subprocess
+
+    from peerstudy.exceptions import ReportError
+
+    exe = chromium or find_chromium()
+    args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync", "--no-pdf-header-footer",
+            f"--print-to-pdf={target}", page.resolve().as_uri()]
+    try:
+        done = subprocess.run(args, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise ReportError(f"Chromium did not print the PDF within {timeout:g} s") from None
+    if done.returncode != 0 or not target.is_file() or target.stat().st_size == 0:
+        last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+        raise ReportError(f"Chromium could not print the PDF (exit {done.returncode}): {last}")
+    return target

@@ -8,7 +8,7 @@ gives its figure a one-sentence description (the figure's label; :func:`alt_text
 calls ``plt.show()``.
 """
 
-from peerstudy.present.plots._axes import alt_text, theme
+from peerstudy.present.plots._axes import alt_text, save_figure, theme
 from peerstudy.present.plots.design import (METHOD_LABELS, plot_design_effect, plot_events_participants, plot_flow,
                                             plot_power_curves, plot_simulation_vs_formula)
 from peerstudy.present.plots.observational import plot_love, plot_overlap
@@ -18,4 +18,4 @@ from peerstudy.present.plots.survival import (ARM_COLOURS, ARM_LABELS, cumulativ
 __all__ = ["ARM_LABELS", "ARM_COLOURS", "METHOD_LABELS", "number_at_risk", "cumulative_count", "logrank_p", "plot_km", "plot_forest",
            "plot_schoenfeld", "plot_cif", "plot_enrolment", "plot_power_curves", "plot_events_participants",
            "plot_design_effect", "plot_simulation_vs_formula", "plot_flow", "plot_overlap", "plot_love",
-           "alt_text", "theme"]
+           "alt_text", "save_figure", "theme"]
