@@ -235,7 +235,7 @@ def scenario_table(scenario: Mapping[str, Any]) -> pd.DataFrame:
                                           f"death {scenario['death_rate']:g}"),
         ("Lost to follow-up", f"{100 * scenario['loss_to_follow_up_per_year']:.0f}% a year"),
     ]
-    return pd.DataFrame(rows, columns=["", "value"]).set_index("")
+    return pd.DataFrame(rows, columns=["", "Assumed"]).set_index("")
 
 
 def truth_comparison(results: Mapping[str, Any], truth: Mapping[str, Any]) -> pd.DataFrame:

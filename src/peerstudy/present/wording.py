@@ -295,11 +295,12 @@ def _number(text: str) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def format_column(cells: "list[str]", header: str = "") -> "list[str]":
+def format_column(cells: "list[str]", header: str = "", *, numbers: bool = True) -> "list[str]":
     """The cells of one table column as people read them.
 
     Missing values become a dash, True/False yes/no, codes their labels, p-values "<0.001"; numbers get one number
     of decimals by size (3 below 10, 2 below 100, else 1) and whole columns thousands separators, never "20000.0".
+    With ``numbers=False`` (a table whose author formatted it) numbers are left as they are.
 
     >>> format_column(["0.000015", "0.2", "nan"], "p")
     ['<0.001', '0.20', '–']
@@ -317,6 +318,8 @@ def format_column(cells: "list[str]", header: str = "") -> "list[str]":
             out.append("–")
         elif s in ("True", "False"):
             out.append("yes" if s == "True" else "no")
+        elif x is not None and not numbers:
+            out.append(s)
         elif x is not None and not any(ch.isalpha() for ch in s.replace("e-", "").replace("e+", "")):
             if p_col:
                 out.append(format_p(x))

@@ -137,6 +137,7 @@ def people_tables(fragment: str) -> str:
         if "dataframe" in style.get_text():  # pandas' own table style: the page's replaces it
             style.decompose()
     for table in soup.find_all("table"):
+        styled = str(table.get("id", "")).startswith("T_")  # a pandas Styler: its author formatted the numbers
         _drop_range_index(table)
         _merge_index_name_row(table)
         head = table.find("thead")
@@ -145,12 +146,12 @@ def people_tables(fragment: str) -> str:
         if header_rows:
             for th in header_rows[-1].find_all(["th", "td"]):
                 text = th.get_text(strip=True)
-                th.string = label(text, header=True) if text else ""
+                th.string = _header(label(text, header=True)) if text else ""
                 headers.append(text)
             for row in header_rows[:-1]:
                 for th in row.find_all(["th", "td"]):
                     text = th.get_text(strip=True)
-                    th.string = label(text, header=True) if text else ""
+                    th.string = _header(label(text, header=True)) if text else ""
         body_rows = [r for r in (table.find("tbody") or table).find_all("tr") if r.parent.name != "thead"]
         grid = [r.find_all(["th", "td"]) for r in body_rows]
         width = max((len(r) for r in grid), default=0)
@@ -159,7 +160,7 @@ def people_tables(fragment: str) -> str:
             if not col:
                 continue
             header = headers[j] if j < len(headers) else ""
-            texts = format_column([c.get_text(strip=True) for c in col], header)
+            texts = format_column([c.get_text(strip=True) for c in col], header, numbers=not styled)
             numeric = all(_is_number(t) for t in texts)
             for c, t in zip(col, texts):
                 if c.find(True) is None:  # plain text cells only: links, images and markup stay as they are
@@ -174,6 +175,13 @@ def people_tables(fragment: str) -> str:
         if table.has_attr("border"):
             del table["border"]
     return str(soup)
+
+
+def _header(text: str) -> str:
+    """A column header starting with a capital ("hazard ratio" -> "Hazard ratio"); symbols (p, df) stay."""
+    if len(text) > 2 and text[0].islower() and not text.startswith(("log ", "p ")):
+        return text[0].upper() + text[1:]
+    return text
 
 
 def _is_number(text: str) -> bool:
@@ -310,7 +318,8 @@ li{{margin-bottom:1.2rem}} .summary{{margin:.3rem 0}} .meta{{color:#666;font-siz
 #: Formats a report can be written in besides its folder of pages (which is always made).
 FORMATS = ("html", "figures", "single", "pdf")
 
-_EXTERNAL_SCRIPT = re.compile(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>', re.I)
+_EXTERNAL_SCRIPT = re.compile(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>'
+                              r'|<script\b[^>]*>(?:(?!</script>).)*?https?://cdn(?:(?!</script>).)*</script>', re.I | re.S)
 _PRINT_CSS = """
 @page { size: A4; margin: 14mm 12mm; }
 .ps-page { break-before: page; }

@@ -356,7 +356,8 @@ def report_command(*, scenario: str | None = None, data: str | os.PathLike | Non
                    formats: Sequence[str] | None = None) -> str:
     """The ``peerstudy report`` command that makes this report, as a reader would type it.
 
-    Data and mapping files are named by their file name only (a page never shows where files live).
+    Data and mapping files are named by their file name only, and an absolute ``--out`` by its folder name (a
+    page never shows where files live on a machine).
 
     >>> report_command(scenario="ed_bridge", parameters={"n": 300}, out="reports/ed")
     'peerstudy report --scenario ed_bridge -p n=300 --out reports/ed'
@@ -376,7 +377,7 @@ def report_command(*, scenario: str | None = None, data: str | os.PathLike | Non
     if only:
         words += ["--only", *map(str, only)]
     if out is not None:
-        words += ["--out", str(out)]
+        words += ["--out", Path(out).name if Path(out).is_absolute() else str(out)]
     if show_code:
         words.append("--show-code")
     if formats and list(formats) != ["html"]:
