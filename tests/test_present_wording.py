@@ -102,3 +102,18 @@ def test_a_design_names_its_allocation():
         Design("crossover")
     assert design_of({"allocation": "observational"}).randomised is False
     assert design_of({"allocation": "individual"}, real=True).allocation == "observational"
+
+
+def test_a_report_cohort_declares_its_design_for_the_summaries(results):
+    from peerstudy.report.notebook import load_report_cohort
+
+    r = results["outpatient_default"]
+    try:
+        cohort = load_report_cohort(scenario="cluster_randomised", n=200, seed=2)
+        assert cohort.design.allocation == "cluster" and wording.current_design() == cohort.design
+        assert CAUSAL.search(tables.retention_summary(r["km"], r["rmst"], day=90))
+        cohort = load_report_cohort(scenario="observational", n=200, seed=2)
+        assert not CAUSAL.search(tables.retention_summary(r["km"], r["rmst"], day=90))
+    finally:
+        wording.use_design(None)
+    assert not CAUSAL.search(tables.retention_summary(r["km"], r["rmst"], day=90))

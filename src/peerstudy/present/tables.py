@@ -15,7 +15,7 @@ import pandas as pd
 
 from peerstudy.exceptions import DataError
 from peerstudy.present.privacy import THRESHOLD, format_count, suppress_table, suppressed_label, suppression_mask
-from peerstudy.present.wording import ENDING_NOUNS, UNKNOWN, fine_gray_sentence, retention_sentence, rmst_sentence
+from peerstudy.present.wording import ENDING_NOUNS, current_design, fine_gray_sentence, retention_sentence, rmst_sentence
 
 __all__ = ["cohort_table", "endings_table", "scenario_table", "truth_comparison", "retention_difference", "retention_summary", "competing_summary",
            "cohort_summary"]
@@ -140,11 +140,12 @@ def retention_summary(km: Any, rmst: Any | None = None, *, day: float = 90, desi
     The words follow ``design`` (:class:`peerstudy.present.wording.Design`; :func:`~peerstudy.present.wording.design_of`
     makes one from a scenario): causal verbs ("peer support added 9 days") only for a randomised comparison;
     otherwise "was associated with", naming the adjustment (none: "not adjusted for differences between the groups").
-    Without a design nothing causal is claimed. E.g. "At 90 days, 62% of people with a peer coach were still in
+    Without a design, the one declared by :func:`peerstudy.present.wording.use_design` (a report's cohort) is
+    used; without either nothing causal is claimed. E.g. "At 90 days, 62% of people with a peer coach were still in
     treatment, against 55% with usual care (difference 7 percentage points, 95% CI 1 to 13); over the first 180 days
     peer support added 9 days in treatment on average (95% CI -0.4 to 18.9)."
     """
-    design = design or UNKNOWN
+    design = design or current_design()
     if not design.randomised:  # Kaplan-Meier and RMST compare the arms as they are: unadjusted
         design = design.adjusted_for(None)
     r = retention_difference(km, day)
@@ -165,7 +166,7 @@ def competing_summary(cif: Any, fine_gray: Any | None = None, *, day: float = 18
     dropout (:func:`peerstudy.present.wording.fine_gray_sentence`), with causal verbs only for a randomised
     ``design``.
     """
-    design = design or UNKNOWN
+    design = design or current_design()
     at = cif.at([day])
     def p(c: str, g: str) -> float:
         sub = at[(at["cause"] == c) & (at["group"] == g)]["cif"]

@@ -35,7 +35,7 @@ from typing import Any, Mapping
 
 from peerstudy.exceptions import ParameterError
 
-__all__ = ["ENDING_NOUNS", "LABELS", "UNKNOWN", "Design", "label", "format_column", "is_p_column", "design_of", "format_interval", "format_estimate", "format_p", "retention_sentence",
+__all__ = ["ENDING_NOUNS", "LABELS", "UNKNOWN", "Design", "use_design", "current_design", "label", "format_column", "is_p_column", "design_of", "format_interval", "format_estimate", "format_p", "retention_sentence",
            "rmst_sentence", "hazard_ratio_sentence", "fine_gray_sentence"]
 
 #: The allocations a design may have; the first two are randomised.
@@ -92,6 +92,22 @@ class Design:
 
 #: The design assumed when none is known: observational (no causal claim is made that the data cannot back).
 UNKNOWN = Design("observational")
+
+_CURRENT: list[Design] = []  # the design of the cohort this process reports on, if one was declared
+
+
+def use_design(design: Design | None) -> None:
+    """Declare the design of the cohort this process (a report notebook's kernel) reports on.
+
+    Summaries given no ``design`` use it (:func:`current_design`). :func:`peerstudy.report.load_report_cohort`
+    declares its cohort's design, so a report page's sentences follow the cohort it loaded; None forgets it.
+    """
+    _CURRENT[:] = [design] if design is not None else []
+
+
+def current_design() -> Design:
+    """The design declared with :func:`use_design`, else :data:`UNKNOWN` (observational: nothing causal)."""
+    return _CURRENT[0] if _CURRENT else UNKNOWN
 
 
 def design_of(scenario: Mapping[str, Any] | None = None, *, real: bool = False, adjustment: str | None = None) -> Design:
