@@ -70,7 +70,7 @@ def test_plot_km_suppresses_small_at_risk_counts(cohort):
 def test_forest_plot_of_one_or_several_models(cohort):
     cox = fit_cox(cohort, covariates=("arm", "age", "homeless"))
     ax = plots.plot_forest(cox, labels={"arm[peer]": "Peer coach"})
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["Peer coach", "age", "homeless"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Peer coach", "Age (years)", "Homeless or unstably housed"]
     # the top row is the first term, at its hazard ratio
     first = ax.get_lines()[0]
     assert first.get_xdata()[0] == pytest.approx(cox.to_dict()["terms"]["arm[peer]"]["hr"])

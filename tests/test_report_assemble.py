@@ -42,7 +42,7 @@ def test_warnings_become_notes_without_paths_and_printed_lines_become_text():
     for raw in ("arm[peer]", "NaN", "True", "False", "1.55e-05", "20000.0", "<th>0</th>", "ci_lower", ">tau<"):
         assert raw not in table, raw
     for shown in ("Peer coach vs usual care", "&lt;0.001", "0.41", "yes", "no", "20,000", "Horizon (days)",
-                  "95% CI from", "Age (per year)", "–"):
+                  "95% CI from", "Age (years)", "–"):
         assert shown in table, shown
 
 

@@ -258,9 +258,9 @@ def fine_gray_sentence(hr: float, lower: float, upper: float, *, design: Design 
 LABELS: dict[str, str] = {
     "usual_care": "Usual care", "peer": "Peer coach", "all": "Everyone", "peer - usual_care": "Peer coach − usual care",
     "arm": "Peer coach vs usual care", "arm[peer]": "Peer coach vs usual care",
-    "age": "Age (per year)", "female": "Female", "homeless": "Homeless or unstably housed",
+    "age": "Age (years)", "female": "Female", "homeless": "Homeless or unstably housed",
     "stimulant_use": "Stimulant co-use", "injects": "Injected drugs (last 30 days)", "unemployed": "Unemployed",
-    "depression": "Depression score (per point)", "prior_treatments": "Prior treatments (per treatment)",
+    "depression": "Depression score", "prior_treatments": "Prior treatments",
     "incarcerated": "Incarceration", "died": "Death", "dropout": "Dropout", "retained": "Still in treatment",
     "lost_to_follow_up": "Lost to follow-up", "GLOBAL": "All terms together",
     "tau": "Horizon (days)", "group": "Group", "term": "Term", "quantity": "Quantity", "estimate": "Estimate",

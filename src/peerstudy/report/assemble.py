@@ -22,15 +22,15 @@ from peerstudy.report.parameters import NotebookSpec
 
 #: Style added to every page: readable tables, the Notes box, printed lines as text.
 PAGE_CSS = """
-.jp-RenderedHTMLCommon table, table.ps-table { border-collapse: collapse; margin: .6rem 0 1rem; font-size: .9rem;
+table.ps-table { border-collapse: collapse; margin: .6rem 0 1rem; font-size: .9rem;
   font-variant-numeric: tabular-nums; border: none; }
-.jp-RenderedHTMLCommon table th, .jp-RenderedHTMLCommon table td { padding: .3rem .7rem; border: none;
+.jp-RenderedHTMLCommon table.ps-table th, .jp-RenderedHTMLCommon table.ps-table td { padding: .3rem .7rem; border: none;
   border-bottom: 1px solid #e3e3e3; text-align: left; vertical-align: top; max-width: 28rem; white-space: normal; }
-.jp-RenderedHTMLCommon table .ps-num { text-align: right; }
-.jp-RenderedHTMLCommon table tbody th { text-align: left; font-weight: 600; }
-.jp-RenderedHTMLCommon table thead th { border-bottom: 2px solid #888; font-weight: 600; }
-.jp-RenderedHTMLCommon table tbody tr:nth-child(odd) { background: #fafafa; }
-.jp-RenderedHTMLCommon table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3rem; }
+.jp-RenderedHTMLCommon table.ps-table .ps-num { text-align: right; }
+.jp-RenderedHTMLCommon table.ps-table tbody th { text-align: left; font-weight: 600; }
+.jp-RenderedHTMLCommon table.ps-table thead th { border-bottom: 2px solid #888; font-weight: 600; }
+.jp-RenderedHTMLCommon table.ps-table tbody tr:nth-child(odd) { background: #fafafa; }
+.jp-RenderedHTMLCommon table.ps-table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3rem; }
 .ps-notes { border: 1px solid #c9d7e8; background: #f3f7fb; border-radius: 6px; padding: .6rem 1rem; margin: 1rem 0; }
 .ps-notes h2 { font-size: 1rem; margin: 0 0 .3rem; }
 .ps-notes ul { margin: .2rem 0 0 1.2rem; padding: 0; }
@@ -301,6 +301,8 @@ def index_html(specs: Sequence[NotebookSpec], statuses: Sequence[dict[str, Any]]
     commit = f", peerstudy commit {git['commit'][:10]}{' (modified)' if git.get('dirty') else ''}" if git else ""
     privacy = ("Counts from 1 to 10 are shown as &lt;11." if manifest["privacy"]["small_counts_suppressed"]
                else "Synthetic data: counts are shown as they are.")
+    how = (f'<p class="meta">Made by <code>{html.escape(manifest["command"])}</code>.</p>'
+           if manifest.get("command") else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>peerstudy report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;line-height:1.45}}
@@ -308,7 +310,7 @@ li{{margin-bottom:1.2rem}} .summary{{margin:.3rem 0}} .meta{{color:#666;font-siz
 <body><h1>peerstudy report</h1>
 <p>From {source}{commit}. Created {html.escape(manifest['created'])}. {privacy}</p>
 <ul>{''.join(items)}</ul>
-<p class="meta">Numbers: <a href="results.json">results.json</a>. Provenance: <a href="manifest.json">manifest.json</a>.</p>
+{how}<p class="meta">Numbers: <a href="results.json">results.json</a>. Provenance: <a href="manifest.json">manifest.json</a>.</p>
 </body></html>
 """
 

@@ -328,6 +328,7 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
                                            progress=progress, command=command, figures="figures" in chosen)
         manifest = _manifest(provenance, specs, typed, statuses, kernel, show_code=show_code,
                              private=bool(data_path))
+        manifest["command"] = command
         failed = [st for st in statuses if st["status"] != "ok"]
         if failed:
             kept = True

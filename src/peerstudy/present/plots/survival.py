@@ -307,7 +307,9 @@ def plot_forest(results: Any, *, ax: Any = None, terms: Sequence[str] | None = N
     ax.axvline(1.0, color="grey", lw=1, ls="--")
     ax.set_xscale("log")
     _ratio_ticks(ax)
-    names = [(labels or {}).get(t, t) for t in order]
+    from peerstudy.present.wording import label
+
+    names = [(labels or {}).get(t, label(t)) for t in order]
     ax.set_yticks(range(len(order) - 1, -1, -1), names)
     ax.set_ylim(-0.7, len(order) - 0.3)
     ax.set_xlabel(xlabel)
