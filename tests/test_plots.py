@@ -29,7 +29,8 @@ def _close():
 
 
 def _texts(ax):
-    return [t.get_text() for t in ax.texts]
+    """Texts of an Axes and of the tables drawn below it (its inset Axes, with their titles)."""
+    return [text for a in (ax, *ax.child_axes) for text in [*(t.get_text() for t in a.texts), a.get_title(loc="left")]]
 
 
 def test_number_at_risk_counts_people_still_observed(cohort):
@@ -69,7 +70,7 @@ def test_plot_km_suppresses_small_at_risk_counts(cohort):
 def test_forest_plot_of_one_or_several_models(cohort):
     cox = fit_cox(cohort, covariates=("arm", "age", "homeless"))
     ax = plots.plot_forest(cox, labels={"arm[peer]": "Peer coach"})
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["Peer coach", "age", "homeless"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Peer coach", "Age (years)", "Homeless or unstably housed"]
     # the top row is the first term, at its hazard ratio
     first = ax.get_lines()[0]
     assert first.get_xdata()[0] == pytest.approx(cox.to_dict()["terms"]["arm[peer]"]["hr"])
@@ -112,3 +113,45 @@ def test_enrolment_plot_hides_small_month_counts(cohort):
     assert sum(p.get_height() for p in ax2.patches) == 40
     with pytest.raises(DataError, match="column 'enrolled_on' not in the data"):
         plots.plot_enrolment(small.drop(columns="enrolled_on"))
+
+
+def test_km_figure_has_the_parts_of_a_published_one(cohort):
+    from peerstudy.survival import logrank_test
+
+    km = kaplan_meier(cohort, group="arm")
+    p = plots.logrank_p(km)
+    assert p == pytest.approx(logrank_test(cohort, group="arm").p, rel=1e-9)  # the R-checked test
+    ax = plots.plot_km(km, at_risk_days=[0, 60, 120, 180])
+    legend = ax.get_legend()
+    assert legend.get_title().get_text().startswith("Log-rank p")
+    assert {"Censored"} <= {t.get_text() for t in legend.get_texts()}
+    marks = [ln for ln in ax.get_lines() if ln.get_marker() == "|" and len(ln.get_xdata())]
+    for arm, line in zip(km.curves, marks):
+        c = km.curves[arm]
+        assert len(line.get_xdata()) == int((np.asarray(c.n_censor) > 0).sum())
+    texts = _texts(ax)
+    assert "Cumulative dropouts" in texts
+    for arm, c in km.curves.items():
+        t, e = cohort.loc[cohort["arm"] == arm, "time"], cohort.loc[cohort["arm"] == arm, "event"]
+        assert plots.survival.cumulative_count(c, [60, 180]).tolist() == [int(e[t <= 60].sum()), int(e[t <= 180].sum())]
+    medians = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    for line, (arm, d) in zip(medians, km.to_dict().items()):
+        assert line.get_xdata()[1] == pytest.approx(d["median"])
+    private = plots.plot_km(km, suppress=True)
+    assert not [ln for ln in private.get_lines() if ln.get_marker() == "|" and len(ln.get_xdata())]
+
+
+def test_forest_prints_each_estimate_and_cif_has_bands_and_a_risk_table(cohort):
+    cox = fit_cox(cohort, covariates=("arm", "age"))
+    ax = plots.plot_forest(cox, labels={"arm[peer]": "Peer coach vs usual care"})
+    t = cox.to_dict()["terms"]["arm[peer]"]
+    assert f"{t['hr']:.2f} ({t['ci_lower']:.2f} to {t['ci_upper']:.2f})" in _texts(ax)
+    cif = cumulative_incidence(cohort, group="arm")
+    ax = plots.plot_cif(cif, truth=cohort.attrs["truth"]["estimands"]["cif"])
+    assert "Number at risk" in _texts(ax)
+    assert "Truth (simulation)" in [x.get_text() for x in ax.get_legend().get_texts()]
+    bands = ax.collections
+    assert len(bands) == len(cif.causes) * len(cif.curves)
+    for band in bands:
+        y = np.concatenate([p.vertices[:, 1] for p in band.get_paths()])
+        assert y.min() >= 0 and y.max() <= 1

@@ -229,7 +229,10 @@ def test_no_plt_show_in_the_package():
 def test_love_plot_rows_run_from_the_largest_imbalance_with_open_and_filled_markers(weights):
     ax = plots.plot_love(weights)
     table = weights.balance.assign(before=weights.balance["smd_before"].abs())
-    assert [t.get_text() for t in ax.get_yticklabels()] == list(table.sort_values("before", ascending=False)["term"])
+    from peerstudy.present.wording import label
+
+    expected = [label(t) for t in table.sort_values("before", ascending=False)["term"]]  # labels, not codes
+    assert [t.get_text() for t in ax.get_yticklabels()] == expected
     before, after = (line for line in ax.lines if len(line.get_xdata()) == len(table))
     assert before.get_markerfacecolor() in ("white", (1.0, 1.0, 1.0, 1.0))
     assert after.get_markerfacecolor() != before.get_markerfacecolor()

@@ -197,4 +197,5 @@ def test_summary_sentence_uses_the_numbers():
     text = res.summary(day=90)
     naive = res.naive_km.survival_at([90])
     assert text.startswith(f"At 90 days, {100 * naive.loc[90, 'peer']:.0f}% of people who took up a peer coach")
-    assert f"{res.rmst.difference:.0f} days in treatment" in text
+    assert f"{abs(res.rmst.difference):.0f} {'more' if res.rmst.difference >= 0 else 'fewer'} days in treatment" in text
+    assert "associated with" in text and "peer support added" not in text  # observational: no causal verb

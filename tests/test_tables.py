@@ -37,10 +37,14 @@ def test_retention_difference_uses_greenwood_se_of_each_arm(cohort):
 def test_retention_summary_sentence(cohort):
     km = kaplan_meier(cohort, group="arm", horizons=(90,))
     rm = rmst(cohort, tau=180)
-    line = tables.retention_summary(km, rm, day=90)
+    from peerstudy.present.wording import Design
+
+    line = tables.retention_summary(km, rm, day=90, design=Design("individual"))
     r = tables.retention_difference(km, 90)
     assert line.startswith(f"At 90 days, {100 * r['peer']:.0f}% of people with a peer coach")
-    assert "over the first 180 days peer support" in line and "-0" not in line
+    assert "over the first 180 days peer support" in line and "-0 " not in line and "-0)" not in line
+    plain = tables.retention_summary(km, rm, day=90)  # no design given: nothing causal is claimed
+    assert "peer support" not in plain and "associated with" in plain and "not adjusted" in plain
     assert tables.retention_summary(km, day=400).startswith("Retention at 400 days cannot be estimated")
 
 
@@ -100,8 +104,8 @@ def test_result_tables_hide_small_counts_for_real_data():
     assert not set(rare) & set(reportable_endings(df, suppress=True))
     text = competing_summary(cif, day=180, df=df, suppress=True)
     for e in rare:
-        assert e not in text
-    assert "incarcerated" in competing_summary(cif, day=180)
+        assert {"incarcerated": "incarceration", "died": "death"}[e] not in text
+    assert "incarceration" in competing_summary(cif, day=180)
 
 
 def test_a_missing_share_is_never_printed_as_nan_percent():

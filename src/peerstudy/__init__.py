@@ -12,8 +12,8 @@ This module is the front door: the verbs people use, importable as ``import peer
 300
 
 Names load lazily (PEP 562), so ``import peerstudy`` is quick and the command line starts fast. The
-modules behind them are documented in the API reference; ``ps.plots``, ``ps.tables`` and ``ps.privacy``
-are the presentation modules, for notebooks.
+modules behind them are documented in the API reference; ``ps.plots``, ``ps.tables``, ``ps.privacy``
+and ``ps.wording`` are the presentation modules, for notebooks.
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "plots": ("peerstudy.present.plots", None),
     "tables": ("peerstudy.present.tables", None),
     "privacy": ("peerstudy.present.privacy", None),
+    "wording": ("peerstudy.present.wording", None),
 }
 
 __all__ = ["PeerstudyError", "__version__", *_FRONT]

@@ -2,6 +2,7 @@
 
     peerstudy report [--scenario NAME_OR_YAML | --data FILE [--mapping MAP.yaml]] [--design individual|cluster|observational]
                      [-p NAME=VALUE ...] [--only NOTEBOOK ...] [--out DIR] [--show-code]
+                     [--format html[,figures][,single][,pdf]]
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (name, stem or number prefix)")
     p.add_argument("--out", metavar="DIR", help="report folder (default reports/<scenario-or-data-name>/)")
     p.add_argument("--show-code", action="store_true", help="keep the code cells in the HTML")
+    p.add_argument("--format", metavar="LIST", default="html",
+                   help="comma-separated: html (the folder of pages, always made), figures (every figure also as "
+                        "PDF and 300 dpi PNG in DIR/figures/), single (the whole report as one self-contained "
+                        "DIR/report.html), pdf (DIR/report.pdf, printed by headless Chromium); default html")
     p.add_argument("--notebooks", metavar="DIR", help="folder of notebooks (default: the project's notebooks/)")
     p.add_argument("--workers", type=int, metavar="N", help="notebooks run at once (default: one per CPU)")
     p.add_argument("--kernel", metavar="NAME", help="Jupyter kernel (default 'peerstudy' if installed, else 'python3')")
@@ -65,9 +70,12 @@ def run(args: argparse.Namespace) -> int:
     report = run_report(
         scenario=args.scenario, data=args.data, mapping=args.mapping, parameters=parameters,
         only=args.only, out=args.out, show_code=args.show_code, workers=args.workers, kernel_name=args.kernel,
-        progress=not args.quiet, notebook_dir=args.notebooks,
+        progress=not args.quiet, notebook_dir=args.notebooks, formats=args.format,
     )
     seconds = report.manifest.get("seconds")
     print(f"report ready in {seconds:.1f} s: open {report.index}", file=sys.stderr)
+    for extra in ("report.html", "report.pdf"):
+        if (report.path / extra).is_file():
+            print(f"{extra.split('.')[1].upper()}: {report.path / extra}", file=sys.stderr)
     print(report.index)
     return 0

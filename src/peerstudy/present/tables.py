@@ -15,6 +15,7 @@ import pandas as pd
 
 from peerstudy.exceptions import DataError
 from peerstudy.present.privacy import THRESHOLD, format_count, suppress_table, suppressed_label, suppression_mask
+from peerstudy.present.wording import ENDING_NOUNS, current_design, fine_gray_sentence, retention_sentence, rmst_sentence
 
 __all__ = ["cohort_table", "endings_table", "scenario_table", "truth_comparison", "retention_difference", "retention_summary", "competing_summary",
            "cohort_summary"]
@@ -133,34 +134,39 @@ def _pct(p: float) -> str:
     return f"{100 * p:.0f}%"
 
 
-def retention_summary(km: Any, rmst: Any | None = None, *, day: float = 90) -> str:
+def retention_summary(km: Any, rmst: Any | None = None, *, day: float = 90, design: Any = None) -> str:
     """One sentence for programme staff from a KM result (and optionally an RMST result).
 
-    E.g. "At 90 days, 62% of people with a peer coach were still in treatment, against 55% with
-    usual care (difference 7 points, 95% CI 1 to 13); over the first 180 days peer support added
-    9 days in treatment on average (95% CI 2 to 16)."
+    The words follow ``design`` (:class:`peerstudy.present.wording.Design`; :func:`~peerstudy.present.wording.design_of`
+    makes one from a scenario): causal verbs ("peer support added 9 days") only for a randomised comparison;
+    otherwise "was associated with", naming the adjustment (none: "not adjusted for differences between the groups").
+    Without a design, the one declared by :func:`peerstudy.present.wording.use_design` (a report's cohort) is
+    used; without either nothing causal is claimed. E.g. "At 90 days, 62% of people with a peer coach were still in
+    treatment, against 55% with usual care (difference 7 percentage points, 95% CI 1 to 13); over the first 180 days
+    peer support added 9 days in treatment on average (95% CI -0.4 to 18.9)."
     """
+    design = design or current_design()
+    if not design.randomised:  # Kaplan-Meier and RMST compare the arms as they are: unadjusted
+        design = design.adjusted_for(None)
     r = retention_difference(km, day)
     if any(v != v for v in r.values()):
         return f"Retention at {day:g} days cannot be estimated: follow-up ends earlier."
-    text = (f"At {day:g} days, {_pct(r['peer'])} of people with a peer coach were still in treatment, "
-            f"against {_pct(r['usual_care'])} with usual care (difference {_whole(100 * r['difference'])} points, "
-            f"95% CI {_whole(100 * r['ci_lower'])} to {_whole(100 * r['ci_upper'])})")
+    text = retention_sentence(r["peer"], r["usual_care"], r["ci_lower"], r["ci_upper"], day=day, design=design)
     if rmst is not None and getattr(rmst, "difference", None) is not None:
-        d = rmst.difference
-        verb = "added" if d >= 0 else "took away"
-        text += (f"; over the first {rmst.tau:g} days peer support {verb} {_whole(abs(d))} days in treatment on average "
-                 f"(95% CI {_whole(rmst.ci_lower)} to {_whole(rmst.ci_upper)})")
+        text += "; " + rmst_sentence(rmst.difference, rmst.ci_lower, rmst.ci_upper, tau=rmst.tau, design=design)
     return text + "."
 
 
 def competing_summary(cif: Any, fine_gray: Any | None = None, *, day: float = 180, cause: str = "dropout",
-                      df: pd.DataFrame | None = None, suppress: bool = False) -> str:
+                      df: pd.DataFrame | None = None, suppress: bool = False, design: Any = None) -> str:
     """One sentence on how often each arm ended by ``cause`` and by the competing endings, by ``day``.
 
     With ``suppress`` (real data; needs ``df``), endings that some arm had 1-10 times are left out of the
-    sentence, as :func:`cif_table` hides them.
+    sentence, as :func:`cif_table` hides them. The Fine-Gray ratio is described by the cumulative incidence of
+    dropout (:func:`peerstudy.present.wording.fine_gray_sentence`), with causal verbs only for a randomised
+    ``design``.
     """
+    design = design or current_design()
     at = cif.at([day])
     def p(c: str, g: str) -> float:
         sub = at[(at["cause"] == c) & (at["group"] == g)]["cif"]
@@ -174,14 +180,23 @@ def competing_summary(cif: Any, fine_gray: Any | None = None, *, day: float = 18
     text = (f"By day {day:g}, {_pct(p(cause, 'peer'))} of people with a peer coach had dropped out, against "
             f"{_pct(p(cause, 'usual_care'))} with usual care")
     if others:
-        parts = ", ".join(f"{c.replace('_', ' ')} {_pct(p(c, 'peer'))} vs {_pct(p(c, 'usual_care'))}" for c in others)
+        parts = ", ".join(f"{ENDING_NOUNS.get(c, c.replace('_', ' '))} {_pct(p(c, 'peer'))} vs {_pct(p(c, 'usual_care'))}"
+                          for c in others)
         text += f"; other endings were rarer ({parts})"
     if fine_gray is not None:
         term = fine_gray.to_dict()["terms"].get("arm[peer]")
         if term:
-            text += (f". Accounting for those endings, peer support multiplied the rate of dropout by "
-                     f"{term['hr']:.2f} (95% CI {term['ci_lower']:.2f} to {term['ci_upper']:.2f})")
+            competing = _and_words([ENDING_NOUNS.get(c, c.replace("_", " ")) for c in cif.causes if c != cause]) \
+                or "the other endings"
+            text += ". " + fine_gray_sentence(term["hr"], term["ci_lower"], term["ci_upper"], design=design,
+                                              competing=competing)
     return text + "."
+
+
+def _and_words(items: "list[str]") -> str:
+    if not items:
+        return ""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def cohort_summary(df: pd.DataFrame, *, label: str, real: bool, arm: str = "arm") -> str:
@@ -221,7 +236,7 @@ def scenario_table(scenario: Mapping[str, Any]) -> pd.DataFrame:
                                           f"death {scenario['death_rate']:g}"),
         ("Lost to follow-up", f"{100 * scenario['loss_to_follow_up_per_year']:.0f}% a year"),
     ]
-    return pd.DataFrame(rows, columns=["", "value"]).set_index("")
+    return pd.DataFrame(rows, columns=["", "Assumed"]).set_index("")
 
 
 def truth_comparison(results: Mapping[str, Any], truth: Mapping[str, Any]) -> pd.DataFrame:

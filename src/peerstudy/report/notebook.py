@@ -95,6 +95,14 @@ class ReportCohort:
         """Whether counts 1-10 must be hidden (always for real data; synthetic data opt out)."""
         return self.real
 
+    @property
+    def design(self) -> Any:
+        """How the arms were assigned (:class:`peerstudy.present.wording.Design`): the scenario's allocation for a
+        simulated cohort; programme data is observational. Sentences use causal verbs only when randomised."""
+        from peerstudy.present.wording import design_of
+
+        return design_of(self.scenario, real=self.real)
+
 
 def load_report_cohort(*, scenario: str = "outpatient_default", seed: int = 20250101, n: int = 0,
                        data: str = "", mapping: str = "") -> ReportCohort:
@@ -113,21 +121,29 @@ def load_report_cohort(*, scenario: str = "outpatient_default", seed: int = 2025
     mapping : str
         A mapping YAML for :func:`peerstudy.data.programme.read_export`.
 
+    The cohort's design (:attr:`ReportCohort.design`) is declared for the summaries of this process
+    (:func:`peerstudy.present.wording.use_design`): causal words only for a randomised scenario.
+
     Raises
     ------
     DataError, SchemaError, ScenarioError
         The data cannot be read or the scenario is invalid.
     """
+    from peerstudy.present.wording import use_design
+
     if data:
         df, flow = _read_data(data, mapping)
-        return ReportCohort(data=df, real=True, label=Path(data).name, scenario=None, truth=None, seed=None,
-                            flow=flow)
-    from peerstudy.simulation.cohort import simulate_cohort
+        cohort = ReportCohort(data=df, real=True, label=Path(data).name, scenario=None, truth=None, seed=None,
+                              flow=flow)
+    else:
+        from peerstudy.simulation.cohort import simulate_cohort
 
-    df = simulate_cohort(scenario, rng=seed, n=int(n) if n else None)
-    label = Path(scenario).stem if scenario.lower().endswith((".yaml", ".yml")) else scenario
-    return ReportCohort(data=df, real=False, label=label, scenario=df.attrs.get("scenario"),
-                        truth=df.attrs.get("truth"), seed=seed)
+        df = simulate_cohort(scenario, rng=seed, n=int(n) if n else None)
+        label = Path(scenario).stem if scenario.lower().endswith((".yaml", ".yml")) else scenario
+        cohort = ReportCohort(data=df, real=False, label=label, scenario=df.attrs.get("scenario"),
+                              truth=df.attrs.get("truth"), seed=seed)
+    use_design(cohort.design)  # the page's sentences follow how this cohort's arms were assigned
+    return cohort
 
 
 def _read_data(data: str, mapping: str = "") -> tuple[Any, dict | None]:

@@ -31,14 +31,19 @@ from typing import Any, Callable, Mapping, Sequence
 from peerstudy._io import (MARKER, check_output_dir, die_with_parent, dumps_json, remove_dead_builds, replace_dir,
                            sha256_file, write_json)
 from peerstudy.exceptions import DataError, ParameterError, ReportError
-from peerstudy.report.assemble import export_html, index_html
+from peerstudy.report.assemble import (check_formats, export_html, find_chromium, index_html, print_pdf,
+                                       single_html)
 from peerstudy.report.parameters import NotebookSpec, list_notebooks, read_notebook_spec, validate_parameters
 from peerstudy.report.provenance import git_info, package_versions
 
 #: Environment variable naming the JSON file a running notebook's ``record`` writes to.
 RESULTS_ENV = "PEERSTUDY_RESULTS"
 
-__all__ = ["Report", "run_report"]
+#: Environment variable naming the prefix under which a running notebook's figures are also saved as PDF and PNG
+#: (read by :mod:`peerstudy.present.plots._axes`, which keeps the same name).
+FIGURES_ENV = "PEERSTUDY_FIGURES"
+
+__all__ = ["Report", "run_report", "report_command"]
 
 
 def _ipc_kernel_manager(socket_prefix: str):
@@ -107,6 +112,8 @@ def _execute(job: dict[str, Any]) -> dict[str, Any]:
     from papermill.exceptions import PapermillExecutionError
 
     os.environ[RESULTS_ENV] = job["results"]
+    if job.get("figures"):
+        os.environ[FIGURES_ENV] = job["figures"]
     # the kernel inherits this process's stderr: its start-up/shutdown chatter goes to a log file
     log = open(job["log"], "ab", buffering=0)  # noqa: SIM115 - kept open for the kernel's lifetime
     os.dup2(log.fileno(), 2)
@@ -133,7 +140,7 @@ def _execute(job: dict[str, Any]) -> dict[str, Any]:
     status["execute_s"] = round(time.perf_counter() - started, 3)
     if status["status"] == "ok":
         t0 = time.perf_counter()
-        status["html"] = export_html(out_ipynb, show_code=job["show_code"]).name
+        status["html"] = export_html(out_ipynb, show_code=job["show_code"], command=job.get("command")).name
         status["html_s"] = round(time.perf_counter() - t0, 3)
     status["seconds"] = round(time.perf_counter() - started, 3)
     return status
@@ -219,7 +226,8 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
                out: str | os.PathLike | None = None, show_code: bool = False, workers: int | None = None,
                kernel_name: str | None = None, progress: bool = True,
                notebook_dir: str | os.PathLike | None = None,
-               check_data: Callable[[str, str], dict[str, Any]] | None = None) -> Report:
+               check_data: Callable[[str, str], dict[str, Any]] | None = None,
+               formats: Sequence[str] | str | None = None) -> Report:
     """Execute notebooks with papermill and build ``out/`` with HTML reports, index, results and manifest.
 
     Parameters
@@ -252,6 +260,10 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
         ``check_data(path, mapping) -> dict``: reads the data once, before any kernel starts, and
         describes it for the manifest (:func:`peerstudy.report.notebook.check_data`, which
         :func:`peerstudy.report.run_report` passes). Without it the data file is only hashed.
+    formats : str or sequence of str, optional
+        Besides the folder of HTML pages (``"html"``, always made; the default): ``"figures"`` (every figure
+        also as ``figures/NAME-NN.pdf`` and 300 dpi ``.png``), ``"single"`` (the whole report as one
+        self-contained ``report.html``) and ``"pdf"`` (``report.pdf``, printed from it by headless Chromium).
 
     Returns
     -------
@@ -269,6 +281,10 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
     """
     t_start = time.perf_counter()
     raw = dict(parameters or {})
+    chosen = check_formats(formats)
+    chromium = find_chromium() if "pdf" in chosen else None  # before any kernel starts
+    command = report_command(scenario=scenario, data=data, mapping=mapping, parameters=raw, only=only, out=out,
+                             show_code=show_code, formats=[f for f in chosen if f != "single" or "pdf" not in chosen])
     if scenario is not None and data is not None:
         raise ParameterError("give either a scenario or a data file, not both")
     for key, value in (("scenario", scenario), ("data", data), ("mapping", mapping)):
@@ -309,9 +325,10 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
     try:
         kernel = _kernel_name(kernel_name)
         statuses, results = _run_notebooks(specs, typed, build, kernel, show_code=show_code, workers=workers,
-                                           progress=progress)
+                                           progress=progress, command=command, figures="figures" in chosen)
         manifest = _manifest(provenance, specs, typed, statuses, kernel, show_code=show_code,
                              private=bool(data_path))
+        manifest["command"] = command
         failed = [st for st in statuses if st["status"] != "ok"]
         if failed:
             kept = True
@@ -319,8 +336,11 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
         try:
             shutil.rmtree(build / "logs")
             write_json(results, build / "results.json")
-            (build / "index.html").write_text(index_html(specs, statuses, results, manifest), encoding="utf-8")
+            index = index_html(specs, statuses, results, manifest)
+            (build / "index.html").write_text(index, encoding="utf-8")
             manifest["seconds"] = round(time.perf_counter() - t_start, 3)
+            manifest["formats"] = list(chosen)
+            _other_formats(build, specs, statuses, index, chosen, chromium, manifest)
             write_json(manifest, build / "manifest.json")
             replace_dir(build, target)
         except OSError as exc:  # e.g. a full disk: nothing half-written is left, the previous report stands
@@ -329,6 +349,56 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
         if not kept and build.exists():
             shutil.rmtree(build, ignore_errors=True)
     return Report(path=target, manifest=manifest, results=results)
+
+
+def report_command(*, scenario: str | None = None, data: str | os.PathLike | None = None,
+                   mapping: str | os.PathLike | None = None, parameters: Mapping[str, Any] | None = None,
+                   only: Sequence[str] | None = None, out: str | os.PathLike | None = None, show_code: bool = False,
+                   formats: Sequence[str] | None = None) -> str:
+    """The ``peerstudy report`` command that makes this report, as a reader would type it.
+
+    Data and mapping files are named by their file name only, and an absolute ``--out`` by its folder name (a
+    page never shows where files live on a machine).
+
+    >>> report_command(scenario="ed_bridge", parameters={"n": 300}, out="reports/ed")
+    'peerstudy report --scenario ed_bridge -p n=300 --out reports/ed'
+    """
+    import shlex
+
+    words = ["peerstudy", "report"]
+    if scenario is not None:
+        words += ["--scenario", Path(scenario).name if str(scenario).lower().endswith((".yaml", ".yml")) else scenario]
+    if data is not None:
+        words += ["--data", Path(data).name]
+    if mapping is not None:
+        words += ["--mapping", Path(mapping).name if Path(mapping).suffix else str(mapping)]
+    for key, value in (parameters or {}).items():
+        if key not in ("scenario", "data", "mapping"):
+            words += ["-p", f"{key}={value}"]
+    if only:
+        words += ["--only", *map(str, only)]
+    if out is not None:
+        words += ["--out", Path(out).name if Path(out).is_absolute() else str(out)]
+    if show_code:
+        words.append("--show-code")
+    if formats and list(formats) != ["html"]:
+        words += ["--format", ",".join(formats)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _other_formats(build: Path, specs: Sequence[NotebookSpec], statuses: Sequence[dict[str, Any]], index: str,
+                   chosen: Sequence[str], chromium: str | None, manifest: dict[str, Any]) -> None:
+    """The one-file report and its PDF, in the build folder (so they appear with the rest or not at all)."""
+    if "single" not in chosen:
+        return
+    t0 = time.perf_counter()
+    by_name = {st["name"]: st for st in statuses}
+    pages = [(s.name, by_name[s.name]["html"]) for s in specs if by_name[s.name].get("html")]
+    single = build / "report.html"
+    single.write_text(single_html(build, pages, index), encoding="utf-8")
+    if "pdf" in chosen:
+        print_pdf(single, build / "report.pdf", chromium=chromium)
+    manifest["seconds_other_formats"] = round(time.perf_counter() - t0, 3)
 
 
 def _select_notebooks(notebooks: Sequence[str | os.PathLike] | None, notebook_dir: str | os.PathLike | None,
@@ -389,16 +459,21 @@ def _target(out: str | os.PathLike | None, resolved: Mapping[str, Any], data_pat
 
 
 def _run_notebooks(specs: Sequence[NotebookSpec], typed: Mapping[str, dict[str, Any]], build: Path, kernel: str, *,
-                   show_code: bool, workers: int | None, progress: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                   show_code: bool, workers: int | None, progress: bool, command: str | None = None,
+                   figures: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Execute the notebooks into ``build``: (per-notebook statuses, what each recorded)."""
     results_dir = build / ".results"
     results_dir.mkdir()
     logs_dir = build / "logs"
     logs_dir.mkdir()
+    figures_dir = build / "figures"
+    if figures:
+        figures_dir.mkdir()
     jobs = [{
         "name": s.name, "input": str(s.path), "output": str(build / f"{s.name}.ipynb"),
         "parameters": typed[s.name], "kernel": kernel, "cwd": str(build), "show_code": show_code,
         "results": str(results_dir / f"{s.name}.json"), "log": str(logs_dir / f"{s.name}.log"),
+        "command": command, "figures": str(figures_dir / s.name) if figures else None,
     } for s in specs]
     n_workers = workers or min(len(jobs), os.cpu_count() or 1)
     if progress:

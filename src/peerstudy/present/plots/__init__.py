@@ -9,18 +9,15 @@ gives its figure a one-sentence description (the figure's label; :func:`alt_text
 calls ``plt.show()``.
 """
 
-from peerstudy.present.plots._axes import alt_text, theme
+from peerstudy.present.plots._axes import alt_text, save_figure, theme
 from peerstudy.present.plots.design import (METHOD_LABELS, plot_design_effect, plot_events_participants, plot_flow,
                                             plot_power_curves, plot_simulation_vs_formula)
 from peerstudy.present.plots.evidence import plot_funnel, plot_meta_forest
-from peerstudy.present.plots.observational import plot_love, plot_overlap
 from peerstudy.present.plots.observational import plot_adjusted_curves, plot_love, plot_overlap
-from peerstudy.present.plots.survival import (ARM_COLOURS, ARM_LABELS, number_at_risk, plot_cif, plot_enrolment,
-                                              plot_forest, plot_km, plot_schoenfeld)
+from peerstudy.present.plots.survival import (ARM_COLOURS, ARM_LABELS, cumulative_count, logrank_p, number_at_risk,
+                                              plot_cif, plot_enrolment, plot_forest, plot_km, plot_schoenfeld)
 
-__all__ = ["ARM_LABELS", "ARM_COLOURS", "METHOD_LABELS", "number_at_risk", "plot_km", "plot_forest",
-           "plot_schoenfeld", "plot_cif", "plot_enrolment", "plot_power_curves", "plot_events_participants",
-           "plot_design_effect", "plot_simulation_vs_formula", "plot_flow", "plot_overlap", "plot_love",
-           "plot_meta_forest", "plot_funnel",
-           "plot_adjusted_curves",
-           "alt_text", "theme"]
+__all__ = ["ARM_LABELS", "ARM_COLOURS", "METHOD_LABELS", "number_at_risk", "cumulative_count", "logrank_p", "plot_km",
+           "plot_forest", "plot_schoenfeld", "plot_cif", "plot_enrolment", "plot_power_curves",
+           "plot_events_participants", "plot_design_effect", "plot_simulation_vs_formula", "plot_flow", "plot_overlap",
+           "plot_love", "plot_meta_forest", "plot_funnel", "plot_adjusted_curves", "alt_text", "save_figure", "theme"]

@@ -28,6 +28,11 @@ Alt text
     nbsphinx read), so a report page can put it on the ``<img>`` as its ``alt`` attribute (the lab
     template does not read it: an HTML export with that template copies it onto the image itself).
     Nothing is drawn on the figure for this and no function calls ``plt.show()``.
+
+Figures for papers
+    :func:`save_figure` writes a figure as PDF (vector) and PNG (300 dpi), tables below the plot included. In a
+    report run the runner names a prefix in ``PEERSTUDY_FIGURES`` and every described figure a notebook displays
+    is also saved there, numbered in display order (``figures/02-retention-analysis-01.pdf``).
 """
 
 from __future__ import annotations
@@ -36,11 +41,14 @@ import functools
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
 
-__all__ = ["FIGSIZE", "theme_rc", "theme", "themed", "create_ax", "place_legend", "percent_axis", "describe",
+__all__ = ["FIGURES_ENV", "save_figure", "FIGSIZE", "theme_rc", "theme", "themed", "create_ax", "place_legend", "percent_axis", "describe",
            "alt_text"]
 
 #: Size (inches) of a new figure when a function is not given an Axes and asks for no other.
 FIGSIZE: tuple[float, float] = (7.0, 4.5)
+
+#: Environment variable naming where figures displayed in a report run are also saved (``PREFIX-NN.pdf/.png``).
+FIGURES_ENV = "PEERSTUDY_FIGURES"
 
 #: Attribute of an Axes holding its own sentence (the figure's label joins them).
 _ALT_ATTR = "_peerstudy_alt"
@@ -119,8 +127,8 @@ def place_legend(ax: Any, where: str = "right", *, title: str | None = None, nco
     ----------
     ax : matplotlib Axes
     where : str
-        ``"right"``: outside, right of the Axes, vertically centred; anything else is a matplotlib
-        ``loc`` inside the Axes.
+        ``"right"``: outside, right of the Axes, vertically centred; ``"top"``: outside, above the Axes,
+        centred; anything else is a matplotlib ``loc`` inside the Axes.
     title : str, optional
         Legend title (default: the title of a legend seaborn made, if any).
     ncol : int, default 1
@@ -150,6 +158,8 @@ def place_legend(ax: Any, where: str = "right", *, title: str | None = None, nco
     opts: dict[str, Any] = dict(loc=where, ncol=ncol)
     if where == "right":
         opts.update(loc="center left", bbox_to_anchor=(1.01, 0.5), borderaxespad=0.2)
+    elif where == "top":
+        opts.update(loc="lower center", bbox_to_anchor=(0.5, 1.01), borderaxespad=0.2)
     legend = ax.legend(handles, labels, title=title, **{**opts, **kwargs})
     for line in proxies:
         line.remove()
@@ -223,10 +233,42 @@ def _display_with_alt() -> None:
         formatter.for_type(Figure, _with_alt(printer))
 
 
+def save_figure(fig: Any, stem: str, *, dpi: int = 300, formats: tuple[str, ...] = ("pdf", "png")) -> list[str]:
+    """Save ``fig`` as ``STEM.pdf`` and ``STEM.png`` (``dpi``), whole (``bbox_inches="tight"``); return the paths.
+
+    The PDF carries the alt text as its title.
+    """
+    fig = _root_figure(fig)
+    paths = []
+    for fmt in formats:
+        path = f"{stem}.{fmt}"
+        meta = {"Title": alt_text(fig)[:500]} if fmt == "pdf" else None
+        fig.savefig(path, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta)
+        paths.append(path)
+    return paths
+
+
+_SAVED = [0]  # figures saved by this process, for their numbers
+
+
+def _save_for_report(fig: Any) -> None:
+    """In a report run, save a displayed figure once (a figure shown twice keeps its first number)."""
+    import os
+
+    prefix = os.environ.get(FIGURES_ENV)
+    if not prefix or getattr(fig, "_peerstudy_saved", None):
+        return
+    _SAVED[0] += 1
+    fig._peerstudy_saved = stem = f"{prefix}-{_SAVED[0]:02d}"
+    save_figure(fig, stem)
+
+
 def _with_alt(printer: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def print_with_alt(fig: Any) -> Any:
         data = printer(fig)
         text = alt_text(fig)
+        if text:
+            _save_for_report(fig)
         if data is None or not text or isinstance(data, tuple):
             return data
         return data, {"alt": text}

@@ -138,6 +138,9 @@ def plot_love(balance: Any, *, ax: Any = None, threshold: float = 0.1):
     for line in drawn[:1] + [c for c in carriers if c.get_label() == "unweighted"]:
         line.set_markerfacecolor("white")  # before weighting open, after filled
     ax.axvline(threshold, color="grey", linestyle="--", linewidth=0.8, label=f"|SMD| = {threshold:g}")
+    from peerstudy.present.wording import label
+
+    ax.set_yticks(range(len(order)), [label(term) for term in order])  # the words of the tables, not codes
     ax.set_xlabel("|standardised mean difference|")
     ax.set_ylabel("Covariate term")
     ax.set_title("Covariate balance")

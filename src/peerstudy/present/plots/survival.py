@@ -20,6 +20,8 @@ from peerstudy.present.plots._axes import create_ax, describe, percent_axis, pla
 from peerstudy.present.privacy import suppress_counts, suppressed_label, suppression_mask
 
 __all__ = [
+    "logrank_p",
+    "cumulative_count",
     "ARM_LABELS",
     "ARM_COLOURS",
     "number_at_risk",
@@ -59,8 +61,13 @@ def number_at_risk(curve: Any, days: Iterable[float]) -> np.ndarray:
 @themed
 def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequence[float] | None = None,
             suppress: bool = False, ci: bool = True, truth: Mapping[str, Mapping[str, float]] | None = None,
-            title: str | None = None) -> Any:
-    """Kaplan-Meier retention by group with pointwise bands and a number-at-risk table.
+            title: str | None = None, censor_marks: bool = True, median_lines: bool = True,
+            pvalue: bool | float | None = True, cumulative_events: bool = True) -> Any:
+    """Kaplan-Meier retention by group, as R's survminer ``ggsurvplot`` draws it for a paper.
+
+    Pointwise bands, censoring marks, median lines (dashed, where a median is reached), the log-rank p-value
+    (in the legend's title, so it never covers a curve), and below the plot, aligned with its days, the number
+    at risk and the cumulative number of dropouts per group. The legend sits above the plot.
 
     Parameters
     ----------
@@ -68,22 +75,29 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
         From :func:`peerstudy.survival.kaplan_meier`.
     ax : matplotlib Axes, optional
     at_risk : bool, default True
-        Add the number at risk below the plot.
+        Add the number-at-risk table below the plot.
     at_risk_days : sequence of float, optional
-        Days for the at-risk table (default every 30 days to the last time).
+        Days of the tables (default every 30 days to the last time).
     suppress : bool, default False
-        Show at-risk counts from 1 to 10 as "<11" (always for real data).
+        Real data: counts from 1 to 10 in the tables are shown as "<11", the legend gives no group sizes and no
+        censoring marks are drawn (each would be one person).
     ci : bool, default True
         Shade the pointwise confidence band.
     truth : mapping, optional
-        ``{GROUP: {"30": s, ...}}``, e.g. a simulation's true net survival, drawn as points.
+        ``{GROUP: {"30": s, ...}}``, e.g. a simulation's true net survival, drawn as open circles.
+    censor_marks, median_lines, cumulative_events : bool, default True
+        Draw censoring marks, median lines, the cumulative-dropouts table.
+    pvalue : bool or float, default True
+        True: the log-rank p-value of two or more unweighted groups, computed from the curves' risk sets
+        (:func:`logrank_p`); a float: that p-value; False or None: none.
 
     Returns
     -------
     matplotlib Axes
     """
-    _, ax = create_ax(ax)
+    fig, ax = create_ax(ax, figsize=(7, 4.2))
     last = 0.0
+    truth_drawn = False
     for g, c in km.curves.items():
         t = np.concatenate([[0.0], np.asarray(c.time, float)])
         s = np.concatenate([[1.0], np.asarray(c.survival, float)])
@@ -94,25 +108,45 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
             lo = np.concatenate([[1.0], np.asarray(c.lower, float)])
             hi = np.concatenate([[1.0], np.asarray(c.upper, float)])
             ax.fill_between(t, lo, hi, step="post", color=colour, alpha=0.15, lw=0)
+        if censor_marks and not suppress:
+            cens = np.asarray(c.n_censor) > 0
+            ax.plot(np.asarray(c.time, float)[cens], np.asarray(c.survival, float)[cens], ls="none", marker="|",
+                    ms=6, mew=1, color=colour)
         if truth and g in truth:
             days = [float(k) for k in truth[g]]
-            ax.plot(days, list(truth[g].values()), "o", mfc="white", color=colour, ms=6,
-                    label=f"{_label(g)}, truth")
+            ax.plot(days, list(truth[g].values()), "o", mfc="white", color=colour, ms=6)
+            truth_drawn = True
         last = max(last, float(t[-1]))
+    medians = {g: _median(c) for g, c in km.curves.items()}
+    if median_lines:
+        for g, m in medians.items():
+            if m is not None:
+                ax.plot([0, m, m], [0.5, 0.5, 0], ls="--", lw=1, color="0.45", zorder=1)
     ax.set_ylim(0, 1.02)
     ax.set_xlim(0, last)
     ax.set_xlabel("Days since enrolment")
     ax.set_ylabel("Still in treatment")
     percent_axis(ax.yaxis)
-    place_legend(ax, "lower left")  # retention starts at 100%: the lower left corner is empty
+    p = logrank_p(km) if pvalue is True else (float(pvalue) if pvalue not in (None, False) else None)
+    _legend_extras(ax, truth=truth_drawn, censor=censor_marks and not suppress)
+    place_legend(ax, "top", ncol=2, title=f"Log-rank p {_p_words(p)}" if p is not None else None)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, pad=40)
+    days = list(at_risk_days) if at_risk_days is not None else list(np.arange(0, last + 1, 30))
+    ax.set_xticks(days)
     if at_risk:
-        days = list(at_risk_days) if at_risk_days is not None else list(np.arange(0, last + 1, 30))
-        _at_risk_table(ax, km, days, suppress=suppress)
+        rows = [("Number at risk", lambda c: number_at_risk(c, days))]
+        if cumulative_events:
+            rows.append(("Cumulative dropouts", lambda c: cumulative_count(c, days)))
+        _count_tables(ax, km.curves, days, rows, suppress=suppress)
     groups = [_label(g).lower() for g in km.curves]
     text = (f"Kaplan-Meier curves of the share still in treatment against days since enrolment, for "
             f"{_and(groups)}{', with 95% bands' if ci else ''}")
+    reached = [f"{m:g} days ({_label(g).lower()})" for g, m in medians.items() if m is not None]
+    if p is not None and not suppress:
+        text += f"; log-rank p {_p_words(p)}"
+    if reached and not suppress:
+        text += f"; median time in treatment {_and(reached)}"
     if not suppress:  # a retention figure of real data is left to the tables, which suppress small counts
         ends = [f"{float(np.asarray(c.survival)[-1]):.0%} ({_label(g).lower()})" for g, c in km.curves.items()
                 if len(c.survival)]
@@ -121,20 +155,103 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
     return ax
 
 
-def _at_risk_table(ax: Any, km: Any, days: Sequence[float], *, suppress: bool) -> None:
-    ax.set_xticks(days)
-    groups = list(km.curves)
-    trans = ax.get_xaxis_transform()
-    ax.text(-0.06, -0.22, "Number at risk", transform=ax.transAxes, ha="right", va="top", fontsize=9,
-            fontweight="bold")
-    for row, g in enumerate(groups):
-        y = -0.30 - 0.08 * row
-        counts = number_at_risk(km.curves[g], days)
-        shown = suppress_counts(counts, suppress=suppress)
-        ax.text(-0.06, y, _label(g), transform=ax.transAxes, ha="right", va="top", fontsize=9,
-                color=ARM_COLOURS.get(g, "black"))
-        for d, text in zip(days, shown):
-            ax.text(d, y, text, transform=trans, ha="center", va="top", fontsize=9)
+def _p_words(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}" if p < 0.1 else f"= {p:.2f}"
+
+
+def _median(curve: Any) -> float | None:
+    """First day the survival curve is at or below one half (R's ``print.survfit`` median), else None."""
+    s = np.asarray(curve.survival, float)
+    hit = np.flatnonzero(s <= 0.5 + 1e-12)
+    return float(np.asarray(curve.time, float)[hit[0]]) if hit.size else None
+
+
+def logrank_p(km: Any) -> float | None:
+    """The log-rank test's p-value from a Kaplan-Meier result's risk sets (None for weighted or single curves).
+
+    The numbers at risk and dropouts of each group at every dropout day are all the test needs, and every
+    Kaplan-Meier curve carries them: this is the same statistic as :func:`peerstudy.survival.logrank_test`.
+    """
+    from scipy.stats import chi2
+
+    curves = list(km.curves.values())
+    if len(curves) < 2 or getattr(km, "weighted", False) or any(getattr(c, "weighted", False) for c in curves):
+        return None
+    times = np.unique(np.concatenate([np.asarray(c.time, float)[np.asarray(c.n_event) > 0] for c in curves]))
+    if times.size == 0:
+        return None
+    risk = np.column_stack([number_at_risk(c, times) for c in curves]).astype(float)
+    events = np.column_stack([_events_at(c, times) for c in curves]).astype(float)
+    n, d = risk.sum(axis=1), events.sum(axis=1)
+    ok = n > 1
+    expected = risk * (d / np.where(n > 0, n, 1))[:, None]
+    o_e = (events - expected)[ok].sum(axis=0)
+    k = len(curves)
+    v = np.zeros((k, k))
+    for i in np.flatnonzero(ok):
+        w = d[i] * (n[i] - d[i]) / (n[i] - 1) / n[i]
+        r = risk[i]
+        v += w * (np.diag(r) - np.outer(r, r) / n[i])
+    stat = float(o_e[:-1] @ np.linalg.pinv(v[:-1, :-1]) @ o_e[:-1])
+    return float(chi2.sf(stat, k - 1))
+
+
+def _events_at(curve: Any, days: np.ndarray) -> np.ndarray:
+    t = np.asarray(curve.time, float)
+    idx = np.searchsorted(t, days)
+    hit = (idx < len(t)) & (t[np.minimum(idx, len(t) - 1)] == days)
+    return np.where(hit, np.asarray(curve.n_event)[np.minimum(idx, len(t) - 1)], 0)
+
+
+def cumulative_count(curve: Any, days: Iterable[float]) -> np.ndarray:
+    """Dropouts (or endings, for a CIF curve) up to and including each of ``days``."""
+    d = np.asarray(list(days), dtype=float)
+    t = np.asarray(curve.time, float)
+    counts = np.asarray(curve.n_event if hasattr(curve, "n_event") else curve.n_ending)
+    if counts.ndim > 1:
+        counts = counts.sum(axis=1)
+    cum = np.concatenate([[0], np.cumsum(counts)])
+    return cum[np.searchsorted(t, d, side="right")].astype(int)
+
+
+def _legend_extras(ax: Any, *, truth: bool, censor: bool) -> None:
+    """Legend entries for marks shared by every group: the truth's open circles and the censoring ticks."""
+    if truth:
+        ax.plot([], [], "o", mfc="white", color="0.3", ms=6, label="Truth (simulation)")
+    if censor:
+        ax.plot([], [], ls="none", marker="|", ms=6, mew=1, color="0.3", label="Censored")
+
+
+def _count_tables(ax: Any, curves: Mapping[str, Any], days: Sequence[float], rows: Sequence[tuple[str, Any]], *,
+                  suppress: bool) -> None:
+    """Tables of counts below ``ax``, one row per group, columns aligned with ``ax``'s days (survminer's
+    ``risk.table`` and ``cumevents``); counts 1-10 shown as "<11" with ``suppress``.
+
+    The tables are inset Axes sharing ``ax``'s x axis, below it: a figure saved or shown with
+    ``bbox_inches="tight"`` (the notebook default, and :func:`peerstudy.present.plots.save_figure`) includes them.
+    """
+    groups = list(curves)
+    height = 0.075 * len(groups) + 0.02
+    top = -0.16
+    for title, counts_of in rows:
+        tab = ax.inset_axes([0, top - height - 0.06, 1, height], sharex=ax)
+        tab.set_ylim(len(groups) - 0.5, -0.5)
+        tab.set_yticks(range(len(groups)), [_label(g) for g in groups])
+        for tick, g in zip(tab.get_yticklabels(), groups):
+            tick.set_color(ARM_COLOURS.get(g, "black"))
+            tick.set_fontsize(9)
+        for i, g in enumerate(groups):
+            shown = suppress_counts(counts_of(curves[g]), suppress=suppress)
+            for d, text in zip(days, shown):
+                tab.text(d, i, text, ha="center", va="center", fontsize=9)
+        tab.set_title(title, loc="left", fontsize=9, fontweight="bold", pad=2)
+        tab.tick_params(axis="x", which="both", bottom=False, labelbottom=False)
+        tab.tick_params(axis="y", length=0, pad=16)  # clear of the counts centred on day 0
+        tab.grid(False)
+        for spine in tab.spines.values():
+            spine.set_visible(False)
+        tab.patch.set_alpha(0)
+        top -= height + 0.12
 
 
 def _terms_of(result: Any) -> dict[str, dict[str, float]]:
@@ -190,14 +307,17 @@ def plot_forest(results: Any, *, ax: Any = None, terms: Sequence[str] | None = N
     ax.axvline(1.0, color="grey", lw=1, ls="--")
     ax.set_xscale("log")
     _ratio_ticks(ax)
-    names = [(labels or {}).get(t, t) for t in order]
+    from peerstudy.present.wording import label
+
+    names = [(labels or {}).get(t, label(t)) for t in order]
     ax.set_yticks(range(len(order) - 1, -1, -1), names)
     ax.set_ylim(-0.7, len(order) - 0.3)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Model term")
     ax.grid(axis="y", visible=False)
+    _print_estimates(ax, tables, order, offsets)
     if k > 1:
-        place_legend(ax, "right")
+        place_legend(ax, "top", ncol=k)
     lead = tables[next(iter(tables))].get(order[0], {})
     first = (f"; {names[0]}: {lead['hr']:.2f} ({lead['ci_lower']:.2f} to {lead['ci_upper']:.2f})"
              if {"hr", "ci_lower", "ci_upper"} <= set(lead) else "")
@@ -205,6 +325,25 @@ def plot_forest(results: Any, *, ax: Any = None, terms: Sequence[str] | None = N
     describe(ax, f"Forest plot of hazard ratios with 95% confidence intervals on a log scale{models}, for "
                  f"{_and(names)}; a ratio below 1 means a lower hazard{first}.")
     return ax
+
+
+def _print_estimates(ax: Any, tables: Mapping[str, Mapping[str, Any]], order: Sequence[str],
+                     offsets: np.ndarray) -> None:
+    """Each estimate and its interval printed right of the plot, on its row: "0.78 (0.68 to 0.89)"."""
+    from matplotlib.transforms import blended_transform_factory
+
+    trans = blended_transform_factory(ax.transAxes, ax.transData)
+    ax.text(1.03, len(order) - 0.45, "HR (95% CI)", transform=trans, ha="left", va="bottom", fontsize=9,
+            fontweight="bold")
+    palette = ["#4c72b0", "#dd8452", "#55a868", "#c44e52"]
+    for j, tab in enumerate(tables.values()):
+        for i, term in enumerate(order):
+            v = tab.get(term)
+            if not v:
+                continue
+            ax.text(1.03, len(order) - 1 - i + offsets[j], f"{v['hr']:.2f} ({v['ci_lower']:.2f} to {v['ci_upper']:.2f})",
+                    transform=trans, ha="left", va="center", fontsize=9,
+                    color=palette[j % len(palette)] if len(tables) > 1 else "black")
 
 
 #: Hazard ratios worth a tick on a log axis, from coarse to fine: the first giving three ticks in view is used.
@@ -277,8 +416,10 @@ def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None =
 
 @themed
 def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
-             truth: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None) -> Any:
-    """Cumulative incidence of each ending by group (colour = ending, line style = group).
+             truth: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None, ci: bool = True,
+             at_risk: bool = True, at_risk_days: Sequence[float] | None = None, suppress: bool = False) -> Any:
+    """Cumulative incidence of each ending by group (colour = ending, line style = group), with 95% bands and
+    the number at risk below.
 
     Parameters
     ----------
@@ -287,35 +428,76 @@ def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
     causes : sequence of str, optional
         Endings to draw (default all).
     truth : mapping, optional
-        ``{CAUSE: {GROUP: {"30": p}}}``, e.g. a simulation's true CIF, drawn as points.
+        ``{CAUSE: {GROUP: {"30": p}}}``, e.g. a simulation's true CIF, drawn as open circles (one legend entry).
+    ci : bool, default True
+        Shade pointwise 95% bands on the log(-log) scale (cmprsk's ``ci`` transform), kept within 0 and 1.
+    at_risk : bool, default True
+        Add the number still at risk (no ending yet) per group below the plot, aligned with the days.
+    at_risk_days : sequence of float, optional
+        Days of the table (default every 30 days to the last time).
+    suppress : bool, default False
+        Show at-risk counts from 1 to 10 as "<11" (real data).
 
     Returns
     -------
     matplotlib Axes
     """
-    _, ax = create_ax(ax)
+    from scipy.stats import norm
+
+    groups = list(cif.curves)
+    _, ax = create_ax(ax, figsize=(7.5, 4.2))
     chosen = list(causes) if causes is not None else list(cif.causes)
     styles = ["-", "--", ":", "-."]
+    z = float(norm.ppf(0.975))
+    last = 0.0
+    truth_drawn = False
     for gi, (g, curve) in enumerate(cif.curves.items()):
         t = np.concatenate([[0.0], np.asarray(curve.time, float)])
+        last = max(last, float(t[-1]))
         for c in chosen:
             j = list(curve.causes).index(c)
             y = np.concatenate([[0.0], np.asarray(curve.cif[:, j], float)])
             colour = _ENDING_COLOURS.get(c)
             ax.step(t, y, where="post", ls=styles[gi % len(styles)], color=colour, lw=2,
-                    label=f"{c.replace('_', ' ')}, {_label(g)}")
+                    label=f"{c.replace('_', ' ').capitalize()}, {_label(g).lower()}")
+            if ci:
+                se = np.concatenate([[0.0], np.asarray(curve.se[:, j], float)])
+                lo, hi = _cif_band(y, se, z)
+                ax.fill_between(t, lo, hi, step="post", color=colour, alpha=0.12, lw=0)
             if truth and c in truth and g in truth[c]:
                 pts = truth[c][g]
                 ax.plot([float(k) for k in pts], list(pts.values()), "o", mfc="white", color=colour, ms=5)
+                truth_drawn = True
     ax.set_xlabel("Days since enrolment")
     ax.set_ylabel("Cumulative incidence")
     percent_axis(ax.yaxis)
     ax.set_ylim(bottom=0)
+    ax.set_xlim(0, last)
+    _legend_extras(ax, truth=truth_drawn, censor=False)
     place_legend(ax, "right", fontsize="small")
-    groups = [_label(g).lower() for g in cif.curves]
+    days = list(at_risk_days) if at_risk_days is not None else list(np.arange(0, last + 1, 30))
+    ax.set_xticks(days)
+    if at_risk:
+        _count_tables(ax, cif.curves, days, [("Number at risk", lambda c: number_at_risk(c, days))],
+                      suppress=suppress)
+    names = [_label(g).lower() for g in groups]
     describe(ax, f"Cumulative incidence of {_and([c.replace('_', ' ') for c in chosen]) if chosen else 'no ending'} "
-                 f"against days since enrolment, one line style per group ({_and(groups)}).")
+                 f"against days since enrolment, one line style per group ({_and(names)})"
+                 f"{', with 95% bands' if ci else ''}{', and simulation truth as open circles' if truth_drawn else ''}"
+                 f"{'; the number at risk is shown below' if at_risk else ''}.")
     return ax
+
+
+def _cif_band(f: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise band of a cumulative incidence on the log(-log) scale, F ** exp(+-z se / (F log F))."""
+    f = np.asarray(f, float)
+    lo, hi = f.copy(), f.copy()
+    ok = (f > 0) & (f < 1) & np.isfinite(se)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = z * se[ok] / (f[ok] * np.log(f[ok]))
+        lo[ok] = f[ok] ** np.exp(-k)
+        hi[ok] = f[ok] ** np.exp(k)
+    return np.clip(np.minimum(lo, hi), 0, 1), np.clip(np.maximum(lo, hi), 0, 1)
 
 
 @themed

@@ -355,8 +355,13 @@ class IPTWAnalysis:
                 f"{d_naive:.0f} points), but they differed before they started; weighting for who takes up a coach, "
                 f"the difference is {d_iptw:.0f} points")
         if self.rmst is not None:
-            text += (f", and peer support added {self.rmst.difference:.0f} days in treatment over the first "
-                     f"{self.rmst.tau:g} days (95% CI {self.rmst.ci_lower:.0f} to {self.rmst.ci_upper:.0f})")
+            # an observational comparison: associated, not caused; rounded so the interval's sign shows
+            d, lo, hi = self.rmst.difference, self.rmst.ci_lower, self.rmst.ci_upper
+            k = next((k for k in range(4) if all(round(x, k) != 0 or x == 0 for x in (lo, hi))), 3)
+            text += (f"; after weighting, taking up a peer coach was associated with {abs(d):.0f} "
+                     f"{'more' if d >= 0 else 'fewer'} days in treatment over the first {self.rmst.tau:g} days "
+                     f"(95% CI {lo:.{k}f} to {hi:.{k}f}; weighted for the baseline characteristics in the "
+                     f"propensity model, so unmeasured differences between the groups remain)")
         return text + "."
 
     def to_dict(self) -> dict[str, Any]:
