@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from peerstudy.exceptions import DataError
+from peerstudy.present.wording import format_p
 from peerstudy.present.privacy import THRESHOLD, format_count, suppress_table, suppressed_label, suppression_mask
 from peerstudy.present.wording import ENDING_NOUNS, current_design, fine_gray_sentence, retention_sentence, rmst_sentence
 
@@ -406,12 +407,6 @@ def reportable_endings(df: pd.DataFrame, *, suppress: bool = False, ending: str 
     return keep
 
 
-def _p_text(p: float) -> str:
-    if p != p:
-        return "not estimable"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def primary_table(primary: Any) -> Any:
     """The primary analysis for people: design, analysis, why, estimand, hazard ratio and p-value, and the
     analyses that are not valid for this design (a :class:`~peerstudy.survival.primary.PrimaryAnalysis`), as a
@@ -426,7 +421,7 @@ def primary_table(primary: Any) -> Any:
     ci = f"{t['hr']:.2f} (95% CI {t['ci_lower']:.2f} to {t['ci_upper']:.2f})"
     rows = [("Design", primary.design.describe()), ("Analysis", primary.label[0].upper() + primary.label[1:]),
             ("Why", primary.reason), ("What it estimates", primary.estimand[0].upper() + primary.estimand[1:]),
-            ("Hazard ratio, peer vs usual care", ci), ("p-value", f"{_p_text(t['p'])} ({test})")]
+            ("Hazard ratio, peer vs usual care", ci), ("p-value", f"{format_p(t['p'])} ({test})")]
     for method, why in primary.not_valid:
         rows.append(("Not valid here", f"{method[0].upper() + method[1:]}: {why}."))
     table = pd.DataFrame({"": [v for _, v in rows]}, index=pd.Index([k for k, _ in rows], name=""))

@@ -89,6 +89,7 @@ class ReportCohort:
     truth: dict | None
     seed: int | None
     flow: dict | None = None
+    stated_design: str | None = None
 
     @property
     def suppress(self) -> bool:
@@ -99,13 +100,15 @@ class ReportCohort:
     def design(self) -> Any:
         """How the arms were assigned (:class:`peerstudy.present.wording.Design`): the scenario's allocation for a
         simulated cohort; programme data is observational. Sentences use causal verbs only when randomised."""
-        from peerstudy.present.wording import design_of
+        from peerstudy.present.wording import Design, design_of
 
+        if self.stated_design:
+            return Design(self.stated_design)
         return design_of(self.scenario, real=self.real)
 
 
 def load_report_cohort(*, scenario: str = "outpatient_default", seed: int = 20250101, n: int = 0,
-                       data: str = "", mapping: str = "") -> ReportCohort:
+                       data: str = "", mapping: str = "", design: str = "") -> ReportCohort:
     """The cohort of a report: read from ``data`` (with ``mapping``) if given, else simulated.
 
     Parameters
@@ -120,6 +123,9 @@ def load_report_cohort(*, scenario: str = "outpatient_default", seed: int = 2025
         A canonical cohort (CSV/Parquet) or, with ``mapping``, a programme export.
     mapping : str
         A mapping YAML for :func:`peerstudy.data.programme.read_export`.
+    design : str
+        How the arms were formed, when stated (``individual``, ``cluster``, ``observational``); empty: the
+        scenario's allocation, observational for data.
 
     The cohort's design (:attr:`ReportCohort.design`) is declared for the summaries of this process
     (:func:`peerstudy.present.wording.use_design`): causal words only for a randomised scenario.
@@ -134,14 +140,14 @@ def load_report_cohort(*, scenario: str = "outpatient_default", seed: int = 2025
     if data:
         df, flow = _read_data(data, mapping)
         cohort = ReportCohort(data=df, real=True, label=Path(data).name, scenario=None, truth=None, seed=None,
-                              flow=flow)
+                              flow=flow, stated_design=design or None)
     else:
         from peerstudy.simulation.cohort import simulate_cohort
 
         df = simulate_cohort(scenario, rng=seed, n=int(n) if n else None)
         label = Path(scenario).stem if scenario.lower().endswith((".yaml", ".yml")) else scenario
         cohort = ReportCohort(data=df, real=False, label=label, scenario=df.attrs.get("scenario"),
-                              truth=df.attrs.get("truth"), seed=seed)
+                              truth=df.attrs.get("truth"), seed=seed, stated_design=design or None)
     use_design(cohort.design)  # the page's sentences follow how this cohort's arms were assigned
     return cohort
 
