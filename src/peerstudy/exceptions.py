@@ -21,6 +21,7 @@ __all__ = [
     "SeparationWarning",
     "ConvergenceWarning",
     "ExtremeWeightsWarning",
+    "NotRecordedWarning",
 ]
 
 
@@ -78,3 +79,7 @@ class ConvergenceWarning(PeerstudyWarning):
 
 class ExtremeWeightsWarning(PeerstudyWarning):
     """Weights are extreme; the effective sample size is much smaller than n."""
+
+
+class NotRecordedWarning(PeerstudyWarning):
+    """A covariate asked for is not recorded in the data (absent, or missing for everyone) and was left out."""
