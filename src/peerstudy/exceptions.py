@@ -16,6 +16,7 @@ __all__ = [
     "AnalysisError",
     "ParameterError",
     "ReportError",
+    "PrivacyAuditError",
     "PeerstudyWarning",
     "ProportionalHazardsWarning",
     "SeparationWarning",
@@ -59,6 +60,11 @@ class ParameterError(PeerstudyError, ValueError):
 
 class ReportError(PeerstudyError):
     """A report could not be produced (a notebook failed)."""
+
+
+class PrivacyAuditError(ReportError):
+    """A report of real data failed its privacy audit (a count from 1 to 10, an id or an exact date could be
+    read or worked out from one of its files); the report was not written."""
 
 
 class PeerstudyWarning(UserWarning):

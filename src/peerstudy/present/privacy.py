@@ -638,3 +638,84 @@ def private_document(obj: Any, *, n: int | None = None, threshold: int = THRESHO
         return v
 
     return walk(doc, n, None)
+
+
+def curve_share(curve: Any, day: float, value: float, *, suppress: bool = True, digits: int = 2,
+                threshold: int = THRESHOLD) -> "float | str":
+    """An estimate read off a Kaplan-Meier curve at ``day``, as a private table may show it.
+
+    With ``suppress``, shown (rounded to ``digits``) only when the dropouts up to ``day`` and the other people
+    of the group are each 0 or at least ``threshold`` (:func:`share_allowed`), else "suppressed". Without it,
+    only rounded.
+    """
+    if value is None or not np.isfinite(value):
+        return value
+    if not suppress:
+        return round(float(value), 3)
+    t = np.asarray(curve.time, float)
+    events = int(np.asarray(curve.n_event, float)[t <= float(day)].sum())
+    if not share_allowed(events, int(curve.n), threshold=threshold):
+        return COMPLEMENT_LABEL
+    return round(float(value), digits)
+
+
+def private_analysis(payload: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], result: Any, df: pd.DataFrame,
+                     *, threshold: int = THRESHOLD) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """``peerstudy analyse --private``: its ``results.json`` and CSV tables under the rules of a report.
+
+    * ``results.json`` through :func:`private_document` (counts 1-10 as "<11", shares coarsened for each
+      group's size, the flow suppressed as a whole with :func:`suppress_flow`);
+    * ``km_curves.csv`` holds only the steps a private figure draws (:func:`private_steps`: steps of at least 11
+      dropouts while at least 11 are at risk), without the per-day ``n_risk``, ``n_event`` and ``n_censor``;
+    * ``km_horizons.csv`` and ``cif.csv`` show an estimate only where the events before it and the people left
+      are each 0 or at least 11 (:func:`share_allowed`), rounded to 2 decimals, else "suppressed";
+    * other tables (model coefficients, RMST, medians) keep 3 significant digits.
+    """
+    doc = dict(payload)
+    flow = doc.pop("flow", None)
+    doc = private_document(doc, n=int(len(df)), threshold=threshold)
+    if flow is not None:
+        arms = df["arm"].astype(str).value_counts().to_dict() if "arm" in df.columns else None
+        doc["flow"] = suppress_flow(flow, arms, threshold=threshold)
+    out: dict[str, pd.DataFrame] = {}
+    curves = getattr(getattr(result, "km", None), "curves", {}) or {}
+    for name, table in tables.items():
+        t = table.copy()
+        if name == "km_curves" and curves:
+            rows = []
+            for g, c in curves.items():
+                keep, end = private_steps(c.time, c.n_risk, c.n_event, threshold=threshold)
+                for i in np.flatnonzero(keep):
+                    rows.append({"group": g, "time": float(c.time[i]), "survival": round(float(c.survival[i]), 3),
+                                 "lower": round(float(c.lower[i]), 3), "upper": round(float(c.upper[i]), 3)})
+                rows.append({"group": g, "time": end, "survival": np.nan, "lower": np.nan, "upper": np.nan})
+            t = pd.DataFrame(rows, columns=["group", "time", "survival", "lower", "upper"])
+        elif name == "km_horizons" and curves:
+            for col in ("survival", "lower", "upper"):
+                t[col] = t[col].astype(object)
+            for i, r in t.iterrows():
+                c = curves.get(str(r["group"]))
+                shown = curve_share(c, float(r["time"]), float(r["survival"]), threshold=threshold) if c else \
+                    COMPLEMENT_LABEL
+                hide = shown == COMPLEMENT_LABEL
+                for col in ("survival", "lower", "upper"):
+                    t.at[i, col] = COMPLEMENT_LABEL if hide else round(float(r[col]), 2)
+        elif name == "cif" and {"group", "cause", "time", "cif"} <= set(t.columns) and "outcome" in df.columns:
+            t["cif"] = t["cif"].astype(object)
+            if "se" in t.columns:
+                t = t.drop(columns="se")
+            sizes = df["arm"].astype(str).value_counts() if "arm" in df.columns else pd.Series({"all": len(df)})
+            for i, r in t.iterrows():
+                g = str(r["group"])
+                sub = df[(df["arm"].astype(str) == g)] if "arm" in df.columns else df
+                k = int(((sub["outcome"].astype(str) == str(r["cause"])) & (sub["time"] <= float(r["time"]))).sum())
+                ok = share_allowed(k, int(sizes.get(g, len(sub))), threshold=threshold)
+                t.at[i, "cif"] = round(float(r["cif"]), 2) if ok else COMPLEMENT_LABEL
+        else:
+            for col in t.columns:
+                if col in COUNT_KEYS or col in ("n_risk", "n_event", "n_censor", "n_ending", "observed"):
+                    t[col] = [format_count(int(round(v)), threshold=threshold) if pd.notna(v) else v for v in t[col]]
+                elif pd.api.types.is_float_dtype(t[col]):
+                    t[col] = [float(f"{v:.3g}") if pd.notna(v) and np.isfinite(v) else v for v in t[col]]
+        out[name] = t
+    return doc, out

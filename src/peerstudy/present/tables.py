@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from peerstudy.exceptions import DataError
-from peerstudy.present.privacy import (THRESHOLD, format_count, hidden_label, suppress_table, suppressed_label,
-                                       suppression_kinds, suppression_mask)
+from peerstudy.present.privacy import (COMPLEMENT_LABEL, THRESHOLD, curve_share, format_count, hidden_label,
+                                       share_allowed, suppress_table, suppressed_label, suppression_kinds, suppression_mask)
 
 __all__ = ["NOT_RECORDED", "not_recorded_sentence", "cohort_table", "endings_table", "scenario_table", "truth_comparison", "retention_difference", "retention_summary", "competing_summary",
            "cohort_summary"]
@@ -179,6 +179,11 @@ def retention_summary(km: Any, rmst: Any | None = None, *, day: float = 90) -> s
     r = retention_difference(km, day)
     if any(v != v for v in r.values()):
         return f"Retention at {day:g} days cannot be estimated: follow-up ends earlier."
+    from peerstudy.present.privacy import is_private
+
+    if is_private() and any(curve_share(km.curves[a], day, r[a]) == COMPLEMENT_LABEL for a in ("usual_care", "peer")):
+        return (f"Retention at {day:g} days is not shown: with these numbers of people it would reveal a count "
+                f"from 1 to 10.")
     text = (f"At {day:g} days, {_pct(r['peer'])} of people with a peer coach were still in treatment, "
             f"against {_pct(r['usual_care'])} with usual care (difference {_whole(100 * r['difference'])} points, "
             f"95% CI {_whole(100 * r['ci_lower'])} to {_whole(100 * r['ci_upper'])})")
@@ -198,6 +203,15 @@ def competing_summary(cif: Any, fine_gray: Any | None = None, *, day: float = 18
     sentence, as :func:`cif_table` hides them.
     """
     at = cif.at([day])
+    from peerstudy.present.privacy import is_private, share_allowed
+
+    if (suppress or is_private()) and df is not None:
+        by_day = _ending_counts(df, ending="outcome", group="arm", time="time", day=day)
+        sizes = df["arm"].astype(str).value_counts()
+        if any(not share_allowed(int(by_day.loc[cause, g]) if cause in by_day.index and g in by_day.columns else 0,
+                                 int(sizes.get(g, 0))) for g in ("usual_care", "peer")):
+            return (f"The share who had dropped out by day {day:g} is not shown: with these numbers of people it "
+                    f"would reveal a count from 1 to 10.")
     def p(c: str, g: str) -> float:
         sub = at[(at["cause"] == c) & (at["group"] == g)]["cif"]
         return float(sub.iloc[0]) if len(sub) else float("nan")
@@ -304,8 +318,13 @@ def km_table(km: Any, *, suppress: bool = False) -> pd.DataFrame:
     cnt = pd.DataFrame({"people": [g["n"] for g in groups.values()], "dropouts": [g["events"] for g in groups.values()]},
                        index=list(groups))
     out = _suppress_columns(cnt, suppress)
+    if suppress:  # n - dropouts (people not known to drop out) is derivable from the two columns
+        for i, g in enumerate(groups.values()):
+            if 1 <= g["n"] - g["events"] < THRESHOLD and out.iloc[i, 1] == f"{g['events']:,}":
+                out.iloc[i, 1] = COMPLEMENT_LABEL
     for day in next(iter(groups.values()))["survival"]:
-        out[f"retention day {day}"] = [round(g["survival"][day], 3) for g in groups.values()]
+        out[f"retention day {day}"] = [curve_share(km.curves[name], float(day), g["survival"][day], suppress=suppress)
+                                       for name, g in groups.items()]
     out["median days"] = [g["median"] for g in groups.values()]
     out.index.name = "group"
     return out
@@ -331,17 +350,19 @@ def _ending_counts(df: pd.DataFrame, *, ending: str, group: str, time: str, day:
     return pd.crosstab(sub[ending].astype(str), sub[group].astype(str))
 
 
-def _hidden_cif_cells(cif: Any, df: pd.DataFrame, *, ending: str, group: str, time: str) -> set[tuple[str, str, str]]:
-    """(ending, group, day) cells whose estimate could reveal a count from 1 to 10."""
+def _hidden_cif_cells(cif: Any, df: pd.DataFrame, *, ending: str, group: str, time: str) -> dict[tuple[str, str, str], str]:
+    """(ending, group, day) cells whose estimate could reveal a count from 1 to 10, with their label: "<11 events"
+    when the endings are 1-10, "suppressed" when the others of the group are."""
     doc = cif.to_dict()["cif"]
-    hidden = set()
+    hidden: dict[tuple[str, str, str], str] = {}
     for cause, by_group in doc.items():
         for g, by_day in by_group.items():
             for day in by_day:
                 counts = _ending_counts(df, ending=ending, group=group, time=time, day=float(day))
                 k = int(counts.loc[cause, g]) if cause in counts.index and g in counts.columns else 0
-                if 1 <= k < THRESHOLD:
-                    hidden.add((cause, g, day))
+                n_g = int((df[group].astype(str) == g).sum())
+                if not share_allowed(k, n_g):  # k, or the n_g - k others, from 1 to 10
+                    hidden[(cause, g, day)] = f"{suppressed_label()} events" if 1 <= k < THRESHOLD else COMPLEMENT_LABEL
     return hidden
 
 
@@ -350,14 +371,13 @@ def cif_table(cif: Any, df: pd.DataFrame, *, suppress: bool = False, ending: str
     """Cumulative incidence by group and ending at the horizons; with ``suppress``, an estimate resting on 1-10
     endings of that kind in that group is hidden (a proportion would let the count be derived)."""
     doc = cif.to_dict()["cif"]
-    hidden = _hidden_cif_cells(cif, df, ending=ending, group=group, time=time) if suppress else set()
-    label = f"{suppressed_label()} events"
+    hidden = _hidden_cif_cells(cif, df, ending=ending, group=group, time=time) if suppress else {}
     rows = []
     for cause, by_group in doc.items():
         for g, by_day in by_group.items():
             row = {"group": g, "ending": cause}
             for day, p in by_day.items():
-                row[f"{day} d"] = label if (cause, g, day) in hidden else round(p, 3)
+                row[f"{day} d"] = hidden.get((cause, g, day), round(p, 2 if suppress else 3))
             rows.append(row)
     return pd.DataFrame(rows).set_index(["group", "ending"])
 
@@ -368,8 +388,7 @@ def cif_record(cif: Any, df: pd.DataFrame, *, suppress: bool = False, ending: st
     doc = cif.to_dict()
     if not suppress:
         return doc
-    label = f"{suppressed_label()} events"
-    for cause, g, day in _hidden_cif_cells(cif, df, ending=ending, group=group, time=time):
+    for (cause, g, day), label in _hidden_cif_cells(cif, df, ending=ending, group=group, time=time).items():
         for key in ("cif", "se"):
             if key in doc and cause in doc[key] and g in doc[key][cause]:
                 doc[key][cause][g][day] = label

@@ -17,7 +17,8 @@ import pandas as pd
 
 from peerstudy.exceptions import DataError
 from peerstudy.present.plots._axes import create_ax, describe, percent_axis, place_legend, themed
-from peerstudy.present.privacy import suppress_counts, suppressed_label, suppression_mask
+from peerstudy.present.privacy import (binned_means, is_private, private_curve, suppress_counts, suppressed_label,
+                                       suppression_mask)
 
 __all__ = [
     "ARM_LABELS",
@@ -58,7 +59,7 @@ def number_at_risk(curve: Any, days: Iterable[float]) -> np.ndarray:
 
 @themed
 def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequence[float] | None = None,
-            suppress: bool = False, ci: bool = True, truth: Mapping[str, Mapping[str, float]] | None = None,
+            suppress: bool | None = None, ci: bool = True, truth: Mapping[str, Mapping[str, float]] | None = None,
             title: str | None = None) -> Any:
     """Kaplan-Meier retention by group with pointwise bands and a number-at-risk table.
 
@@ -71,8 +72,10 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
         Add the number at risk below the plot.
     at_risk_days : sequence of float, optional
         Days for the at-risk table (default every 30 days to the last time).
-    suppress : bool, default False
-        Show at-risk counts from 1 to 10 as "<11" (always for real data).
+    suppress : bool, optional
+        Real data: at-risk counts from 1 to 10 shown as "<11", and each curve drawn only while at least 11
+        are at risk, with steps of at least 11 dropouts (smaller drops pooled into the next; see
+        :func:`peerstudy.present.privacy.private_steps`). Default: :func:`~peerstudy.present.privacy.is_private`.
     ci : bool, default True
         Shade the pointwise confidence band.
     truth : mapping, optional
@@ -83,16 +86,21 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
     matplotlib Axes
     """
     _, ax = create_ax(ax)
+    suppress = is_private() if suppress is None else suppress
     last = 0.0
     for g, c in km.curves.items():
-        t = np.concatenate([[0.0], np.asarray(c.time, float)])
-        s = np.concatenate([[1.0], np.asarray(c.survival, float)])
+        if suppress:  # steps of >= 11 dropouts, drawn while >= 11 are at risk (privacy.private_steps)
+            t, s, (lo, hi) = private_curve(c.time, c.survival, c.n_risk, c.n_event, start=1.0,
+                                           others=(c.lower, c.upper))
+        else:
+            t = np.concatenate([[0.0], np.asarray(c.time, float)])
+            s = np.concatenate([[1.0], np.asarray(c.survival, float)])
+            lo = np.concatenate([[1.0], np.asarray(c.lower, float)])
+            hi = np.concatenate([[1.0], np.asarray(c.upper, float)])
         colour = ARM_COLOURS.get(g)
         ax.step(t, s, where="post", color=colour, label=f"{_label(g)} (n = {c.n:,})" if not suppress
                 else _label(g), lw=2)
         if ci:
-            lo = np.concatenate([[1.0], np.asarray(c.lower, float)])
-            hi = np.concatenate([[1.0], np.asarray(c.upper, float)])
             ax.fill_between(t, lo, hi, step="post", color=colour, alpha=0.15, lw=0)
         if truth and g in truth:
             days = [float(k) for k in truth[g]]
@@ -228,7 +236,8 @@ def _ratio_ticks(ax: Any) -> None:
 
 
 @themed
-def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None = None, smooth: bool = True) -> Any:
+def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None = None, smooth: bool = True,
+                    private: bool | None = None) -> Any:
     """Scaled Schoenfeld residuals of one term against time, with a smooth: flat means proportional hazards.
 
     Parameters
@@ -241,6 +250,9 @@ def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None =
         The model's coefficient, drawn as a horizontal line.
     smooth : bool, default True
         Add a LOWESS smooth (statsmodels) of the residuals on the transformed time.
+    private : bool, optional
+        Real data: no residual per person, only means of consecutive bins of at least 11 dropouts (and the
+        smooth). Default: :func:`~peerstudy.present.privacy.is_private`.
 
     Returns
     -------
@@ -253,7 +265,12 @@ def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None =
     x = np.asarray(zph.x, float)
     r = np.asarray(zph.residuals[term], float)
     ok = np.isfinite(r)
-    ax.scatter(t[ok], r[ok], s=6, alpha=0.35, color="#4c72b0", lw=0)
+    private = is_private() if private is None else private
+    if private:  # no per-person point: means of bins of >= 11 dropouts (privacy.binned_means)
+        bt, br = binned_means(t[ok], r[ok])
+        ax.plot(bt, br, "o", color="#4c72b0", ms=5, label="mean of 11 or more dropouts")
+    else:
+        ax.scatter(t[ok], r[ok], s=6, alpha=0.35, color="#4c72b0", lw=0)
     if smooth and ok.sum() > 10:
         from statsmodels.nonparametric.smoothers_lowess import lowess
 
@@ -268,16 +285,27 @@ def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None =
     ax.set_xlabel("Days since enrolment")
     ax.set_ylabel("Log hazard ratio over time, beta(t)")
     place_legend(ax, "right")  # the residuals fill the Axes
-    describe(ax, f"Scaled Schoenfeld residuals of {term} against days since enrolment"
+    describe(ax, f"{'Binned means of s' if private else 'S'}caled Schoenfeld residuals of {term} against days since enrolment"
                  f"{', with a smooth' if smooth and ok.sum() > 10 else ''}"
                  f"{' and the Cox estimate as a dashed line' if coef is not None else ''}; a flat smooth means "
                  f"the hazard ratio is constant over time{p.replace(' (', ', ').rstrip(')')}.")
     return ax
 
 
+def _cause_events(curve: Any, j: int) -> np.ndarray:
+    """Endings of cause ``j`` at each time of an Aalen-Johansen curve: jump = S(t-) * d_j / n_risk."""
+    cif = np.asarray(curve.cif, float)
+    prev = np.vstack([np.zeros((1, cif.shape[1])), cif[:-1]])
+    free = 1.0 - prev.sum(axis=1)  # free of every ending just before each time
+    jump = cif[:, j] - prev[:, j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.where(free > 0, jump * np.asarray(curve.n_risk, float) / free, 0.0)
+    return np.rint(np.nan_to_num(d)).astype(int)
+
+
 @themed
 def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
-             truth: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None) -> Any:
+             truth: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None, private: bool | None = None) -> Any:
     """Cumulative incidence of each ending by group (colour = ending, line style = group).
 
     Parameters
@@ -288,6 +316,9 @@ def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
         Endings to draw (default all).
     truth : mapping, optional
         ``{CAUSE: {GROUP: {"30": p}}}``, e.g. a simulation's true CIF, drawn as points.
+    private : bool, optional
+        Real data: each curve drawn only while at least 11 are at risk, with steps of at least 11 endings
+        (:func:`peerstudy.present.privacy.private_steps`). Default: :func:`~peerstudy.present.privacy.is_private`.
 
     Returns
     -------
@@ -296,11 +327,15 @@ def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
     _, ax = create_ax(ax)
     chosen = list(causes) if causes is not None else list(cif.causes)
     styles = ["-", "--", ":", "-."]
+    private = is_private() if private is None else private
     for gi, (g, curve) in enumerate(cif.curves.items()):
-        t = np.concatenate([[0.0], np.asarray(curve.time, float)])
         for c in chosen:
             j = list(curve.causes).index(c)
-            y = np.concatenate([[0.0], np.asarray(curve.cif[:, j], float)])
+            if private:  # steps of >= 11 endings of this kind, while >= 11 at risk (privacy.private_steps)
+                t, y, _ = private_curve(curve.time, curve.cif[:, j], curve.n_risk, _cause_events(curve, j), start=0.0)
+            else:
+                t = np.concatenate([[0.0], np.asarray(curve.time, float)])
+                y = np.concatenate([[0.0], np.asarray(curve.cif[:, j], float)])
             colour = _ENDING_COLOURS.get(c)
             ax.step(t, y, where="post", ls=styles[gi % len(styles)], color=colour, lw=2,
                     label=f"{c.replace('_', ' ')}, {_label(g)}")
