@@ -265,7 +265,7 @@ def test_failing_notebook_names_cell_keeps_it_and_leaves_previous_report(tmp_pat
     out.mkdir()
     (out / ".peerstudy-output").write_text("{}")  # a previous report of peerstudy's
     (out / "index.html").write_text("previous complete report")
-    with pytest.raises(ReportError, match=r"notebook 10-small failed at cell 6 \(In \[4\]\) `if fail:` of 10-small.ipynb: ValueError: asked to fail") as err:
+    with pytest.raises(ReportError, match=r"notebook 10-small failed at cell 6 \(In \[4\]\) `line 2: raise ValueError\('asked to fail'\)` of 10-small.ipynb: ValueError: asked to fail") as err:
         rp.run_report(notebook_dir=NB_DIR, parameters={"fail": "yes"}, only=["10"], out=out, progress=False)
     assert "executed notebook kept in" in str(err.value)
     assert sorted(p.name for p in out.iterdir()) == [".peerstudy-output", "index.html"]

@@ -71,6 +71,8 @@ _DATE = re.compile(r"(?<![\d-])(?:19|20|21)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12
 _RECEIVED = re.compile(r"(\d[\d,]*)\s+records?\s+received", re.IGNORECASE)
 _ANALYSED = re.compile(r"(\d[\d,]*)\s+(?:people|participants|records)\s+(?:were\s+)?analysed", re.IGNORECASE)
 _HIDDEN = ("<11", "suppressed", "--")
+#: Table rows whose numbers are not counts of people (table 1's sites, means and medians; days; ratios).
+_NOT_PEOPLE = re.compile(r"\b(sites?|mean|median|sd|iqr|score|age|days?|hazard|ratio|test|p)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,8 @@ class _Audit:
                 self.add(file, cell, "participant id", f"a column {header[j]!r}")
         for i, row in enumerate(rows):
             label = row[0].strip() if row else ""
+            if _NOT_PEOPLE.search(label):  # sites, means, medians, days: not counts of people
+                continue
             for j, value in enumerate(row):
                 v = value.strip()
                 name = head[j] if j < len(head) else ""

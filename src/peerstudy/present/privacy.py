@@ -325,9 +325,10 @@ def suppress_nested(obj: Any, *, keys: "Iterable[str]" = COUNT_KEYS, suppress: b
 #   back from it (13/17 = 0.7647 gives 4 dropouts; with 17 people no share is shown at all). Where the counts
 #   behind an estimate are at hand (tables, curves) the exact rule is used instead: an estimate is shown only
 #   when the events before it and the people left are both 0 or at least 11 (:func:`share_allowed`).
-# * **Curves** (:func:`private_steps`) are drawn only while at least 11 people are at risk, and their steps are
-#   pooled: a drawn step holds at least 11 events (the drop of fewer than 11 waits for the next, and a last pool
-#   of fewer than 11 is not drawn), so no step is one person.
+# * **Curves** (:func:`private_steps`, :func:`private_curve`) are drawn only while at least 11 people are at
+#   risk, and their steps are pooled: the estimate is drawn at the end of each run of at least 11 events, the
+#   points joined by straight lines (no single event's day or drop is shown); a last run of fewer than 11 is not
+#   drawn, so a curve may end early, or (with fewer than 11 events while 11 are at risk) not be drawn at all.
 # * **Per-person points** (Schoenfeld residuals) are replaced by bin means of at least 11 events
 #   (:func:`binned_means`).
 # * **Text** that is not a table (error messages kept in a failed report's manifest) has every whole number from
@@ -528,18 +529,25 @@ def private_steps(time: np.ndarray, n_risk: np.ndarray, n_event: np.ndarray, *,
 def private_curve(time: np.ndarray, value: np.ndarray, n_risk: np.ndarray, n_event: np.ndarray, *,
                   start: float, others: "Sequence[np.ndarray]" = (), threshold: int = THRESHOLD
                   ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """A step curve as a private figure may draw it (see :func:`private_steps`), starting at day 0.
+    """The points of a curve a private figure may draw (see :func:`private_steps`), from day 0.
 
-    Returns ``(t, y, [other arrays])``: day 0 with ``start`` (1 for retention, 0 for incidence), then the kept
-    steps, then a last point at the end day holding the last kept value; ``others`` (e.g. band limits) are
-    cut the same way (``start`` at day 0).
+    Returns ``(t, y, [other arrays])``: day 0 with ``start`` (1 for retention, 0 for incidence), then the
+    estimate at the end of each pool of at least 11 events. A figure joins them by straight lines: within a
+    pool the days of single events are not shown, and the curve ends at the last full pool (a last pool of
+    fewer than 11, or events once fewer than 11 are at risk, are not drawn). ``others`` (band limits) are cut
+    the same way.
+
+    >>> t, y, _ = private_curve(np.array([1, 2, 3]), np.array([.9, .6, .5]), np.array([40, 36, 24]),
+    ...                         np.array([4, 8, 3]), start=1.0)
+    >>> t.tolist(), y.tolist()
+    ([0.0, 2.0], [1.0, 0.6])
     """
-    keep, end = private_steps(time, n_risk, n_event, threshold=threshold)
-    t = np.asarray(time, float)[keep]
-    tt = np.concatenate([[0.0], t, [end]]) if end > 0 else np.array([0.0])
+    keep, _ = private_steps(time, n_risk, n_event, threshold=threshold)
+    tt = np.concatenate([[0.0], np.asarray(time, float)[keep]])
+
     def cut(a: np.ndarray) -> np.ndarray:
-        a = np.asarray(a, float)[keep]
-        return np.concatenate([[start], a, [a[-1] if len(a) else start]]) if end > 0 else np.array([start])
+        return np.concatenate([[start], np.asarray(a, float)[keep]])
+
     return tt, cut(value), [cut(o) for o in others]
 
 

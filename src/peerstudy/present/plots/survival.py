@@ -17,8 +17,8 @@ import pandas as pd
 
 from peerstudy.exceptions import DataError
 from peerstudy.present.plots._axes import create_ax, describe, percent_axis, place_legend, themed
-from peerstudy.present.privacy import (binned_means, is_private, private_curve, suppress_counts, suppressed_label,
-                                       suppression_mask)
+from peerstudy.present.privacy import (binned_means, is_private, private_curve, private_steps, suppress_counts,
+                                       suppressed_label, suppression_mask)
 
 __all__ = [
     "ARM_LABELS",
@@ -74,8 +74,8 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
         Days for the at-risk table (default every 30 days to the last time).
     suppress : bool, optional
         Real data: at-risk counts from 1 to 10 shown as "<11", and each curve drawn only while at least 11
-        are at risk, with steps of at least 11 dropouts (smaller drops pooled into the next; see
-        :func:`peerstudy.present.privacy.private_steps`). Default: :func:`~peerstudy.present.privacy.is_private`.
+        are at risk, as points at the end of each run of at least 11 dropouts joined by straight lines (see
+        :func:`peerstudy.present.privacy.private_curve`). Default: :func:`~peerstudy.present.privacy.is_private`.
     ci : bool, default True
         Shade the pointwise confidence band.
     truth : mapping, optional
@@ -98,15 +98,20 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
             lo = np.concatenate([[1.0], np.asarray(c.lower, float)])
             hi = np.concatenate([[1.0], np.asarray(c.upper, float)])
         colour = ARM_COLOURS.get(g)
-        ax.step(t, s, where="post", color=colour, label=f"{_label(g)} (n = {c.n:,})" if not suppress
-                else _label(g), lw=2)
+        if suppress:  # pooled points joined by straight lines: no single dropout's day or drop
+            ax.plot(t, s, color=colour, lw=2, marker="o", ms=3,
+                    label=_label(g) if len(t) > 1 else f"{_label(g)} (too few dropouts to draw)")
+        else:
+            ax.step(t, s, where="post", color=colour, label=f"{_label(g)} (n = {c.n:,})", lw=2)
         if ci:
-            ax.fill_between(t, lo, hi, step="post", color=colour, alpha=0.15, lw=0)
+            ax.fill_between(t, lo, hi, step=None if suppress else "post", color=colour, alpha=0.15, lw=0)
         if truth and g in truth:
             days = [float(k) for k in truth[g]]
             ax.plot(days, list(truth[g].values()), "o", mfc="white", color=colour, ms=6,
                     label=f"{_label(g)}, truth")
         last = max(last, float(t[-1]))
+    if suppress:  # the axis runs to the last day with >= 11 at risk in some group
+        last = max([last] + [private_steps(c.time, c.n_risk, c.n_event)[1] for c in km.curves.values()])
     ax.set_ylim(0, 1.02)
     ax.set_xlim(0, last)
     ax.set_xlabel("Days since enrolment")
@@ -276,7 +281,11 @@ def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None =
 
         fit = lowess(r[ok], x[ok], frac=0.6, return_sorted=False)
         order = np.argsort(t[ok], kind="stable")
-        ax.plot(t[ok][order], fit[order], color="#c44e52", lw=2, label="smooth")
+        st, sf = t[ok][order], fit[order]
+        if private:  # drawn on an even grid of days, so its corners are not the days of single dropouts
+            grid = np.linspace(st[0], st[-1], 40)
+            st, sf = grid, np.interp(grid, st, sf)
+        ax.plot(st, sf, color="#c44e52", lw=2, label="smooth")
     if coef is not None:
         ax.axhline(coef, color="grey", ls="--", lw=1, label="Cox estimate")
     row = zph.table.get(term)
@@ -337,8 +346,12 @@ def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
                 t = np.concatenate([[0.0], np.asarray(curve.time, float)])
                 y = np.concatenate([[0.0], np.asarray(curve.cif[:, j], float)])
             colour = _ENDING_COLOURS.get(c)
-            ax.step(t, y, where="post", ls=styles[gi % len(styles)], color=colour, lw=2,
-                    label=f"{c.replace('_', ' ')}, {_label(g)}")
+            if private:  # pooled points joined by straight lines
+                ax.plot(t, y, ls=styles[gi % len(styles)], color=colour, lw=2, marker="o", ms=3,
+                        label=f"{c.replace('_', ' ')}, {_label(g)}" + ("" if len(t) > 1 else " (too few to draw)"))
+            else:
+                ax.step(t, y, where="post", ls=styles[gi % len(styles)], color=colour, lw=2,
+                        label=f"{c.replace('_', ' ')}, {_label(g)}")
             if truth and c in truth and g in truth[c]:
                 pts = truth[c][g]
                 ax.plot([float(k) for k in pts], list(pts.values()), "o", mfc="white", color=colour, ms=5)
