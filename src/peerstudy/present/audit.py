@@ -11,7 +11,7 @@ What counts as a finding
 * **small count**: a whole number from 1 to 10 where a count of people is shown: under a count key of a JSON
   document (:data:`peerstudy.present.privacy.COUNT_KEYS`), in a count column of a CSV or HTML table (``people``,
   ``dropouts``, ``n``, ``n_event`` ...), as ``k (p%)`` in a table cell, or in text as "6 people", "6 event(s)",
-  "n = 6", "6 were excluded".
+  "n = 6", "events = 6", "6 were excluded".
 * **derivable difference**: two published counts whose difference is from 1 to 10 and is itself a count: the
   records received and the people analysed, a group's people and its dropouts (``n`` and ``events`` /
   ``observed``), a table line with a known total and exactly one hidden cell.
@@ -65,7 +65,7 @@ _COUNT_WORDS = (r"people|persons?|participants?|records?|dropouts?|drop-outs?|ev
                 r"rows?|row\(s\)|endings?|incarcerations?|were excluded|was excluded|excluded|analysed|"
                 r"had dropped out|still in treatment|with a peer coach|with usual care")
 _TEXT_COUNT = re.compile(rf"(?<![\w.,$<\-])(\d{{1,2}})\s+(?:{_COUNT_WORDS})\b", re.IGNORECASE)
-_N_EQUALS = re.compile(r"\bn\s*=\s*(\d{1,2})(?![\d.,])", re.IGNORECASE)
+_N_EQUALS = re.compile(r"\b(?:n|events|dropouts|people|observed|at risk)\s*[=:]\s*(\d{1,2})(?![\d.,])", re.IGNORECASE)
 _CELL_COUNT = re.compile(r"^\s*(\d{1,3}(?:,\d{3})*)\s*\(\s*\d+(?:\.\d+)?\s*%\s*\)\s*$")
 _DATE = re.compile(r"(?<![\d-])(?:19|20|21)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?![\dT:])")
 _RECEIVED = re.compile(r"(\d[\d,]*)\s+records?\s+received", re.IGNORECASE)

@@ -354,13 +354,39 @@ def is_private() -> bool:
 
 
 def set_private(on: bool = True) -> None:
-    """Put this process (and the kernels and workers it starts) in private mode, or take it out."""
+    """Put this process (and the kernels and workers it starts) in private mode, or take it out.
+
+    In private mode warnings print as one line, ``Category: message``, with small numbers scrubbed
+    (:func:`private_warnings`): a warning such as "only 6 events for 1 model term" would otherwise put a
+    count (and the path of the code that warned) into a report page.
+    """
     import os
 
     if on:
         os.environ[PRIVATE_ENV] = "1"
+        private_warnings()
     else:
         os.environ.pop(PRIVATE_ENV, None)
+        private_warnings(False)
+
+
+def private_warnings(on: bool = True) -> None:
+    """Format warnings as ``Category: message`` with :func:`scrub_text` applied (no file path, no source line)."""
+    import warnings
+
+    original = getattr(warnings, "_peerstudy_formatwarning", None)
+    if not on:
+        if original is not None:
+            warnings.formatwarning = original
+            del warnings._peerstudy_formatwarning  # type: ignore[attr-defined]
+        return
+    if original is None:
+        warnings._peerstudy_formatwarning = warnings.formatwarning  # type: ignore[attr-defined]
+
+    def formatwarning(message: Any, category: type, filename: str, lineno: int, line: str | None = None) -> str:
+        return f"{category.__name__}: {scrub_text(str(message))}\n"
+
+    warnings.formatwarning = formatwarning
 
 
 def suppress_linked(counts: Mapping[str, int], relations: Iterable[tuple[str, Iterable[str]]], *,
