@@ -201,17 +201,22 @@ def test_small_cohorts_never_pass_a_count_of_one_to_ten_into_an_output(tmp_path_
             frames = {"t1": tables.cohort_table(df, suppress=True), "endings": tables.endings_table(df, suppress=True),
                       "km": tables.km_table(res.km, suppress=True), "cif": tables.cif_table(cif, df, suppress=True),
                       "logrank": tables.logrank_table(res.logrank, suppress=True)}
+            fig_texts: list[str] = []
             texts = [tables.retention_summary(res.km, None, day=90),
                      tables.competing_summary(cif, None, day=180, df=df, suppress=True)]
             for draw in (lambda: plots.plot_km(res.km), lambda: plots.plot_cif(cif),
                          lambda: plots.plot_flow(flow, arms=arms, suppress=True)):
                 ax = draw()
                 texts.append(alt_text(ax.figure))
-                texts += [t.get_text() for t in ax.texts]
+                fig_texts += [t.get_text() for t in ax.texts]
                 matplotlib.pyplot.close(ax.figure)
             doc, csvs = privacy.private_analysis({**res.to_dict(), "flow": flow}, dict(res.tables()), res, df)
     finally:
         privacy.set_private(False)
+    texts += fig_texts
+    for text in fig_texts:  # figure texts: number-at-risk rows, flow boxes
+        for word in str(text).replace("\n", " ").split(" "):
+            assert not _visible_small(word.strip(",;:()")), (text, word)
     for name, frame in frames.items():
         shown = frame.drop(index=[r for r in ("Sites",) if r in frame.index])  # sites are not people
         for v in shown.astype(str).to_numpy().ravel():

@@ -108,7 +108,8 @@ def test_a_leaking_notebook_stops_the_report_and_nothing_is_written(tmp_path):
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell('scenario = "outpatient_default"\nseed = 1\ndata = ""\nmapping = ""',
+    nb.cells = [nbformat.v4.new_code_cell('scenario: str = "outpatient_default"\nseed: int = 1\ndata: str = ""\n'
+                                          'mapping: str = ""',
                                           metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_markdown_cell("# Leaky"),
                 nbformat.v4.new_code_cell("import peerstudy as ps\n"

@@ -17,7 +17,8 @@ What counts as a finding
   ``observed``), a table line with a known total and exactly one hidden cell.
 * **full-precision share**: a share (survival, cumulative incidence, retention) given to more than 2 decimals in
   a JSON document: 0.7647058823529411 is 13/17.
-* **participant id**: a column or key named for participant ids, or (when the data's ids are given) any of them.
+* **participant id**: a column or key named for participant ids, or (when the data's ids are given) any of them
+  that can be told from a number (with a letter, or of 6 or more digits).
 * **exact date**: a calendar date (``YYYY-MM-DD``) outside a time stamp of the report's own making.
 * **kept output**: an executed notebook of a private report that still holds outputs (object reprs, arrays).
 
@@ -120,11 +121,6 @@ class AuditResult:
         lines = [self.summary(limit=0).split(":")[0] if not self.passed else self.summary()]
         lines += [f"  - {f}" for f in self.findings]
         return "\n".join(lines)
-
-
-def _small(v: Any, threshold: int) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() \
-        and 1 <= float(v) < threshold
 
 
 def _number(text: str) -> int | None:
@@ -237,10 +233,8 @@ class _Audit:
         key = path[-1] if path else ""
         if isinstance(v, Mapping):
             for total, part in LINKED_KEYS:
-                a, b = v.get(total), v.get(part)
-                if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
-                        and not isinstance(b, bool) and float(a).is_integer() and float(b).is_integer() \
-                        and 1 <= a - b < self.threshold:
+                a, b = _count_value(v.get(total)), _count_value(v.get(part))
+                if a is not None and b is not None and 1 <= a - b < self.threshold:
                     self.add(file, where, "derivable difference", f"{total} {a:g} - {part} {b:g} = {a - b:g}")
             for k, x in v.items():
                 if str(k).lower() in ID_NAMES and x not in (None, [], ""):
@@ -254,8 +248,9 @@ class _Audit:
             for i, x in enumerate(v):
                 self._walk(file, x, [*path, str(i)], counted)
             return
-        if counted and _small(v, self.threshold) and key not in ("threshold",):
-            self.add(file, where, "small count", f"{key} = {v:g}")
+        c = _count_value(v) if counted else None
+        if c is not None and 1 <= c < self.threshold and key not in ("threshold",):
+            self.add(file, where, "small count", f"{key} = {v}")
         elif key in SHARE_KEYS or (len(path) > 1 and path[-2] in SHARE_KEYS):
             if isinstance(v, float) and not isinstance(v, bool) and round(v, 2) != v:
                 self.add(file, where, "full-precision share", f"{v!r}")
@@ -331,6 +326,22 @@ def _output_texts(out: Mapping[str, Any]) -> Iterable[str]:
             yield "".join(v) if isinstance(v, list) else str(v)
 
 
+def _id_like(text: str) -> bool:
+    """Ids worth looking for: with a letter, or of 6 or more digits (1, 2, 3 ... cannot be told from numbers)."""
+    return bool(re.search(r"[A-Za-z]", text)) or len(re.sub(r"\D", "", text)) >= 6
+
+
+def _count_value(v: Any) -> float | None:
+    """A count as a number: a whole number, or text that is one ("54", "1,204"); else None."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)) and float(v).is_integer():
+        return float(v)
+    if isinstance(v, str) and re.fullmatch(r"\d{1,3}(,\d{3})*|\d+", v.strip()):
+        return float(v.replace(",", ""))
+    return None
+
+
 def audit_report(path: "str | os.PathLike", *, private: bool | None = None, ids: Iterable[Any] | None = None,
                  threshold: int = THRESHOLD) -> AuditResult:
     """Scan every file of a report folder for what a report of real data must not show.
@@ -367,7 +378,7 @@ def audit_report(path: "str | os.PathLike", *, private: bool | None = None, ids:
                 private = bool(json.loads(manifest.read_text(encoding="utf-8"))["privacy"]["small_counts_suppressed"])
             except (ValueError, KeyError, TypeError):
                 private = True
-    audit = _Audit(root, int(threshold), frozenset(str(i) for i in (ids or ()) if str(i)), bool(private))
+    audit = _Audit(root, int(threshold), frozenset(str(i) for i in (ids or ()) if _id_like(str(i))), bool(private))
     files: list[str] = []
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         suffix = file.suffix.lower()

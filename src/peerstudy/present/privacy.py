@@ -282,7 +282,8 @@ def suppressed_mapping(counts: Mapping[str, int], *, suppress: bool = True,
 
 #: keys of result documents (``to_dict()`` output) that hold counts of people
 COUNT_KEYS: frozenset[str] = frozenset({"n", "events", "dropouts", "observed", "n_event", "n_risk", "n_censor",
-                                        "at_risk", "received", "analysed", "excluded", "count", "rows"})
+                                        "at_risk", "received", "analysed", "excluded", "count", "rows",
+                                        "excluded_total", "arms", "people"})
 
 
 def suppress_nested(obj: Any, *, keys: "Iterable[str]" = COUNT_KEYS, suppress: bool = True,
@@ -753,3 +754,27 @@ def private_analysis(payload: Mapping[str, Any], tables: Mapping[str, pd.DataFra
                     t[col] = [float(f"{v:.3g}") if pd.notna(v) and np.isfinite(v) else v for v in t[col]]
         out[name] = t
     return doc, out
+
+
+def suppress_at_risk(counts: Iterable[int], *, threshold: int = THRESHOLD) -> list[str]:
+    """A number-at-risk row of a private figure: no count 1-10, and no drop of 1-10 between shown counts.
+
+    The people who leave between two columns (dropouts and censorings) are a count too: a column whose
+    count is within 1-10 of the previous shown column is "suppressed". The first column (everyone) is the
+    group's size.
+
+    >>> suppress_at_risk([30, 23, 18, 15, 9, 0])
+    ['30', 'suppressed', '18', 'suppressed', '<11', '0']
+    """
+    threshold = _check_threshold(threshold)
+    out: list[str] = []
+    last: int | None = None
+    for v in _as_counts(np.asarray(list(counts)), "counts").tolist():
+        if 1 <= v < threshold:
+            out.append(suppressed_label(threshold))
+        elif last is not None and 1 <= last - v < threshold:
+            out.append(COMPLEMENT_LABEL)
+        else:
+            out.append(f"{v:,}")
+            last = v
+    return out

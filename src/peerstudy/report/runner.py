@@ -370,7 +370,8 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
             manifest["seconds"] = round(time.perf_counter() - t_start, 3)
             write_json(manifest, build / "manifest.json")
             if private:
-                _audit(build, target)
+                manifest["privacy"]["audit"] = _audit(build, target)
+                write_json(manifest, build / "manifest.json")
             replace_dir(build, target)
         except OSError as exc:  # e.g. a full disk: nothing half-written is left, the previous report stands
             raise DataError(f"cannot write the report into {str(target)!r}: {exc.strerror or exc}") from None
@@ -503,7 +504,7 @@ def _keep_failed(build: Path, target: Path, manifest: Mapping[str, Any], failed:
     raise ReportError("; ".join(parts) + f" (executed notebook kept in {keep}; {target} left untouched)")
 
 
-def _audit(build: Path, target: Path) -> None:
+def _audit(build: Path, target: Path) -> dict[str, Any]:
     """Run the privacy audit on a finished private build; on a finding, remove the build and raise naming it.
 
     Nothing of a report that failed its audit is kept (not even as ``DIR.failed``): its files would disclose
@@ -513,7 +514,7 @@ def _audit(build: Path, target: Path) -> None:
 
     audit = audit_report(build, private=True)
     if audit.passed:
-        return
+        return {"passed": True, "files_checked": len(audit.files)}
     shutil.rmtree(build, ignore_errors=True)
     raise PrivacyAuditError(f"the report of {target.name} failed its privacy audit and was not written "
                             f"({target} left untouched): {audit.summary()}")

@@ -17,8 +17,8 @@ import pandas as pd
 
 from peerstudy.exceptions import DataError
 from peerstudy.present.plots._axes import create_ax, describe, percent_axis, place_legend, themed
-from peerstudy.present.privacy import (binned_means, is_private, private_curve, private_steps, suppress_counts,
-                                       suppressed_label, suppression_mask)
+from peerstudy.present.privacy import (binned_means, is_private, private_curve, private_steps, suppress_at_risk,
+                                       suppress_counts, suppressed_label, suppression_mask)
 
 __all__ = [
     "ARM_LABELS",
@@ -143,7 +143,7 @@ def _at_risk_table(ax: Any, km: Any, days: Sequence[float], *, suppress: bool) -
     for row, g in enumerate(groups):
         y = -0.30 - 0.08 * row
         counts = number_at_risk(km.curves[g], days)
-        shown = suppress_counts(counts, suppress=suppress)
+        shown = suppress_at_risk(counts) if suppress else suppress_counts(counts, suppress=False)
         ax.text(-0.06, y, _label(g), transform=ax.transAxes, ha="right", va="top", fontsize=9,
                 color=ARM_COLOURS.get(g, "black"))
         for d, text in zip(days, shown):
