@@ -115,11 +115,13 @@ def test_a_leaking_notebook_stops_the_report_and_nothing_is_written(tmp_path):
                 nbformat.v4.new_code_cell("import peerstudy as ps\n"
                                           "cohort = ps.load_report_cohort(data=data, mapping=mapping)\n"
                                           "print(f'{min(len(cohort.data), 7)} people dropped out on day 3')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
     leaky = tmp_path / "nbs" / "10-leaky.ipynb"
     leaky.parent.mkdir()
     nbformat.write(nb, leaky)
     export, mapping, _ = _canonical(tmp_path, 30)
-    with pytest.raises(PrivacyAuditError, match=r"failed its privacy audit .*10-leaky.html, cell 2: small count"):
+    with pytest.raises(PrivacyAuditError, match=r"failed its privacy audit .*10-leaky.html, cell \d: small count: '7 people dropped out"):
         run_report([leaky], data=str(export), mapping=str(mapping), out=tmp_path / "rep", progress=False)
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == ["canonical30.csv", "canonical30.mapping.yaml", "nbs"]  # no report, no .failed, no build
