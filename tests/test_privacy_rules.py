@@ -176,7 +176,8 @@ def _visible_small(text: str) -> bool:
     return bool(text.strip().isdigit() and 1 <= int(text) <= 10)
 
 
-# bounded: a dozen cohorts, no shrinking (a failure prints its cohort in full)
+# bounded: a dozen cohorts (about 45 s), no shrinking (a failure prints its cohort in full)
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(small_cohorts())

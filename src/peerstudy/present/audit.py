@@ -378,7 +378,7 @@ def audit_report(path: "str | os.PathLike", *, private: bool | None = None, ids:
                 private = bool(json.loads(manifest.read_text(encoding="utf-8"))["privacy"]["small_counts_suppressed"])
             except (ValueError, KeyError, TypeError):
                 private = True
-    audit = _Audit(root, int(threshold), frozenset(str(i) for i in (ids or ()) if _id_like(str(i))), bool(private))
+    audit = _Audit(root, int(threshold), frozenset(str(i) for i in (list(ids) if ids is not None else ()) if _id_like(str(i))), bool(private))
     files: list[str] = []
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         suffix = file.suffix.lower()
