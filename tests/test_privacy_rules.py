@@ -28,7 +28,7 @@ from peerstudy.present.privacy import (COMPLEMENT_LABEL, binned_means, coarsen_s
                                        suppress_linked)
 
 
-def test_the_flow_of_the_issue_hides_the_total_received():
+def test_60_received_6_excluded_54_analysed_hides_the_total_received():
     shown = suppress_flow({"received": 60, "excluded": {"duplicate id": 2, "unknown reason": 4}, "analysed": 54},
                           {"usual_care": 26, "peer": 28})
     assert shown == {"received": "suppressed", "excluded_total": "<11",
