@@ -203,7 +203,7 @@ def test_plot_flow_shows_every_count_or_hides_small_ones():
     # one small arm among two with a known total: its partner is hidden too (complementary suppression)
     lone = _texts(plots_design.plot_flow({"received": 40, "excluded": {}, "analysed": 40},
                                          arms={"usual_care": 35, "peer": 5}, suppress=True))
-    assert "Usual care\n<11" in lone and "Peer coach\n<11" in lone and "Analysed\n40" in lone
+    assert "Usual care\nsuppressed" in lone and "Peer coach\n<11" in lone and "Analysed\n40" in lone
     with pytest.raises(DataError, match=r"flow does not add up: received 60 != analysed 50 \+ excluded 6"):
         plots_design.plot_flow({**flow, "analysed": 50})
     with pytest.raises(DataError, match=r"plot_flow needs flow keys 'analysed'"):
