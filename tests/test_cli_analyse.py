@@ -85,7 +85,7 @@ def test_mapping_reads_programme_export(tmp_path):
     cohort = pd.read_csv(COHORT)
     export = tmp_path / "export.csv"
     programme.to_export(cohort).to_csv(export, index=False)
-    assert main(["analyse", str(export), "--mapping", "canonical", "--out", str(tmp_path / "m")]) == 0
+    assert main(["analyse", str(export), "--mapping", "canonical", "--no-private", "--out", str(tmp_path / "m")]) == 0
     assert main(["analyse", str(COHORT), "--out", str(tmp_path / "c")]) == 0
     m = json.loads((tmp_path / "m" / "results.json").read_text())
     c = json.loads((tmp_path / "c" / "results.json").read_text())
@@ -106,7 +106,8 @@ def test_exclude_invalid_rows_of_a_programme_export(tmp_path, capsys):
     assert main(["analyse", export, "--mapping", mapping, "--out", str(tmp_path / "a")]) == 2
     assert "problem" in capsys.readouterr().err and not (tmp_path / "a").exists()
     # with --exclude-invalid the bad rows are left out and counted by reason
-    assert main(["analyse", export, "--mapping", mapping, "--exclude-invalid", "--out", str(tmp_path / "b")]) == 0
+    assert main(["analyse", export, "--mapping", mapping, "--exclude-invalid", "--no-private",
+                 "--out", str(tmp_path / "b")]) == 0
     err = capsys.readouterr().err
     assert "row(s) excluded" in err
     flow = json.loads((tmp_path / "b" / "results.json").read_text())["flow"]

@@ -81,8 +81,9 @@ def test_totals_row_and_column_are_suppressed_too():
     assert out.loc["Total", "usual_care"] == "<11"  # 2 + 3 = 5
     assert out.loc["Total", "Total"] == "305"
     assert out.loc["died", "Total"] == "102"
-    # usual_care column has two hidden cells (2 and 3); rows each have one -> complements in peer
-    assert out.loc["died", "peer"] == "<11" and out.loc["incarcerated", "peer"] == "<11"
+    # usual_care column has two hidden cells (2 and 3); rows each have one -> complements in peer, labelled as
+    # hidden to protect others (they are 100 and 200, not "<11")
+    assert out.loc["died", "peer"] == "suppressed" and out.loc["incarcerated", "peer"] == "suppressed"
 
 
 def test_percentages_of_hidden_counts_are_hidden():
@@ -98,7 +99,7 @@ def test_percentages_of_hidden_counts_are_hidden():
 
 def test_one_way_mapping_with_known_total():
     out = suppressed_mapping({"dropout": 300, "died": 4, "incarcerated": 12, "retained": 84})
-    assert out == {"dropout": "300", "died": "<11", "incarcerated": "<11", "retained": "84"}
+    assert out == {"dropout": "300", "died": "<11", "incarcerated": "suppressed", "retained": "84"}
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, float("nan")])

@@ -53,9 +53,10 @@ def test_cohort_table_hides_a_small_count_and_its_complement():
                        "homeless": [1] * 5 + [0] * 45 + [1] * 20 + [0] * 30,
                        "female": [1] * 48 + [0] * 2 + [1] * 25 + [0] * 25})
     t = tables.cohort_table(df, suppress=True)
-    assert t.loc["Homeless or unstably housed, n (%)"].tolist() == ["<11", "<11"]
-    # 48 of 50 reveals the 2 who are not: hidden too
-    assert t.loc["Female, n (%)"].tolist() == ["<11", "<11"]
+    # the peer arm's 20 is hidden only to protect the 5: labelled "suppressed", not "<11"
+    assert t.loc["Homeless or unstably housed, n (%)"].tolist() == ["<11", "suppressed"]
+    # 48 of 50 reveals the 2 who are not: hidden too, as a complement
+    assert t.loc["Female, n (%)"].tolist() == ["suppressed", "suppressed"]
     open_ = tables.cohort_table(df, suppress=False)
     assert open_.loc["Homeless or unstably housed, n (%)"].tolist() == ["5 (10%)", "20 (40%)"]
 

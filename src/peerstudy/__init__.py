@@ -25,6 +25,10 @@ from peerstudy.exceptions import PeerstudyError
 
 __version__ = "0.1.0"
 
+if importlib.import_module("os").environ.get("PEERSTUDY_PRIVATE", "") not in ("", "0"):
+    # a kernel of a report of real data: its warnings must not print small counts or code paths
+    importlib.import_module("peerstudy.present.privacy").private_warnings()
+
 #: front-door name -> (module, attribute); attribute None means the module itself
 _FRONT: dict[str, tuple[str, str | None]] = {
     # scenarios
@@ -105,6 +109,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "record": ("peerstudy.report.notebook", "record"),
     "summary": ("peerstudy.report.notebook", "summary"),
     "retention_truth": ("peerstudy.report.notebook", "retention_truth"),
+    "audit_report": ("peerstudy.present.audit", "audit_report"),
     # presentation modules
     "plots": ("peerstudy.present.plots", None),
     "tables": ("peerstudy.present.tables", None),

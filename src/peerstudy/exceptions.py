@@ -16,11 +16,13 @@ __all__ = [
     "AnalysisError",
     "ParameterError",
     "ReportError",
+    "PrivacyAuditError",
     "PeerstudyWarning",
     "ProportionalHazardsWarning",
     "SeparationWarning",
     "ConvergenceWarning",
     "ExtremeWeightsWarning",
+    "NotRecordedWarning",
 ]
 
 
@@ -60,6 +62,11 @@ class ReportError(PeerstudyError):
     """A report could not be produced (a notebook failed)."""
 
 
+class PrivacyAuditError(ReportError):
+    """A report of real data failed its privacy audit (a count from 1 to 10, an id or an exact date could be
+    read or worked out from one of its files); the report was not written."""
+
+
 class PeerstudyWarning(UserWarning):
     """Base class of peerstudy's statistical warnings."""
 
@@ -82,3 +89,7 @@ class ExtremeWeightsWarning(PeerstudyWarning):
 
 class FewClustersWarning(PeerstudyWarning):
     """A cluster-robust (sandwich) SE rests on too few clusters to be trusted (it is too small)."""
+
+
+class NotRecordedWarning(PeerstudyWarning):
+    """A covariate asked for is not recorded in the data (absent, or missing for everyone) and was left out."""

@@ -5,7 +5,7 @@ returns its parser) and ``run(args) -> int``. Verb modules import heavy librarie
 ``run`` so that ``peerstudy --help`` and light verbs start fast.
 
 Exit status: 0 ok, 2 bad input (any :class:`~peerstudy.exceptions.PeerstudyError`, one line on
-stderr), 1 a bug (with its traceback).
+stderr), 1 a bug (with its traceback), 3 a report that failed ``peerstudy audit``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ __all__ = ["main", "build_parser", "run"]
 #: Longest error line printed (characters); longer messages are shortened.
 MAX_MESSAGE = 400
 
-VERBS = ("scenarios", "simulate", "validate", "analyse", "report", "power", "study")
+VERBS = ("scenarios", "simulate", "validate", "analyse", "report", "power", "study", "audit")
 
 
 class _Parser(argparse.ArgumentParser):

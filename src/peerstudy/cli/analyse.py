@@ -4,7 +4,9 @@ Reads CSV or Parquet (or a programme export with ``--mapping``), runs
 :func:`peerstudy.survival.analyse.analyse_cohort` with the primary analysis valid for the design
 (``--design``; :mod:`peerstudy.survival.primary`), and writes into ``--out DIR``: one CSV per table
 (``km_curves.csv``, ``km_horizons.csv``, ``km_medians.csv``, ``logrank.csv``, ``cox.csv``, ``rmst.csv``,
-``cif.csv``, ... as available) and ``results.json``. The folder is built beside ``DIR`` and moved into place
+``cif.csv``, ... as available) and ``results.json``. With ``--private`` (the default for a programme export
+read with ``--mapping``) those files follow the privacy rules of a report of real data
+(:func:`peerstudy.present.privacy.private_analysis`). The folder is built beside ``DIR`` and moved into place
 whole, so the set of files is complete or absent (no stale tables from another run); an existing ``DIR`` is
 replaced only if peerstudy made it. Warnings go to stderr and into ``notes`` of ``results.json``. Bad input
 exits with status 2 and one line.
@@ -88,6 +90,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--n-boot", default=200, type=int, metavar="B",
                    help="bootstrap resamples for --se bootstrap and --adjust overlap (default: 200; seed 0)")
     _add_impute_option(p)
+    p.add_argument("--private", action=argparse.BooleanOptionalAction, default=None,
+                   help="write outputs under the privacy rules of a report of real data: counts 1-10 as '<11', "
+                        "flow suppressed as a whole, shares rounded or suppressed, km_curves.csv with only steps "
+                        "of 11 or more dropouts and no per-day counts (default: on with --mapping, a programme "
+                        "export; off for a cohort file, whose outputs are working files for its holder)")
     return p
 
 
@@ -174,6 +181,7 @@ def _read(args: argparse.Namespace):
     if excluded:
         import sys
 
+        # exact counts here: this line is for the data holder running the command, not an output file
         reasons = ", ".join(f"{k}: {v}" for k, v in export.flow["excluded"].items())
         print(f"peerstudy analyse: {excluded} row(s) excluded ({reasons}); see 'flow' in results.json", file=sys.stderr)
     return export.cohort, export.flow
@@ -247,6 +255,12 @@ def run(args: argparse.Namespace) -> int:
     if adjusted is not None:
         payload[adjusted.method] = adjusted.to_dict()
         tables.update(adjusted.tables)
+    private = args.private if args.private is not None else args.mapping is not None
+    if private:
+        from peerstudy.present.privacy import private_analysis
+
+        payload, tables = private_analysis(payload, tables, res, df)
+        payload["privacy"] = {"small_counts_suppressed": True, "threshold": 11}
     with OutputDir(target, made_by="peerstudy analyse") as build:
         for name, table in tables.items():
             table.to_csv(build / f"{name}.csv", index=False, lineterminator="\n")
@@ -255,7 +269,13 @@ def run(args: argparse.Namespace) -> int:
     for note in dict.fromkeys(extra):
         print(f"peerstudy analyse: warning: {note}", file=sys.stderr)
     n_lr = f", log-rank p = {res.logrank.p:.3g}" if res.logrank is not None else ""
-    print(f"analysed {res.n:,} participants, {res.events:,} dropouts{n_lr}; results in {out / 'results.json'}")
+    if private:
+        from peerstudy.present.privacy import format_count
+
+        print(f"analysed {format_count(res.n)} participants, {format_count(res.events)} dropouts{n_lr} "
+              f"(private outputs); results in {out / 'results.json'}")
+    else:
+        print(f"analysed {res.n:,} participants, {res.events:,} dropouts{n_lr}; results in {out / 'results.json'}")
     for note in res.notes:
         print(f"note: {note}")
     if res.primary is not None:

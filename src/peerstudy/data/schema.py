@@ -1,6 +1,7 @@
 """The canonical cohort: one row per participant, its columns, types, validation and file I/O.
 
-Columns (all required; ``coach`` is an optional extra):
+Columns (all required; ``coach`` is an optional extra; a covariate the data do not record is a column
+missing (NA) for everyone, see :func:`not_recorded`):
 
 ================ ========================== ====================================================
 column           type                       meaning
@@ -46,6 +47,7 @@ __all__ = [
     "CENSORING",
     "COVARIATES",
     "BINARY_COVARIATES",
+    "not_recorded",
     "COLUMNS",
     "OPTIONAL_COLUMNS",
     "CODEBOOK",
@@ -120,6 +122,19 @@ def _check_binary(df: pd.DataFrame, col: str, problems: list[str]) -> None:
                         f"{_show(s[bad].iloc[0])}) at {_ids(df, bad)}")
 
 
+def not_recorded(df: pd.DataFrame, columns: "tuple[str, ...] | list[str]" = COVARIATES) -> tuple[str, ...]:
+    """The covariates a cohort does not record: absent, or missing (NA) for every participant.
+
+    A programme export without a covariate gives a column that is missing for everyone, never a made-up
+    value: tables show it as "not recorded" and models leave it out.
+
+    >>> import pandas as pd
+    >>> not_recorded(pd.DataFrame({"age": [30, 41], "female": [float("nan")] * 2}), ("age", "female", "injects"))
+    ('female', 'injects')
+    """
+    return tuple(c for c in columns if c not in df.columns or (len(df) > 0 and bool(df[c].isna().all())))
+
+
 def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFrame:
     """Check a cohort against the canonical schema and report every problem at once.
 
@@ -182,11 +197,12 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
         if bad.any():
             problems.append(f"column 'enrolled_on' must be a date (YYYY-MM-DD); {int(bad.sum())} value(s) are not, "
                             f"at {_ids(df, bad)}")
+    absent = set(not_recorded(df))  # a covariate missing for everyone is "not recorded", not invalid
     for col in BINARY_COVARIATES:
-        if col in df.columns:
+        if col in df.columns and col not in absent:
             _check_binary(df, col, problems)
     for col, lo in (("age", 0), ("depression", 0), ("prior_treatments", 0)):
-        if col in df.columns:
+        if col in df.columns and col not in absent:
             s = df[col]
             if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
                 problems.append(f"column {col!r} must be numeric; got type {s.dtype}")

@@ -19,13 +19,14 @@ Examples
 >>> t = pd.DataFrame({"usual_care": [250, 5, 120], "peer": [260, 30, 100]},
 ...                  index=["dropout", "died", "retained"])
 >>> suppress_table(t)
-         usual_care peer
-dropout         250  260
-died            <11  <11
-retained        <11  <11
+          usual_care        peer
+dropout          250         260
+died             <11  suppressed
+retained  suppressed  suppressed
 
 "died" has one small cell (5), so its row partner (30) is hidden; each arm's column then has one
-hidden cell, so its next smallest (120 and 100) is hidden too.
+hidden cell, so its next smallest (120 and 100) is hidden too. Cells hidden only to protect another
+are shown as "suppressed" (they may hold any number), small ones as "<11".
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ __all__ = [
     "format_count",
     "suppress_counts",
     "suppression_mask",
+    "suppression_kinds",
+    "hidden_label",
+    "COMPLEMENT_LABEL",
     "suppress_table",
     "suppress_derived",
     "suppressed_mapping",
@@ -51,6 +55,10 @@ __all__ = [
 
 #: Counts below this (and above zero) are hidden.
 THRESHOLD: int = 11
+
+#: The text of a cell hidden only to protect another one (complementary suppression): it may hold any
+#: number, so it is not labelled "<11".
+COMPLEMENT_LABEL: str = "suppressed"
 
 
 def suppressed_label(threshold: int = THRESHOLD) -> str:
@@ -104,9 +112,9 @@ def suppress_counts(values: Iterable[int], *, suppress: bool = True, threshold: 
     return [format_count(v, suppress=suppress, threshold=threshold) for v in values]
 
 
-def suppression_mask(counts: pd.DataFrame | np.ndarray, *, threshold: int = THRESHOLD,
-                     margins: bool = True) -> np.ndarray:
-    """Which cells of a two-way count table must be hidden (primary and complementary).
+def suppression_kinds(counts: pd.DataFrame | np.ndarray, *, threshold: int = THRESHOLD,
+                      margins: bool = True) -> np.ndarray:
+    """Why each cell of a two-way count table is hidden: 0 shown, 1 small (primary), 2 complementary.
 
     Parameters
     ----------
@@ -122,28 +130,32 @@ def suppression_mask(counts: pd.DataFrame | np.ndarray, *, threshold: int = THRE
 
     Returns
     -------
-    numpy.ndarray of bool
-        Same shape as ``counts``; True = hide.
+    numpy.ndarray of int
+        Same shape as ``counts``. A complementary cell is shown as :data:`COMPLEMENT_LABEL`
+        ("suppressed"), not "<11": it is hidden to protect another cell, and may be large.
 
     Raises
     ------
     DataError
         A cell is negative, fractional or missing.
+
+    >>> suppression_kinds(np.array([[250, 260], [5, 30], [120, 100]])).tolist()
+    [[0, 0], [1, 2], [2, 2]]
     """
     threshold = _check_threshold(threshold)
     arr = _as_counts(np.asarray(counts), "counts")
     if arr.ndim != 2:
         raise DataError(f"counts must be a two-way table; got {arr.ndim} dimension(s)")
-    hide = (arr >= 1) & (arr < threshold)
-    if not margins or not hide.any():
-        return hide
+    kind = np.where((arr >= 1) & (arr < threshold), 1, 0)
+    if not margins or not kind.any():
+        return kind
     changed = True
     while changed:
         changed = False
         for axis in (1, 0):  # rows, then columns
             n_lines = arr.shape[0] if axis == 1 else arr.shape[1]
             for i in range(n_lines):
-                line_hide = hide[i, :] if axis == 1 else hide[:, i]
+                line_hide = (kind[i, :] if axis == 1 else kind[:, i]) > 0
                 line_vals = arr[i, :] if axis == 1 else arr[:, i]
                 if line_hide.sum() != 1 or line_hide.size < 2:
                     continue
@@ -151,11 +163,30 @@ def suppression_mask(counts: pd.DataFrame | np.ndarray, *, threshold: int = THRE
                 if j is None:
                     continue
                 if axis == 1:
-                    hide[i, j] = True
+                    kind[i, j] = 2
                 else:
-                    hide[j, i] = True
+                    kind[j, i] = 2
                 changed = True
-    return hide
+    return kind
+
+
+def suppression_mask(counts: pd.DataFrame | np.ndarray, *, threshold: int = THRESHOLD,
+                     margins: bool = True) -> np.ndarray:
+    """Which cells of a two-way count table must be hidden (primary and complementary).
+
+    See :func:`suppression_kinds` (this is ``suppression_kinds(...) > 0``).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Same shape as ``counts``; True = hide.
+    """
+    return suppression_kinds(counts, threshold=threshold, margins=margins) > 0
+
+
+def hidden_label(kind: int, threshold: int = THRESHOLD) -> str:
+    """The text of a hidden cell: ``"<11"`` for a small count, ``"suppressed"`` for a complementary one."""
+    return suppressed_label(threshold) if int(kind) == 1 else COMPLEMENT_LABEL
 
 
 def _complement(values: np.ndarray, hidden: np.ndarray) -> int | None:
@@ -192,9 +223,11 @@ def suppress_table(counts: pd.DataFrame, *, suppress: bool = True, threshold: in
     if not isinstance(counts, pd.DataFrame):
         raise DataError(f"counts must be a pandas DataFrame; got {type(counts).__name__}")
     arr = _as_counts(counts.to_numpy(), "counts")
-    hide = suppression_mask(arr, threshold=threshold, margins=margins or totals) if suppress else np.zeros(arr.shape, bool)
-    label = suppressed_label(threshold)
-    text = np.where(hide, label, np.vectorize(lambda v: f"{int(v):,}", otypes=[object])(arr) if arr.size else arr)
+    kind = suppression_kinds(arr, threshold=threshold, margins=margins or totals) if suppress \
+        else np.zeros(arr.shape, int)
+    text = np.empty(arr.shape, dtype=object)
+    for idx in np.ndindex(arr.shape):
+        text[idx] = hidden_label(kind[idx], threshold) if kind[idx] else f"{int(arr[idx]):,}"
     out = pd.DataFrame(text, index=counts.index, columns=counts.columns, dtype=object)
     if totals:
         row_tot = arr.sum(axis=1)
@@ -241,14 +274,16 @@ def suppressed_mapping(counts: Mapping[str, int], *, suppress: bool = True,
     """
     labels = list(counts)
     arr = np.array([[counts[k] for k in labels]])
-    hide = suppression_mask(arr, threshold=threshold) if suppress else np.zeros(arr.shape, bool)
-    return {k: (suppressed_label(threshold) if hide[0, i] else f"{int(arr[0, i]):,}") for i, k in enumerate(labels)}
+    kind = suppression_kinds(arr, threshold=threshold) if suppress else np.zeros(arr.shape, int)
+    return {k: (hidden_label(kind[0, i], threshold) if kind[0, i] else f"{int(arr[0, i]):,}")
+            for i, k in enumerate(labels)}
 
 
 
 #: keys of result documents (``to_dict()`` output) that hold counts of people
 COUNT_KEYS: frozenset[str] = frozenset({"n", "events", "dropouts", "observed", "n_event", "n_risk", "n_censor",
-                                        "at_risk", "received", "analysed", "excluded", "count", "rows"})
+                                        "at_risk", "received", "analysed", "excluded", "count", "rows",
+                                        "excluded_total", "arms", "people"})
 
 
 def suppress_nested(obj: Any, *, keys: "Iterable[str]" = COUNT_KEYS, suppress: bool = True,
@@ -276,3 +311,470 @@ def suppress_nested(obj: Any, *, keys: "Iterable[str]" = COUNT_KEYS, suppress: b
         return v
 
     return walk(obj, False)
+
+
+# --- everything a report emits -----------------------------------------------------------------------------------
+#
+# The rules below make suppression hold across a whole report, not one table at a time:
+#
+# * **Linked counts** (a flow: received = excluded + analysed; excluded = sum of its reasons; analysed = sum of the
+#   arms) are suppressed together (:func:`suppress_linked`): when a relation has exactly one hidden count, another
+#   of its counts is hidden too ("suppressed"), preferring counts that are not published elsewhere (the number
+#   analysed and the arm sizes are: table 1 shows them).
+# * **Shares** are shown to a precision no finer than 10/n (:func:`coarsen_share`): with n people, a share rounded
+#   to a step of at least 10/n leaves every count it rests on uncertain by 10 or more, so no count can be solved
+#   back from it (13/17 = 0.7647 gives 4 dropouts; with 17 people no share is shown at all). Where the counts
+#   behind an estimate are at hand (tables, curves) the exact rule is used instead: an estimate is shown only
+#   when the events before it and the people left are both 0 or at least 11 (:func:`share_allowed`).
+# * **Curves** (:func:`private_steps`, :func:`private_curve`) are drawn only while at least 11 people are at
+#   risk, and their steps are pooled: the estimate is drawn at the end of each run of at least 11 events, the
+#   points joined by straight lines (no single event's day or drop is shown); a last run of fewer than 11 is not
+#   drawn, so a curve may end early, or (with fewer than 11 events while 11 are at risk) not be drawn at all.
+# * **Per-person points** (Schoenfeld residuals) are replaced by bin means of at least 11 events
+#   (:func:`binned_means`).
+# * **Text** that is not a table (error messages kept in a failed report's manifest) has every whole number from
+#   1 to 10 replaced by "<11" (:func:`scrub_text`).
+# * **Documents** (``results.json``, ``manifest.json``) go through :func:`private_document`.
+#
+# A report of real data also runs :func:`peerstudy.present.audit.audit_report` on every file it wrote.
+
+#: Environment variable that puts a process (a report's notebook kernels) in private mode.
+PRIVATE_ENV = "PEERSTUDY_PRIVATE"
+
+
+def is_private() -> bool:
+    """True when this process makes a report of real data (the runner sets ``PEERSTUDY_PRIVATE=1`` for its
+    kernels; :func:`peerstudy.report.notebook.load_report_cohort` sets it on reading a data file).
+
+    Functions that a report's notebooks call without a ``suppress`` argument (the Schoenfeld plot, the
+    notebook's ``record``) follow it, so a notebook cannot forget to protect its output.
+    """
+    import os
+
+    return os.environ.get(PRIVATE_ENV, "") not in ("", "0")
+
+
+def set_private(on: bool = True) -> None:
+    """Put this process (and the kernels and workers it starts) in private mode, or take it out.
+
+    In private mode warnings print as one line, ``Category: message``, with small numbers scrubbed
+    (:func:`private_warnings`): a warning such as "only 6 events for 1 model term" would otherwise put a
+    count (and the path of the code that warned) into a report page.
+    """
+    import os
+
+    if on:
+        os.environ[PRIVATE_ENV] = "1"
+        private_warnings()
+    else:
+        os.environ.pop(PRIVATE_ENV, None)
+        private_warnings(False)
+
+
+def private_warnings(on: bool = True) -> None:
+    """Format warnings as ``Category: message`` with :func:`scrub_text` applied (no file path, no source line)."""
+    import warnings
+
+    original = getattr(warnings, "_peerstudy_formatwarning", None)
+    if not on:
+        if original is not None:
+            warnings.formatwarning = original
+            del warnings._peerstudy_formatwarning  # type: ignore[attr-defined]
+        return
+    if original is None:
+        warnings._peerstudy_formatwarning = warnings.formatwarning  # type: ignore[attr-defined]
+
+    def formatwarning(message: Any, category: type, filename: str, lineno: int, line: str | None = None) -> str:
+        return f"{category.__name__}: {scrub_text(str(message))}\n"
+
+    warnings.formatwarning = formatwarning
+
+
+def suppress_linked(counts: Mapping[str, int], relations: Iterable[tuple[str, Iterable[str]]], *,
+                    published: Iterable[str] = (), suppress: bool = True,
+                    threshold: int = THRESHOLD) -> dict[str, str]:
+    """Counts tied by sums (``total = part + part + ...``) as text, suppressed so no hidden one can be derived.
+
+    Parameters
+    ----------
+    counts : mapping of str to int
+        Every count shown, by name.
+    relations : iterable of (total, parts)
+        Each says ``counts[total] == sum(counts[p] for p in parts)``.
+    published : iterable of str
+        Counts shown elsewhere in the report (e.g. the number analysed, in table 1): hidden only when no
+        other count of a relation can protect it.
+    suppress : bool, default True
+    threshold : int, default 11
+
+    Returns
+    -------
+    dict of str to str
+        ``"<11"`` for counts from 1 to 10, ``"suppressed"`` for counts hidden to protect them.
+
+    Examples
+    --------
+    >>> flow = {"received": 60, "excluded": 6, "analysed": 54}
+    >>> suppress_linked(flow, [("received", ["excluded", "analysed"])], published=["analysed"])
+    {'received': 'suppressed', 'excluded': '<11', 'analysed': '54'}
+    """
+    threshold = _check_threshold(threshold)
+    names = list(counts)
+    vals = {k: int(_as_counts(np.array([counts[k]]), f"count {k!r}")[0]) for k in names}
+    rel = [(t, list(p)) for t, p in relations]
+    for t, parts in rel:
+        for k in (t, *parts):
+            if k not in vals:
+                raise DataError(f"relation names {k!r}, which is not among the counts ({', '.join(names)})")
+    kind = {k: (1 if suppress and 1 <= v < threshold else 0) for k, v in vals.items()}
+    keep = set(published)
+    changed = suppress
+    while changed:
+        changed = False
+        for t, parts in rel:
+            cells = [t, *parts]
+            if sum(kind[c] > 0 for c in cells) != 1:
+                continue
+            visible = [c for c in cells if not kind[c]]
+            order = sorted(visible, key=lambda c: (c in keep, vals[c] == 0, vals[c]))
+            if order:
+                kind[order[0]] = 2
+                changed = True
+    return {k: (hidden_label(kind[k], threshold) if kind[k] else f"{vals[k]:,}") for k in names}
+
+
+def suppress_flow(flow: Mapping[str, Any], arms: Mapping[str, int] | None = None, *, suppress: bool = True,
+                  threshold: int = THRESHOLD) -> dict[str, Any]:
+    """A CONSORT-style flow (received, excluded by reason, analysed, by arm) as text, suppressed as a whole.
+
+    Returns ``{"received", "excluded_total", "excluded": {reason: text}, "analysed", "arms": {arm: text}}``;
+    the totals are suppressed with their parts (:func:`suppress_linked`), so "Of 60 received, <11 excluded, 54
+    analysed" cannot happen: the number received is then "suppressed".
+
+    >>> suppress_flow({"received": 60, "excluded": {"duplicate id": 6}, "analysed": 54},
+    ...               {"usual_care": 26, "peer": 28})["received"]
+    'suppressed'
+    """
+    excluded = {str(k): int(v) for k, v in dict(flow.get("excluded") or {}).items()}
+    counts: dict[str, int] = {"received": int(flow["received"]), "excluded_total": sum(excluded.values()),
+                              "analysed": int(flow["analysed"])}
+    counts.update({f"excluded:{k}": v for k, v in excluded.items()})
+    relations: list[tuple[str, list[str]]] = [("received", ["excluded_total", "analysed"])]
+    if excluded:
+        relations.append(("excluded_total", [f"excluded:{k}" for k in excluded]))
+    arm_keys: list[str] = []
+    if arms:
+        counts.update({f"arm:{k}": int(v) for k, v in arms.items()})
+        arm_keys = [f"arm:{k}" for k in arms]
+        relations.append(("analysed", arm_keys))
+    shown = suppress_linked(counts, relations, published=["analysed", *arm_keys], suppress=suppress,
+                            threshold=threshold)
+    out: dict[str, Any] = {"received": shown["received"], "excluded_total": shown["excluded_total"],
+                           "excluded": {k: shown[f"excluded:{k}"] for k in excluded}, "analysed": shown["analysed"]}
+    if arms:
+        out["arms"] = {k: shown[f"arm:{k}"] for k in arms}
+    return out
+
+
+#: Steps a share may be rounded to (as proportions); the finest one at least 10/n is used.
+SHARE_STEPS: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25)
+
+
+def coarsen_share(p: float, n: int, *, threshold: int = THRESHOLD) -> float | None:
+    """A share of ``n`` people rounded to a step of at least ``(threshold - 1) / n``; None if none is coarse enough.
+
+    With that step, a count behind the share (``p * n``) is known only within ``threshold - 1`` or more, so no
+    count from 1 to 10 can be solved back from it. Shares of fewer than 40 people are not shown (None).
+
+    >>> coarsen_share(13 / 17, 17) is None, coarsen_share(0.7647, 54), coarsen_share(0.7647, 800), coarsen_share(0.7647, 5000)
+    (True, 0.8, 0.76, 0.76)
+    """
+    threshold = _check_threshold(threshold)
+    if p is None or not np.isfinite(p) or n is None or n <= 0:
+        return None
+    need = (threshold - 1) / float(n)
+    for step in SHARE_STEPS:
+        if step + 1e-12 >= need:
+            return round(round(float(p) / step) * step, 4)
+    return None
+
+
+def share_allowed(events: int, n: int, *, threshold: int = THRESHOLD) -> bool:
+    """Whether a share resting on ``events`` of ``n`` may be shown: both the events and the others are 0 or >= 11.
+
+    >>> share_allowed(13, 17), share_allowed(20, 40), share_allowed(0, 15)
+    (False, True, True)
+    """
+    rest = int(n) - int(events)
+    return not (1 <= int(events) < threshold) and not (1 <= rest < threshold)
+
+
+def private_steps(time: np.ndarray, n_risk: np.ndarray, n_event: np.ndarray, *,
+                  threshold: int = THRESHOLD) -> tuple[np.ndarray, float]:
+    """Which steps of a curve a private figure may draw, and the day it must stop.
+
+    Parameters
+    ----------
+    time, n_risk, n_event : arrays
+        The curve's distinct times, the number at risk just before each and the events at each (for a
+        cumulative incidence curve, the events of the ending drawn).
+    threshold : int, default 11
+
+    Returns
+    -------
+    keep : numpy.ndarray of bool
+        True at the times where the curve may step: the events since the previous kept step add up to at
+        least ``threshold`` (smaller drops are pooled into the next one; a last pool of fewer is not drawn).
+    end : float
+        The last day with at least ``threshold`` at risk: the curve is not drawn beyond it (0 if none).
+
+    A figure draws the estimate only at kept times (flat in between), so every step it shows holds at least
+    11 events and is drawn where at least 11 people were followed.
+
+    >>> keep, end = private_steps(np.array([1, 2, 3, 4, 5]), np.array([40, 34, 20, 12, 5]), np.array([6, 14, 8, 4, 5]))
+    >>> keep.tolist(), end
+    ([False, True, False, True, False], 4.0)
+    """
+    threshold = _check_threshold(threshold)
+    t = np.asarray(time, float)
+    risk = np.asarray(n_risk, float)
+    ev = np.asarray(n_event, float)
+    ok = risk >= threshold
+    end = float(t[ok][-1]) if ok.any() else 0.0
+    keep = np.zeros(len(t), bool)
+    pool = 0.0
+    for i in range(len(t)):
+        if t[i] > end:
+            break
+        pool += ev[i]
+        if pool >= threshold:
+            keep[i] = True
+            pool = 0.0
+    return keep, end
+
+
+def private_curve(time: np.ndarray, value: np.ndarray, n_risk: np.ndarray, n_event: np.ndarray, *,
+                  start: float, others: "Sequence[np.ndarray]" = (), threshold: int = THRESHOLD
+                  ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The points of a curve a private figure may draw (see :func:`private_steps`), from day 0.
+
+    Returns ``(t, y, [other arrays])``: day 0 with ``start`` (1 for retention, 0 for incidence), then the
+    estimate at the end of each pool of at least 11 events. A figure joins them by straight lines: within a
+    pool the days of single events are not shown, and the curve ends at the last full pool (a last pool of
+    fewer than 11, or events once fewer than 11 are at risk, are not drawn). ``others`` (band limits) are cut
+    the same way.
+
+    >>> t, y, _ = private_curve(np.array([1, 2, 3]), np.array([.9, .6, .5]), np.array([40, 36, 24]),
+    ...                         np.array([4, 8, 3]), start=1.0)
+    >>> t.tolist(), y.tolist()
+    ([0.0, 2.0], [1.0, 0.6])
+    """
+    keep, _ = private_steps(time, n_risk, n_event, threshold=threshold)
+    tt = np.concatenate([[0.0], np.asarray(time, float)[keep]])
+
+    def cut(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([[start], np.asarray(a, float)[keep]])
+
+    return tt, cut(value), [cut(o) for o in others]
+
+
+def binned_means(x: np.ndarray, y: np.ndarray, *, per_bin: int = THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
+    """Means of ``y`` in consecutive bins of ``x`` holding at least ``per_bin`` points each (no per-person point).
+
+    The last bin takes the remainder; fewer than ``per_bin`` points in all give empty arrays.
+
+    >>> bx, by = binned_means(np.arange(30.0), np.ones(30))
+    >>> len(bx), by.tolist()
+    (2, [1.0, 1.0])
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    n_bins = len(x) // int(per_bin)
+    if n_bins == 0:
+        return np.array([]), np.array([])
+    edges = np.linspace(0, len(x), n_bins + 1).astype(int)
+    bx = np.array([x[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])
+    by = np.array([y[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])
+    return bx, by
+
+
+def scrub_text(text: str, *, threshold: int = THRESHOLD) -> str:
+    """Text with every whole number from 1 to ``threshold - 1`` written as "<11" (for messages of real data).
+
+    >>> scrub_text("too few events: 6 event(s) for 2 terms; 1,204 rows, day 30")
+    'too few events: <11 event(s) for <11 terms; 1,204 rows, day 30'
+    """
+    import re
+
+    threshold = _check_threshold(threshold)
+    label = suppressed_label(threshold)
+
+    def sub(m: "re.Match[str]") -> str:
+        return label if 1 <= int(m.group(0)) < threshold else m.group(0)
+
+    return re.sub(r"(?<![\w.,<])\d+(?![\w.,]\d|\w)", sub, str(text))
+
+
+#: Keys of result documents holding shares (proportions), coarsened by :func:`coarsen_share`.
+SHARE_KEYS: frozenset[str] = frozenset({"survival", "lower", "upper", "cif", "retention", "share", "proportion",
+                                        "usual_care_retention", "peer_retention", "still in treatment"})
+
+
+def private_document(obj: Any, *, n: int | None = None, threshold: int = THRESHOLD) -> Any:
+    """A result document (``results.json``, ``manifest.json``) made safe to publish.
+
+    * counts 1-10 under a count key (:data:`COUNT_KEYS`) become "<11" (:func:`suppress_nested`); in a mapping
+      holding both ``n`` and ``events`` whose difference is from 1 to 10, ``events`` becomes "suppressed";
+    * shares under :data:`SHARE_KEYS` are coarsened for the nearest enclosing ``n`` (else ``n`` given here;
+      :func:`coarsen_share`), or replaced by "suppressed";
+    * other floats keep 3 significant digits (p-values 2);
+    * strings go through :func:`scrub_text` where they are messages (keys ``error``, ``message``, ``notes``).
+    """
+    threshold = _check_threshold(threshold)
+    doc = suppress_nested(obj, threshold=threshold)
+    text_keys = {"error", "message", "notes", "summary_error", "note"}
+
+    def share(v: Any, size: int | None) -> Any:
+        if isinstance(v, Mapping):
+            return {k: share(x, size) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [share(x, size) for x in v]
+        if isinstance(v, (float, int, np.floating, np.integer)) and not isinstance(v, bool):
+            q = coarsen_share(float(v), size, threshold=threshold) if size else None
+            return COMPLEMENT_LABEL if q is None else q
+        return v
+
+    def walk(v: Any, size: int | None, key: str | None) -> Any:
+        if isinstance(v, Mapping):
+            here = v.get("n") if isinstance(v.get("n"), (int, np.integer)) and not isinstance(v.get("n"), bool) \
+                else size
+            out = {}
+            for k, x in v.items():
+                if k in SHARE_KEYS:
+                    out[k] = share(x, here)
+                else:
+                    out[k] = walk(x, here, k)
+            e = out.get("events")
+            if isinstance(here, (int, np.integer)) and isinstance(e, (int, np.integer)) and not isinstance(e, bool) \
+                    and 1 <= here - e < threshold:
+                out["events"] = COMPLEMENT_LABEL
+            return out
+        if isinstance(v, (list, tuple)):
+            return [walk(x, size, key) for x in v]
+        if isinstance(v, str) and key in text_keys:
+            return scrub_text(v, threshold=threshold)
+        if isinstance(v, (float, np.floating)) and np.isfinite(v) and not float(v).is_integer():
+            digits = 2 if key in ("p", "p_value", "lrt_p", "pvalue") else 3
+            return float(f"{float(v):.{digits}g}")
+        return v
+
+    return walk(doc, n, None)
+
+
+def curve_share(curve: Any, day: float, value: float, *, suppress: bool = True, digits: int = 2,
+                threshold: int = THRESHOLD) -> "float | str":
+    """An estimate read off a Kaplan-Meier curve at ``day``, as a private table may show it.
+
+    With ``suppress``, shown (rounded to ``digits``) only when the dropouts up to ``day`` and the other people
+    of the group are each 0 or at least ``threshold`` (:func:`share_allowed`), else "suppressed". Without it,
+    only rounded.
+    """
+    if value is None or not np.isfinite(value):
+        return value
+    if not suppress:
+        return round(float(value), 3)
+    t = np.asarray(curve.time, float)
+    events = int(np.asarray(curve.n_event, float)[t <= float(day)].sum())
+    if not share_allowed(events, int(curve.n), threshold=threshold):
+        return COMPLEMENT_LABEL
+    return round(float(value), digits)
+
+
+def private_analysis(payload: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], result: Any, df: pd.DataFrame,
+                     *, threshold: int = THRESHOLD) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """``peerstudy analyse --private``: its ``results.json`` and CSV tables under the rules of a report.
+
+    * ``results.json`` through :func:`private_document` (counts 1-10 as "<11", shares coarsened for each
+      group's size, the flow suppressed as a whole with :func:`suppress_flow`);
+    * ``km_curves.csv`` holds only the steps a private figure draws (:func:`private_steps`: steps of at least 11
+      dropouts while at least 11 are at risk), without the per-day ``n_risk``, ``n_event`` and ``n_censor``;
+    * ``km_horizons.csv`` and ``cif.csv`` show an estimate only where the events before it and the people left
+      are each 0 or at least 11 (:func:`share_allowed`), rounded to 2 decimals, else "suppressed";
+    * other tables (model coefficients, RMST, medians) keep 3 significant digits.
+    """
+    doc = dict(payload)
+    flow = doc.pop("flow", None)
+    doc = private_document(doc, n=int(len(df)), threshold=threshold)
+    if flow is not None:
+        arms = df["arm"].astype(str).value_counts().to_dict() if "arm" in df.columns else None
+        doc["flow"] = suppress_flow(flow, arms, threshold=threshold)
+    out: dict[str, pd.DataFrame] = {}
+    curves = getattr(getattr(result, "km", None), "curves", {}) or {}
+    for name, table in tables.items():
+        t = table.copy()
+        if name == "km_curves" and curves:
+            rows = []
+            for g, c in curves.items():
+                keep, end = private_steps(c.time, c.n_risk, c.n_event, threshold=threshold)
+                for i in np.flatnonzero(keep):
+                    rows.append({"group": g, "time": float(c.time[i]), "survival": round(float(c.survival[i]), 3),
+                                 "lower": round(float(c.lower[i]), 3), "upper": round(float(c.upper[i]), 3)})
+                rows.append({"group": g, "time": end, "survival": np.nan, "lower": np.nan, "upper": np.nan})
+            t = pd.DataFrame(rows, columns=["group", "time", "survival", "lower", "upper"])
+        elif name == "km_horizons" and curves:
+            for col in ("survival", "lower", "upper"):
+                t[col] = t[col].astype(object)
+            for i, r in t.iterrows():
+                c = curves.get(str(r["group"]))
+                shown = curve_share(c, float(r["time"]), float(r["survival"]), threshold=threshold) if c else \
+                    COMPLEMENT_LABEL
+                hide = shown == COMPLEMENT_LABEL
+                for col in ("survival", "lower", "upper"):
+                    t.at[i, col] = COMPLEMENT_LABEL if hide else round(float(r[col]), 2)
+        elif name == "cif" and {"group", "cause", "time", "cif"} <= set(t.columns) and "outcome" in df.columns:
+            t["cif"] = t["cif"].astype(object)
+            if "se" in t.columns:
+                t = t.drop(columns="se")
+            sizes = df["arm"].astype(str).value_counts() if "arm" in df.columns else pd.Series({"all": len(df)})
+            for i, r in t.iterrows():
+                g = str(r["group"])
+                sub = df[(df["arm"].astype(str) == g)] if "arm" in df.columns else df
+                k = int(((sub["outcome"].astype(str) == str(r["cause"])) & (sub["time"] <= float(r["time"]))).sum())
+                ok = share_allowed(k, int(sizes.get(g, len(sub))), threshold=threshold)
+                t.at[i, "cif"] = round(float(r["cif"]), 2) if ok else COMPLEMENT_LABEL
+        else:
+            for col in t.columns:
+                if col in COUNT_KEYS or col in ("n_risk", "n_event", "n_censor", "n_ending", "observed"):
+                    t[col] = [format_count(int(round(v)), threshold=threshold) if pd.notna(v) else v for v in t[col]]
+                elif pd.api.types.is_float_dtype(t[col]):
+                    t[col] = [float(f"{v:.3g}") if pd.notna(v) and np.isfinite(v) else v for v in t[col]]
+        out[name] = t
+    return doc, out
+
+
+def suppress_at_risk(counts: Iterable[int], *, threshold: int = THRESHOLD) -> list[str]:
+    """A number-at-risk row of a private figure: no count 1-10, and no drop of 1-10 between shown counts.
+
+    The people who leave between two columns (dropouts and censorings) are a count too: a column whose
+    count is within 1-10 of the previous shown column is "suppressed". The first column (everyone) is the
+    group's size.
+
+    >>> suppress_at_risk([30, 23, 18, 15, 9, 0])
+    ['30', 'suppressed', '18', 'suppressed', '<11', '0']
+    """
+    threshold = _check_threshold(threshold)
+    out: list[str] = []
+    last: int | None = None
+    for v in _as_counts(np.asarray(list(counts)), "counts").tolist():
+        if 1 <= v < threshold:
+            out.append(suppressed_label(threshold))
+        elif last is not None and 1 <= last - v < threshold:
+            out.append(COMPLEMENT_LABEL)
+        else:
+            out.append(f"{v:,}")
+            last = v
+    return out

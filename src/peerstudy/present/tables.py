@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 
 from peerstudy.exceptions import DataError
-from peerstudy.present.wording import format_p
-from peerstudy.present.privacy import THRESHOLD, format_count, suppress_table, suppressed_label, suppression_mask
-from peerstudy.present.wording import ENDING_NOUNS, current_design, fine_gray_sentence, retention_sentence, rmst_sentence
+from peerstudy.present.privacy import (COMPLEMENT_LABEL, THRESHOLD, curve_share, format_count, hidden_label,
+                                       share_allowed, suppress_table, suppressed_label, suppression_kinds, suppression_mask)
+from peerstudy.present.wording import (ENDING_NOUNS, current_design, fine_gray_sentence, format_p, retention_sentence,
+                                       rmst_sentence)
 
-__all__ = ["cohort_table", "endings_table", "scenario_table", "truth_comparison", "retention_difference", "retention_summary", "competing_summary",
+__all__ = ["NOT_RECORDED", "not_recorded_sentence", "cohort_table", "endings_table", "scenario_table", "truth_comparison", "retention_difference", "retention_summary", "competing_summary",
            "cohort_summary"]
 
 _ARM_WORDS = {"usual_care": "usual care", "peer": "peer coach"}
@@ -34,40 +35,71 @@ def _arms(df: pd.DataFrame, arm: str) -> list[str]:
     return levels + others
 
 
+#: What table 1 shows for a characteristic the data do not record (never a made-up 0).
+NOT_RECORDED = "not recorded"
+
+
 def cohort_table(df: pd.DataFrame, *, arm: str = "arm", suppress: bool = False) -> pd.DataFrame:
     """Table 1: the cohort's make-up by arm (counts with %, means with SD, medians with IQR).
 
     A yes/no characteristic is a two-row table per arm with a known arm size, so its count is
     hidden when either it or its complement is from 1 to 10 (and then in the other arm too, by
-    complementary suppression).
+    complementary suppression: shown "suppressed"). A characteristic the data do not record (a
+    column missing for everyone, :func:`peerstudy.data.schema.not_recorded`) reads "not recorded";
+    ``attrs["not_recorded"]`` lists them. Percentages are whole numbers.
     """
+    from peerstudy.data.schema import COVARIATES, not_recorded
+
     arms = _arms(df, arm)
     groups = {a: df[df[arm].astype(str) == a] for a in arms}
     sizes = np.array([len(groups[a]) for a in arms])
+    missing = set(not_recorded(df, COVARIATES))
     rows: dict[str, list[str]] = {}
-    size_hidden = suppression_mask(sizes[None, :]) if suppress else np.zeros((1, len(arms)), bool)
-    rows["People"] = [suppressed_label() if size_hidden[0, i] else f"{n:,}" for i, n in enumerate(sizes)]
+    size_kind = suppression_kinds(sizes[None, :]) if suppress else np.zeros((1, len(arms)), int)
+    rows["People"] = [hidden_label(size_kind[0, i]) if size_kind[0, i] else f"{n:,}" for i, n in enumerate(sizes)]
     if "site" in df.columns:
         rows["Sites"] = [f"{groups[a]['site'].nunique():,}" for a in arms]
+    nr = [NOT_RECORDED] * len(arms)
     if "age" in df.columns:
-        rows["Age, mean (SD)"] = [f"{g['age'].mean():.1f} ({g['age'].std():.1f})" for g in groups.values()]
+        rows["Age, mean (SD)"] = nr if "age" in missing else [
+            f"{g['age'].mean():.1f} ({g['age'].std():.1f})" for g in groups.values()]
     for col, name in _BINARY.items():
         if col not in df.columns:
             continue
+        if col in missing:
+            rows[f"{name}, n (%)"] = nr
+            continue
         yes = np.array([int(groups[a][col].sum()) for a in arms])
         table = np.vstack([yes, sizes - yes])
-        hide = suppression_mask(table) if suppress else np.zeros(table.shape, bool)
-        rows[f"{name}, n (%)"] = [suppressed_label() if hide[0, i] else f"{y:,} ({100 * y / max(n, 1):.0f}%)"
+        kind = suppression_kinds(table) if suppress else np.zeros(table.shape, int)
+        rows[f"{name}, n (%)"] = [hidden_label(kind[0, i]) if kind[0, i] else f"{y:,} ({100 * y / max(n, 1):.0f}%)"
                                   for i, (y, n) in enumerate(zip(yes, sizes))]
     if "depression" in df.columns:
-        rows["Depression score, mean (SD)"] = [f"{g['depression'].mean():.1f} ({g['depression'].std():.1f})"
-                                               for g in groups.values()]
+        rows["Depression score, mean (SD)"] = nr if "depression" in missing else [
+            f"{g['depression'].mean():.1f} ({g['depression'].std():.1f})" for g in groups.values()]
     if "prior_treatments" in df.columns:
-        rows["Prior treatments, median [IQR]"] = [
+        rows["Prior treatments, median [IQR]"] = nr if "prior_treatments" in missing else [
             f"{g['prior_treatments'].median():g} [{g['prior_treatments'].quantile(.25):g}-"
             f"{g['prior_treatments'].quantile(.75):g}]" for g in groups.values()]
-    return pd.DataFrame(rows, index=[_ARM_WORDS.get(a, a).capitalize()
-                                     for a in arms]).T
+    out = pd.DataFrame(rows, index=[_ARM_WORDS.get(a, a).capitalize() for a in arms]).T
+    out.attrs["not_recorded"] = [c for c in COVARIATES if c in missing]
+    return out
+
+
+def not_recorded_sentence(df: pd.DataFrame) -> str:
+    """One sentence naming the characteristics the data do not record ("" when every one is recorded).
+
+    >>> import pandas as pd
+    >>> not_recorded_sentence(pd.DataFrame({"age": [30.0], "female": [float("nan")]}))  # doctest: +ELLIPSIS
+    'Not recorded in these data: female, homeless, ...; they are left out of the tables and models.'
+    """
+    from peerstudy.data.schema import COVARIATES, not_recorded
+
+    missing = not_recorded(df, COVARIATES)
+    if not missing:
+        return ""
+    return (f"Not recorded in these data: {', '.join(c.replace('_', ' ') for c in missing)}; they are left out "
+            f"of the tables and models.")
 
 
 def endings_table(df: pd.DataFrame, *, arm: str = "arm", ending: str = "outcome", suppress: bool = False) -> pd.DataFrame:
@@ -81,14 +113,18 @@ def endings_table(df: pd.DataFrame, *, arm: str = "arm", ending: str = "outcome"
     order = [o for o in OUTCOMES if o in counts.index] + [o for o in counts.index if o not in OUTCOMES]
     counts = counts.reindex(order, fill_value=0)
     arr = counts.to_numpy()
-    hide = suppression_mask(arr) if suppress else np.zeros(arr.shape, bool)
+    # the row totals are published too: suppress the table with them as one more column, so that no
+    # total undoes a hidden cell and no hidden cell is labelled "<11" when it is only a complement
+    full = np.column_stack([arr, arr.sum(axis=1)])
+    kind = suppression_kinds(full) if suppress else np.zeros(full.shape, int)
     tot = arr.sum(axis=0)
-    text = [[suppressed_label() if hide[i, j] else f"{arr[i, j]:,} ({100 * arr[i, j] / max(tot[j], 1):.1f}%)"
+    pct = "{:.0f}%" if suppress else "{:.1f}%"
+    text = [[hidden_label(kind[i, j]) if kind[i, j]
+             else f"{arr[i, j]:,} ({pct.format(100 * arr[i, j] / max(tot[j], 1))})"
              for j in range(arr.shape[1])] for i in range(arr.shape[0])]
     out = pd.DataFrame(text, index=[o.replace("_", " ") for o in order], columns=arms)
-    row_tot = arr.sum(axis=1)
-    row_hide = suppression_mask(row_tot[:, None].T) if suppress else np.zeros((1, len(row_tot)), bool)
-    out["all"] = [suppressed_label() if row_hide[0, i] else f"{n:,}" for i, n in enumerate(row_tot)]
+    row_tot = full[:, -1]
+    out["all"] = [hidden_label(kind[i, -1]) if kind[i, -1] else f"{n:,}" for i, n in enumerate(row_tot)]
     out.loc["total"] = [f"{n:,}" if not (suppress and 1 <= n < 11) else suppressed_label()
                         for n in [*tot, tot.sum()]]
     out.columns = [_ARM_WORDS.get(c, c) for c in out.columns]
@@ -152,6 +188,11 @@ def retention_summary(km: Any, rmst: Any | None = None, *, day: float = 90, desi
     r = retention_difference(km, day)
     if any(v != v for v in r.values()):
         return f"Retention at {day:g} days cannot be estimated: follow-up ends earlier."
+    from peerstudy.present.privacy import is_private
+
+    if is_private() and any(curve_share(km.curves[a], day, r[a]) == COMPLEMENT_LABEL for a in ("usual_care", "peer")):
+        return (f"Retention at {day:g} days is not shown: with these numbers of people it would reveal a count "
+                f"from 1 to 10.")
     text = retention_sentence(r["peer"], r["usual_care"], r["ci_lower"], r["ci_upper"], day=day, design=design)
     if rmst is not None and getattr(rmst, "difference", None) is not None:
         text += "; " + rmst_sentence(rmst.difference, rmst.ci_lower, rmst.ci_upper, tau=rmst.tau, design=design)
@@ -169,6 +210,15 @@ def competing_summary(cif: Any, fine_gray: Any | None = None, *, day: float = 18
     """
     design = design or current_design()
     at = cif.at([day])
+    from peerstudy.present.privacy import is_private, share_allowed
+
+    if (suppress or is_private()) and df is not None:
+        by_day = _ending_counts(df, ending="outcome", group="arm", time="time", day=day)
+        sizes = df["arm"].astype(str).value_counts()
+        if any(not share_allowed(int(by_day.loc[cause, g]) if cause in by_day.index and g in by_day.columns else 0,
+                                 int(sizes.get(g, 0))) for g in ("usual_care", "peer")):
+            return (f"The share who had dropped out by day {day:g} is not shown: with these numbers of people it "
+                    f"would reveal a count from 1 to 10.")
     def p(c: str, g: str) -> float:
         sub = at[(at["cause"] == c) & (at["group"] == g)]["cif"]
         return float(sub.iloc[0]) if len(sub) else float("nan")
@@ -319,8 +369,13 @@ def km_table(km: Any, *, suppress: bool = False) -> pd.DataFrame:
     cnt = pd.DataFrame({"people": [g["n"] for g in groups.values()], "dropouts": [g["events"] for g in groups.values()]},
                        index=list(groups))
     out = _suppress_columns(cnt, suppress)
+    if suppress:  # n - dropouts (people not known to drop out) is derivable from the two columns
+        for i, g in enumerate(groups.values()):
+            if 1 <= g["n"] - g["events"] < THRESHOLD and out.iloc[i, 1] == f"{g['events']:,}":
+                out.iloc[i, 1] = COMPLEMENT_LABEL
     for day in next(iter(groups.values()))["survival"]:
-        out[f"retention day {day}"] = [round(g["survival"][day], 3) for g in groups.values()]
+        out[f"retention day {day}"] = [curve_share(km.curves[name], float(day), g["survival"][day], suppress=suppress)
+                                       for name, g in groups.items()]
     out["median days"] = [g["median"] for g in groups.values()]
     out.index.name = "group"
     return out
@@ -346,17 +401,19 @@ def _ending_counts(df: pd.DataFrame, *, ending: str, group: str, time: str, day:
     return pd.crosstab(sub[ending].astype(str), sub[group].astype(str))
 
 
-def _hidden_cif_cells(cif: Any, df: pd.DataFrame, *, ending: str, group: str, time: str) -> set[tuple[str, str, str]]:
-    """(ending, group, day) cells whose estimate could reveal a count from 1 to 10."""
+def _hidden_cif_cells(cif: Any, df: pd.DataFrame, *, ending: str, group: str, time: str) -> dict[tuple[str, str, str], str]:
+    """(ending, group, day) cells whose estimate could reveal a count from 1 to 10, with their label: "<11 events"
+    when the endings are 1-10, "suppressed" when the others of the group are."""
     doc = cif.to_dict()["cif"]
-    hidden = set()
+    hidden: dict[tuple[str, str, str], str] = {}
     for cause, by_group in doc.items():
         for g, by_day in by_group.items():
             for day in by_day:
                 counts = _ending_counts(df, ending=ending, group=group, time=time, day=float(day))
                 k = int(counts.loc[cause, g]) if cause in counts.index and g in counts.columns else 0
-                if 1 <= k < THRESHOLD:
-                    hidden.add((cause, g, day))
+                n_g = int((df[group].astype(str) == g).sum())
+                if not share_allowed(k, n_g):  # k, or the n_g - k others, from 1 to 10
+                    hidden[(cause, g, day)] = f"{suppressed_label()} events" if 1 <= k < THRESHOLD else COMPLEMENT_LABEL
     return hidden
 
 
@@ -365,14 +422,13 @@ def cif_table(cif: Any, df: pd.DataFrame, *, suppress: bool = False, ending: str
     """Cumulative incidence by group and ending at the horizons; with ``suppress``, an estimate resting on 1-10
     endings of that kind in that group is hidden (a proportion would let the count be derived)."""
     doc = cif.to_dict()["cif"]
-    hidden = _hidden_cif_cells(cif, df, ending=ending, group=group, time=time) if suppress else set()
-    label = f"{suppressed_label()} events"
+    hidden = _hidden_cif_cells(cif, df, ending=ending, group=group, time=time) if suppress else {}
     rows = []
     for cause, by_group in doc.items():
         for g, by_day in by_group.items():
             row = {"group": g, "ending": cause}
             for day, p in by_day.items():
-                row[f"{day} d"] = label if (cause, g, day) in hidden else round(p, 3)
+                row[f"{day} d"] = hidden.get((cause, g, day), round(p, 2 if suppress else 3))
             rows.append(row)
     return pd.DataFrame(rows).set_index(["group", "ending"])
 
@@ -383,8 +439,7 @@ def cif_record(cif: Any, df: pd.DataFrame, *, suppress: bool = False, ending: st
     doc = cif.to_dict()
     if not suppress:
         return doc
-    label = f"{suppressed_label()} events"
-    for cause, g, day in _hidden_cif_cells(cif, df, ending=ending, group=group, time=time):
+    for (cause, g, day), label in _hidden_cif_cells(cif, df, ending=ending, group=group, time=time).items():
         for key in ("cif", "se"):
             if key in doc and cause in doc[key] and g in doc[key][cause]:
                 doc[key][cause][g][day] = label

@@ -299,7 +299,9 @@ def index_html(specs: Sequence[NotebookSpec], statuses: Sequence[dict[str, Any]]
         source = f"simulated scenario {html.escape(sc['name'])}, seed {manifest['seed']}"
     git = manifest.get("git") or {}
     commit = f", peerstudy commit {git['commit'][:10]}{' (modified)' if git.get('dirty') else ''}" if git else ""
-    privacy = ("Counts from 1 to 10 are shown as &lt;11." if manifest["privacy"]["small_counts_suppressed"]
+    privacy = ("Counts from 1 to 10 are shown as &lt;11, and numbers hidden so that they cannot be worked out from "
+               "the others as &ldquo;suppressed&rdquo;; shares are shown only where they reveal no such count."
+               if manifest["privacy"]["small_counts_suppressed"]
                else "Synthetic data: counts are shown as they are.")
     how = (f'<p class="meta">Made by <code>{html.escape(manifest["command"])}</code>.</p>'
            if manifest.get("command") else "")

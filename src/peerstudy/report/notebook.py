@@ -29,7 +29,9 @@ def record(name: str, value: Any, *, suppress: bool = False) -> Any:
     """Save one result of the running notebook for the report's ``results.json``; return ``value``.
 
     ``value`` must be JSON-ready or have ``to_dict()`` (result objects do). With ``suppress`` (real
-    data: pass ``cohort.suppress``), counts 1-10 are written as "<11" (:func:`privacy.suppress_nested`).
+    data: pass ``cohort.suppress``), and always in a report of real data
+    (:func:`peerstudy.present.privacy.is_private`), the value goes through
+    :func:`peerstudy.present.privacy.private_document`: counts 1-10 as "<11", shares coarsened.
     Outside a report run (no ``PEERSTUDY_RESULTS`` in the environment) nothing is written.
     """
     path = _results_file()
@@ -39,10 +41,10 @@ def record(name: str, value: Any, *, suppress: bool = False) -> Any:
     if path.is_file():
         current = json.loads(path.read_text(encoding="utf-8"))
     plain = json.loads(dumps_json(_plain(value)))
-    if suppress:
-        from peerstudy.present.privacy import suppress_nested
+    from peerstudy.present.privacy import is_private, private_document
 
-        plain = suppress_nested(plain)
+    if suppress or is_private():  # a report of real data: every record, whether the notebook asked or not
+        plain = private_document(plain)
     current[str(name)] = plain
     write_json(current, path)
     return value
@@ -138,6 +140,9 @@ def load_report_cohort(*, scenario: str = "outpatient_default", seed: int = 2025
     from peerstudy.present.wording import use_design
 
     if data:
+        from peerstudy.present.privacy import set_private
+
+        set_private(True)  # everything this kernel records or draws from now on follows the privacy rules
         df, flow = _read_data(data, mapping)
         cohort = ReportCohort(data=df, real=True, label=Path(data).name, scenario=None, truth=None, seed=None,
                               flow=flow, stated_design=design or None)
@@ -178,13 +183,16 @@ def check_data(path: str, mapping: str) -> dict[str, Any]:
     except OSError as exc:
         raise DataError(f"cannot read data file {str(p)!r}: {exc.strerror}") from None
     df, flow = _read_data(str(p), mapping)
-    info: dict[str, Any] = {"path": str(p), "sha256": digest, "rows": int(len(df))}
-    if flow is not None:
-        from peerstudy.present.privacy import format_count, suppressed_mapping
+    from peerstudy.data.schema import COVARIATES, not_recorded
+    from peerstudy.present.privacy import format_count, suppress_flow
 
-        # the manifest travels with the report: small counts are suppressed like the tables'
-        info["flow"] = {"received": format_count(flow["received"]), "analysed": format_count(flow["analysed"]),
-                        "excluded": suppressed_mapping(flow.get("excluded", {}))}
+    # the manifest travels with the report: counts are suppressed as the pages suppress them
+    rows = int(len(df))
+    info: dict[str, Any] = {"path": p.name, "sha256": digest, "rows": rows if rows >= 11 else format_count(rows),
+                            "not_recorded": list(not_recorded(df, COVARIATES))}
+    if flow is not None:
+        arms = df["arm"].astype(str).value_counts().to_dict() if "arm" in df.columns else None
+        info["flow"] = suppress_flow(flow, arms)
     if mapping:
         info["mapping"] = {"spec": str(mapping),
                            "sha256": sha256_file(mapping) if Path(mapping).is_file() else None}

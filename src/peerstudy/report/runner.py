@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 from peerstudy._io import (MARKER, check_output_dir, die_with_parent, dumps_json, remove_dead_builds, replace_dir,
                            sha256_file, write_json)
-from peerstudy.exceptions import DataError, ParameterError, ReportError
+from peerstudy.exceptions import DataError, ParameterError, PrivacyAuditError, ReportError
 from peerstudy.report.assemble import (check_formats, export_html, find_chromium, index_html, print_pdf,
                                        single_html)
 from peerstudy.report.parameters import NotebookSpec, list_notebooks, read_notebook_spec, validate_parameters
 from peerstudy.report.provenance import git_info, package_versions
+from peerstudy.present.privacy import PRIVATE_ENV, private_document, scrub_text
 
 #: Environment variable naming the JSON file a running notebook's ``record`` writes to.
 RESULTS_ENV = "PEERSTUDY_RESULTS"
@@ -114,6 +115,8 @@ def _execute(job: dict[str, Any]) -> dict[str, Any]:
     os.environ[RESULTS_ENV] = job["results"]
     if job.get("figures"):
         os.environ[FIGURES_ENV] = job["figures"]
+    if job.get("private"):  # the kernel inherits it: records, figures and tables follow the privacy rules
+        os.environ[PRIVATE_ENV] = "1"
     # the kernel inherits this process's stderr: its start-up/shutdown chatter goes to a log file
     log = open(job["log"], "ab", buffering=0)  # noqa: SIM115 - kept open for the kernel's lifetime
     os.dup2(log.fileno(), 2)
@@ -130,7 +133,7 @@ def _execute(job: dict[str, Any]) -> dict[str, Any]:
             kernel_manager_class=_ipc_kernel_manager(os.path.join(sockets, "k")),
         )
     except PapermillExecutionError as exc:
-        index, head = _failed_cell(out_ipynb, exc.exec_count)
+        index, head = _failed_cell(out_ipynb, exc.exec_count, exc.traceback)
         status.update(status="failed", cell=exc.cell_index if index is None else index, exec_count=exc.exec_count,
                       error=f"{exc.ename}: {exc.evalue}", cell_source=head)
     except Exception as exc:  # kernel died, timeout, ...: reported, not raised, so other notebooks finish
@@ -142,14 +145,21 @@ def _execute(job: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         status["html"] = export_html(out_ipynb, show_code=job["show_code"], command=job.get("command")).name
         status["html_s"] = round(time.perf_counter() - t0, 3)
+    if job.get("private"):
+        _strip_outputs(out_ipynb)
+        for key in ("error", "cell_source"):
+            if key in status:
+                status[key] = scrub_text(status[key])
     status["seconds"] = round(time.perf_counter() - started, 3)
     return status
 
 
-def _failed_cell(ipynb: Path, exec_count: int | None) -> tuple[int | None, str]:
-    """Index and first line of the cell that raised, found by its execution count.
+def _failed_cell(ipynb: Path, exec_count: int | None, traceback: Sequence[str] = ()) -> tuple[int | None, str]:
+    """Index of the cell that raised (found by its execution count) and the line of it that raised.
 
-    (papermill's ``cell_index`` counts cells before it inserts its error banner at the top.)
+    The line is read from IPython's traceback (``Cell In[5], line 9``): the statement that failed, not the
+    cell's first line (an ``import`` at the top of a cell says nothing). Without a traceback line, the cell's
+    first line. (papermill's ``cell_index`` counts cells before it inserts its error banner at the top.)
     """
     import nbformat
 
@@ -159,9 +169,42 @@ def _failed_cell(ipynb: Path, exec_count: int | None) -> tuple[int | None, str]:
         return None, ""
     for i, cell in enumerate(cells):
         if cell.cell_type == "code" and exec_count is not None and cell.get("execution_count") == exec_count:
-            lines = [ln for ln in cell.source.splitlines() if ln.strip()]
+            src = cell.source.splitlines()
+            line = _raising_line(traceback, exec_count)
+            if line is not None and 1 <= line <= len(src) and src[line - 1].strip():
+                return i, f"line {line}: {src[line - 1].strip()[:80]}"
+            lines = [ln for ln in src if ln.strip()]
             return i, (lines[0].strip()[:80] if lines else "")
     return None, ""
+
+
+def _raising_line(traceback: Sequence[str], exec_count: int) -> int | None:
+    """The line of cell ``In [exec_count]`` that raised, from IPython's traceback frames (the last one there)."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(traceback or ()))
+    hits = re.findall(rf"Cell In\[{int(exec_count)}\], line (\d+)", text)
+    return int(hits[-1]) if hits else None
+
+
+def _strip_outputs(ipynb: Path) -> None:
+    """Remove every output and execution count from an executed notebook of a private report.
+
+    The outputs hold object reprs (arrays of days, residuals) that the HTML page never shows; the page is
+    the report, the notebook is kept only to show what ran.
+    """
+    import nbformat
+
+    try:
+        nb = nbformat.read(ipynb, as_version=4)
+    except (OSError, ValueError):
+        return
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata.pop("papermill", None)  # holds the parameters (the data file's path) and exception details
+    nbformat.write(nb, ipynb)
 
 
 def _run_jobs(jobs: list[dict[str, Any]], *, workers: int, progress: bool) -> list[dict[str, Any]]:
@@ -324,14 +367,19 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
     kept = False
     try:
         kernel = _kernel_name(kernel_name)
+        private = bool(data_path)
         statuses, results = _run_notebooks(specs, typed, build, kernel, show_code=show_code, workers=workers,
-                                           progress=progress, command=command, figures="figures" in chosen)
-        manifest = _manifest(provenance, specs, typed, statuses, kernel, show_code=show_code,
-                             private=bool(data_path))
+                                           progress=progress, command=command, figures="figures" in chosen,
+                                           private=private)
+        manifest = _manifest(provenance, specs, typed, statuses, kernel, show_code=show_code, private=private)
         manifest["command"] = command
+        if private:
+            results = private_document(results)
         failed = [st for st in statuses if st["status"] != "ok"]
         if failed:
             kept = True
+            if private:
+                shutil.rmtree(build / "logs", ignore_errors=True)  # kernel chatter may quote data
             _keep_failed(build, target, manifest, failed)
         try:
             shutil.rmtree(build / "logs")
@@ -342,6 +390,9 @@ def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *, scenario
             manifest["formats"] = list(chosen)
             _other_formats(build, specs, statuses, index, chosen, chromium, manifest)
             write_json(manifest, build / "manifest.json")
+            if private:
+                manifest["privacy"]["audit"] = _audit(build, target)
+                write_json(manifest, build / "manifest.json")
             replace_dir(build, target)
         except OSError as exc:  # e.g. a full disk: nothing half-written is left, the previous report stands
             raise DataError(f"cannot write the report into {str(target)!r}: {exc.strerror or exc}") from None
@@ -460,7 +511,7 @@ def _target(out: str | os.PathLike | None, resolved: Mapping[str, Any], data_pat
 
 def _run_notebooks(specs: Sequence[NotebookSpec], typed: Mapping[str, dict[str, Any]], build: Path, kernel: str, *,
                    show_code: bool, workers: int | None, progress: bool, command: str | None = None,
-                   figures: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                   figures: bool = False, private: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Execute the notebooks into ``build``: (per-notebook statuses, what each recorded)."""
     results_dir = build / ".results"
     results_dir.mkdir()
@@ -474,6 +525,7 @@ def _run_notebooks(specs: Sequence[NotebookSpec], typed: Mapping[str, dict[str, 
         "parameters": typed[s.name], "kernel": kernel, "cwd": str(build), "show_code": show_code,
         "results": str(results_dir / f"{s.name}.json"), "log": str(logs_dir / f"{s.name}.log"),
         "command": command, "figures": str(figures_dir / s.name) if figures else None,
+        "private": private,
     } for s in specs]
     n_workers = workers or min(len(jobs), os.cpu_count() or 1)
     if progress:
@@ -525,6 +577,22 @@ def _keep_failed(build: Path, target: Path, manifest: Mapping[str, Any], failed:
             cell = "kernel start"
         parts.append(f"notebook {st['name']} failed at {cell}: {st['error']}")
     raise ReportError("; ".join(parts) + f" (executed notebook kept in {keep}; {target} left untouched)")
+
+
+def _audit(build: Path, target: Path) -> dict[str, Any]:
+    """Run the privacy audit on a finished private build; on a finding, remove the build and raise naming it.
+
+    Nothing of a report that failed its audit is kept (not even as ``DIR.failed``): its files would disclose
+    what the audit found. The previous report at ``target`` is left as it was.
+    """
+    from peerstudy.present.audit import audit_report
+
+    audit = audit_report(build, private=True)
+    if audit.passed:
+        return {"passed": True, "files_checked": len(audit.files)}
+    shutil.rmtree(build, ignore_errors=True)
+    raise PrivacyAuditError(f"the report of {target.name} failed its privacy audit and was not written "
+                            f"({target} left untouched): {audit.summary()}")
 
 
 def describe_file(path: str, mapping: str = "") -> dict[str, Any]:

@@ -119,6 +119,29 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str | None], *, role: st
                           [f"missing column {c!r}{what}" for c in missing])
 
 
+def recorded_covariates(df: pd.DataFrame, covariates: Sequence[str], *, notes: list[str] | None = None,
+                        warn: bool = True) -> tuple[str, ...]:
+    """``covariates`` without those the data do not record (a column missing for every row).
+
+    A covariate a programme export lacks is missing for everyone, never zero: a model given it leaves it out
+    and says so, with a :class:`~peerstudy.exceptions.NotRecordedWarning` (and a line in ``notes``).
+    A column that is absent altogether is still an error (a typo), raised by :func:`require_columns`.
+    """
+    from peerstudy.exceptions import NotRecordedWarning
+
+    covariates = tuple(covariates)
+    dropped = [c for c in covariates if c in df.columns and len(df) > 0 and bool(df[c].isna().all())]
+    if not dropped:
+        return covariates
+    text = (f"covariate(s) {', '.join(map(repr, dropped))} not recorded in this data (missing for every "
+            f"participant): left out of the model")
+    if notes is not None:
+        notes.append(text)
+    if warn:
+        warnings.warn(text, NotRecordedWarning, stacklevel=3)
+    return tuple(c for c in covariates if c not in dropped)
+
+
 def as_list(names: str | Sequence[str] | None) -> list[str]:
     """Column names as a list: one name, a sequence of names, or ``None`` (no names)."""
     if names is None:

@@ -28,10 +28,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from peerstudy.exceptions import AnalysisError, ParameterError, PeerstudyWarning
+from peerstudy.exceptions import AnalysisError, NotRecordedWarning, ParameterError, PeerstudyWarning
 from peerstudy.data.schema import CENSORING
 from peerstudy.survival._display import bullet_list, paragraph
-from peerstudy.survival._validate import (as_list, check_choice, check_horizons, group_codes, horizon_key,
+from peerstudy.survival._validate import (as_list, recorded_covariates, check_choice, check_horizons, group_codes, horizon_key,
                                           require_columns, require_frame, show, time_event)
 from peerstudy.survival.competing import CumulativeIncidenceResult, cumulative_incidence, ending_codes
 from peerstudy.survival.cox.engine import TIES, fit_cause_specific_cox, fit_cox
@@ -165,7 +165,9 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
         Arm column (at least two levels); ``None`` for a single-group analysis (no log-rank, KM
         group ``"all"``).
     covariates : sequence of str
-        Extra Cox terms (numeric as they are, categorical dummy-coded ``COL[LEVEL]``).
+        Extra Cox terms (numeric as they are, categorical dummy-coded ``COL[LEVEL]``). A covariate the data
+        do not record (missing for everyone) is left out, with a :class:`~peerstudy.exceptions.NotRecordedWarning`
+        and a note.
     strata : str, optional
         Stratify the Cox model and the log-rank test (e.g. ``"site"``).
     cluster : str, optional
@@ -207,8 +209,10 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
     censored = as_list(censored)
     hz = check_horizons(horizons)
     notes: list[str] = []
+    not_recorded_notes: list[str] = []
     df, cause, n, events = _checked(df, time=time, event=event, arm=arm, covariates=covariates, strata=strata,
                                     cluster=cluster, ending=ending, cause=cause, censored=censored, notes=notes)
+    covariates = recorded_covariates(df, covariates, warn=False, notes=not_recorded_notes)
 
     km = kaplan_meier(df, time=time, event=event, group=arm, horizons=hz, conf_type="log-log")
     lr = lr_s = None
@@ -241,7 +245,10 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
                                covariates=cox_terms, cluster=cluster)
             cs = fit_cause_specific_cox(df, time=time, ending=ending, cause=cause, censored=censored,
                                         covariates=cox_terms, ties=ties, cluster=cluster)
-    for note in notes:
+    for note in not_recorded_notes:
+        warnings.warn(note, NotRecordedWarning, stacklevel=2)
+    notes = not_recorded_notes + notes
+    for note in notes[len(not_recorded_notes):]:
         warnings.warn(note, PeerstudyWarning, stacklevel=2)
     settings = {"time": time, "event": event, "arm": arm, "covariates": list(covariates), "strata": strata,
                 "cluster": cluster, "ties": ties, "horizons": [horizon_key(h) for h in hz], "ending": ending,

@@ -236,7 +236,8 @@ def _derive(get: dict[str, pd.Series], arm: np.ndarray, adm: np.ndarray, dis: np
         "site": get["site"].to_numpy(dtype=object),
         "arm": arm,
         "enrolled_on": adm.astype("datetime64[s]"),
-        **{f: values.get(f, np.zeros(n, np.int64)) for f in COVARIATES},
+        # a covariate the export does not record is missing for everyone (NaN), never a made-up 0
+        **{f: values.get(f, np.full(n, np.nan)) for f in COVARIATES},
         "time": days,
         "outcome": np.where(ended, reason, "retained").astype(object),
     }

@@ -72,7 +72,9 @@ class ProgrammeData:
     mapping : str
         Name of the mapping used.
     unavailable : tuple of str
-        Canonical columns the export does not record (filled with a constant: 0, or ``usual_care``).
+        Canonical columns the export does not record. A covariate not recorded is missing (NaN) for everyone,
+        never filled in (tables say "not recorded", models leave it out with a
+        :class:`~peerstudy.exceptions.NotRecordedWarning`); an absent arm is ``usual_care`` (TEDS-D).
     source : str
         The file read.
     hashed_ids : bool
@@ -170,7 +172,7 @@ def _categorical(values: np.ndarray, categories: list | None = None) -> pd.Categ
     return pd.Categorical.from_codes(idx[codes], categories=cats)
 
 
-def _finish(frame: dict[str, np.ndarray], keep: np.ndarray) -> pd.DataFrame:
+def _finish(frame: dict[str, np.ndarray], keep: np.ndarray, unavailable: tuple[str, ...] = ()) -> pd.DataFrame:
     """Select rows and give the canonical column order and dtypes (as peerstudy.simulation.cohort does)."""
     out: dict[str, Any] = {}
     pid = np.asarray(frame["participant_id"])[keep]
@@ -184,6 +186,9 @@ def _finish(frame: dict[str, np.ndarray], keep: np.ndarray) -> pd.DataFrame:
     out["enrolled_on"] = np.asarray(frame["enrolled_on"])[keep]
     for c in COVARIATES:
         v = np.asarray(frame[c])[keep]
+        if c in unavailable:  # not recorded: missing for everyone
+            out[c] = np.full(len(v), np.nan)
+            continue
         if c in BINARY_COVARIATES or (len(v) and np.all(v == np.floor(v))):
             v = v.astype(np.int64)
         out[c] = v
@@ -305,7 +310,7 @@ def read_export(path: "str | os.PathLike", *, mapping: Any = None, cutoff: Any =
         salt = secrets.token_bytes(16) if hash_ids is True else (hash_ids.encode() if isinstance(hash_ids, str) else bytes(hash_ids))
         frame = {**frame, "participant_id": _hash(frame["participant_id"], salt)}
         hashed = True
-    cohort = _finish(frame, keep)
+    cohort = _finish(frame, keep, unavailable)
     iv = intervals.loc[np.asarray(keep, bool)].reset_index(drop=True)
     iv.insert(0, "participant_id", cohort["participant_id"].to_numpy())
     from peerstudy.data.schema import validate_cohort

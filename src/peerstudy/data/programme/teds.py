@@ -217,7 +217,7 @@ def build_teds(raw: pd.DataFrame, m: dict[str, Any], first_row: int
         if c not in codes:
             unavailable.append({"GENDER": "female", "LIVARAG": "homeless", "SUB1": "stimulant_use", "IDU": "injects",
                                 "EMPLOY": "unemployed", "NOPRIOR": "prior_treatments"}[c])
-            return np.zeros(n, np.int64)
+            return np.full(n, np.nan)  # not recorded: missing for everyone, never a made-up 0
         return cond.astype(np.int64)
 
     age_mid = {k: v[2] for k, v in AGE_BANDS.items()}
@@ -234,7 +234,7 @@ def build_teds(raw: pd.DataFrame, m: dict[str, Any], first_row: int
         "stimulant_use": flag("SUB1", np.isin(codes.get("SUB1", np.zeros(n)), STIMULANT_SUB1)),
         "injects": flag("IDU", codes.get("IDU", np.zeros(n)) == 1),
         "unemployed": flag("EMPLOY", codes.get("EMPLOY", np.zeros(n)) == 3),
-        "depression": np.zeros(n, np.int64),
+        "depression": np.full(n, np.nan),  # TEDS-D has no depression score
         "prior_treatments": np.nan_to_num(codes["NOPRIOR"]).astype(np.int64) if "NOPRIOR" in codes
         else flag("NOPRIOR", np.zeros(n)),
         "time": time,

@@ -18,7 +18,7 @@ import pandas as pd
 
 from peerstudy.exceptions import DataError
 from peerstudy.present.plots._axes import create_ax, describe, percent_axis, place_legend, themed
-from peerstudy.present.privacy import THRESHOLD, format_count, suppressed_mapping
+from peerstudy.present.privacy import THRESHOLD, suppress_flow
 
 __all__ = [
     "METHOD_LABELS",
@@ -289,18 +289,19 @@ def plot_flow(flow: Mapping[str, Any], *, ax: Any = None, arms: Mapping[str, int
     if received != analysed + sum(excluded.values()):
         raise DataError(f"flow does not add up: received {received} != analysed {analysed} "
                         f"+ excluded {sum(excluded.values())}")
-    fmt = lambda n: format_count(n, suppress=suppress, threshold=threshold)  # noqa: E731
-    # reasons and analysed are parts of the known total received: complementary suppression over them
-    parts = suppressed_mapping({**excluded, "\0analysed": analysed}, suppress=suppress, threshold=threshold)
+    # the flow is suppressed as a whole (received = excluded + analysed, excluded = its reasons, analysed = the
+    # arms): no total beside its parts gives a hidden count back
+    sf = suppress_flow(flow, arms, suppress=suppress, threshold=threshold)
+    parts = {**sf["excluded"], "\0analysed": sf["analysed"]}
     _, ax = create_ax(ax, figsize=(7, 4.2))
     ax.set_xlim(0, 10)
     ax.set_ylim(0, 10)
     ax.axis("off")
     box = dict(boxstyle="round,pad=0.5", fc="#f4f4f4", ec="#333333")
-    ax.text(3, 9, f"Records received\n{fmt(received)}", ha="center", va="center", fontsize=10, bbox=box)
+    ax.text(3, 9, f"Records received\n{sf['received']}", ha="center", va="center", fontsize=10, bbox=box)
     n_excl = received - analysed
     reasons = "\n".join(f"{k}: {parts[k]}" for k in excluded) or "none"
-    ax.text(6.2, 6.2, f"Excluded: {fmt(n_excl)}\n{reasons}", ha="left", va="center", fontsize=9,
+    ax.text(6.2, 6.2, f"Excluded: {sf['excluded_total']}\n{reasons}", ha="left", va="center", fontsize=9,
             bbox=dict(boxstyle="round,pad=0.5", fc="#fbeaea", ec="#c44e52"))
     ax.text(3, 3.4, f"Analysed\n{parts[chr(0) + 'analysed']}", ha="center", va="center", fontsize=10, bbox=box)
     arrow = dict(arrowstyle="-|>", color="#333333", lw=1.2)
@@ -309,13 +310,13 @@ def plot_flow(flow: Mapping[str, Any], *, ax: Any = None, arms: Mapping[str, int
     if arms:
         from peerstudy.present.plots.survival import ARM_LABELS
 
-        shown = suppressed_mapping({str(k): int(v) for k, v in arms.items()}, suppress=suppress, threshold=threshold)
+        shown = sf["arms"]
         xs = np.linspace(1.2, 4.8, len(shown)) if len(shown) > 1 else [3.0]
         for xpos, (arm, text) in zip(xs, shown.items()):
             ax.text(xpos, 0.9, f"{ARM_LABELS.get(arm, arm)}\n{text}", ha="center", va="center", fontsize=9, bbox=box)
             ax.annotate("", xy=(xpos, 1.6), xytext=(3, 2.7), arrowprops=arrow)
     by_arm = (" (" + ", ".join(f"{ARM_LABELS.get(a, a).lower()} {t}" for a, t in shown.items()) + ")") if arms else ""
-    describe(ax, f"Flow of records: {fmt(received)} received, {fmt(n_excl)} excluded"
+    describe(ax, f"Flow of records: {sf['received']} received, {sf['excluded_total']} excluded"
                  + (f" ({'; '.join(f'{k} {parts[k]}' for k in excluded)})" if excluded else "")
                  + f", {parts[chr(0) + 'analysed']} analysed{by_arm}.")
     return ax

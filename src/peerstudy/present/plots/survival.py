@@ -17,7 +17,8 @@ import pandas as pd
 
 from peerstudy.exceptions import DataError
 from peerstudy.present.plots._axes import create_ax, describe, percent_axis, place_legend, themed
-from peerstudy.present.privacy import suppress_counts, suppressed_label, suppression_mask
+from peerstudy.present.privacy import (binned_means, is_private, private_curve, private_steps, suppress_at_risk,
+                                       suppress_counts, suppressed_label, suppression_mask)
 
 __all__ = [
     "logrank_p",
@@ -60,7 +61,7 @@ def number_at_risk(curve: Any, days: Iterable[float]) -> np.ndarray:
 
 @themed
 def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequence[float] | None = None,
-            suppress: bool = False, ci: bool = True, truth: Mapping[str, Mapping[str, float]] | None = None,
+            suppress: bool | None = None, ci: bool = True, truth: Mapping[str, Mapping[str, float]] | None = None,
             title: str | None = None, censor_marks: bool = True, median_lines: bool = True,
             pvalue: bool | float | None = True, cumulative_events: bool = True) -> Any:
     """Kaplan-Meier retention by group, as R's survminer ``ggsurvplot`` draws it for a paper.
@@ -78,9 +79,10 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
         Add the number-at-risk table below the plot.
     at_risk_days : sequence of float, optional
         Days of the tables (default every 30 days to the last time).
-    suppress : bool, default False
-        Real data: counts from 1 to 10 in the tables are shown as "<11", the legend gives no group sizes and no
-        censoring marks are drawn (each would be one person).
+    suppress : bool, optional
+        Real data: at-risk counts from 1 to 10 shown as "<11", and each curve drawn only while at least 11
+        are at risk, as points at the end of each run of at least 11 dropouts joined by straight lines (see
+        :func:`peerstudy.present.privacy.private_curve`). Default: :func:`~peerstudy.present.privacy.is_private`.
     ci : bool, default True
         Shade the pointwise confidence band.
     truth : mapping, optional
@@ -96,18 +98,26 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
     matplotlib Axes
     """
     fig, ax = create_ax(ax, figsize=(7, 4.2))
+    suppress = is_private() if suppress is None else suppress
     last = 0.0
     truth_drawn = False
     for g, c in km.curves.items():
-        t = np.concatenate([[0.0], np.asarray(c.time, float)])
-        s = np.concatenate([[1.0], np.asarray(c.survival, float)])
-        colour = ARM_COLOURS.get(g)
-        ax.step(t, s, where="post", color=colour, label=f"{_label(g)} (n = {c.n:,})" if not suppress
-                else _label(g), lw=2)
-        if ci:
+        if suppress:  # steps of >= 11 dropouts, drawn while >= 11 are at risk (privacy.private_steps)
+            t, s, (lo, hi) = private_curve(c.time, c.survival, c.n_risk, c.n_event, start=1.0,
+                                           others=(c.lower, c.upper))
+        else:
+            t = np.concatenate([[0.0], np.asarray(c.time, float)])
+            s = np.concatenate([[1.0], np.asarray(c.survival, float)])
             lo = np.concatenate([[1.0], np.asarray(c.lower, float)])
             hi = np.concatenate([[1.0], np.asarray(c.upper, float)])
-            ax.fill_between(t, lo, hi, step="post", color=colour, alpha=0.15, lw=0)
+        colour = ARM_COLOURS.get(g)
+        if suppress:  # pooled points joined by straight lines: no single dropout's day or drop
+            ax.plot(t, s, color=colour, lw=2, marker="o", ms=3,
+                    label=_label(g) if len(t) > 1 else f"{_label(g)} (too few dropouts to draw)")
+        else:
+            ax.step(t, s, where="post", color=colour, label=f"{_label(g)} (n = {c.n:,})", lw=2)
+        if ci:
+            ax.fill_between(t, lo, hi, step=None if suppress else "post", color=colour, alpha=0.15, lw=0)
         if censor_marks and not suppress:
             cens = np.asarray(c.n_censor) > 0
             ax.plot(np.asarray(c.time, float)[cens], np.asarray(c.survival, float)[cens], ls="none", marker="|",
@@ -117,8 +127,10 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
             ax.plot(days, list(truth[g].values()), "o", mfc="white", color=colour, ms=6)
             truth_drawn = True
         last = max(last, float(t[-1]))
+    if suppress:  # the axis runs to the last day with >= 11 at risk in some group
+        last = max([last] + [private_steps(c.time, c.n_risk, c.n_event)[1] for c in km.curves.values()])
     medians = {g: _median(c) for g, c in km.curves.items()}
-    if median_lines:
+    if median_lines and not suppress:
         for g, m in medians.items():
             if m is not None:
                 ax.plot([0, m, m], [0.5, 0.5, 0], ls="--", lw=1, color="0.45", zorder=1)
@@ -136,7 +148,7 @@ def plot_km(km: Any, *, ax: Any = None, at_risk: bool = True, at_risk_days: Sequ
     ax.set_xticks(days)
     if at_risk:
         rows = [("Number at risk", lambda c: number_at_risk(c, days))]
-        if cumulative_events:
+        if cumulative_events and not suppress:   # increments of a cumulative count are counts too
             rows.append(("Cumulative dropouts", lambda c: cumulative_count(c, days)))
         _count_tables(ax, km.curves, days, rows, suppress=suppress)
     groups = [_label(g).lower() for g in km.curves]
@@ -241,7 +253,9 @@ def _count_tables(ax: Any, curves: Mapping[str, Any], days: Sequence[float], row
             tick.set_color(ARM_COLOURS.get(g, "black"))
             tick.set_fontsize(9)
         for i, g in enumerate(groups):
-            shown = suppress_counts(counts_of(curves[g]), suppress=suppress)
+            counts = counts_of(curves[g])
+            # private: a column that drops by 1-10 from the one before is itself a count (privacy.suppress_at_risk)
+            shown = suppress_at_risk(counts) if suppress else suppress_counts(counts, suppress=False)
             for d, text in zip(days, shown):
                 tab.text(d, i, text, ha="center", va="center", fontsize=9)
         tab.set_title(title, loc="left", fontsize=9, fontweight="bold", pad=2)
@@ -367,7 +381,8 @@ def _ratio_ticks(ax: Any) -> None:
 
 
 @themed
-def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None = None, smooth: bool = True) -> Any:
+def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None = None, smooth: bool = True,
+                    private: bool | None = None) -> Any:
     """Scaled Schoenfeld residuals of one term against time, with a smooth: flat means proportional hazards.
 
     Parameters
@@ -380,6 +395,9 @@ def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None =
         The model's coefficient, drawn as a horizontal line.
     smooth : bool, default True
         Add a LOWESS smooth (statsmodels) of the residuals on the transformed time.
+    private : bool, optional
+        Real data: no residual per person, only means of consecutive bins of at least 11 dropouts (and the
+        smooth). Default: :func:`~peerstudy.present.privacy.is_private`.
 
     Returns
     -------
@@ -392,13 +410,22 @@ def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None =
     x = np.asarray(zph.x, float)
     r = np.asarray(zph.residuals[term], float)
     ok = np.isfinite(r)
-    ax.scatter(t[ok], r[ok], s=6, alpha=0.35, color="#4c72b0", lw=0)
+    private = is_private() if private is None else private
+    if private:  # no per-person point: means of bins of >= 11 dropouts (privacy.binned_means)
+        bt, br = binned_means(t[ok], r[ok])
+        ax.plot(bt, br, "o", color="#4c72b0", ms=5, label="mean of 11 or more dropouts")
+    else:
+        ax.scatter(t[ok], r[ok], s=6, alpha=0.35, color="#4c72b0", lw=0)
     if smooth and ok.sum() > 10:
         from statsmodels.nonparametric.smoothers_lowess import lowess
 
         fit = lowess(r[ok], x[ok], frac=0.6, return_sorted=False)
         order = np.argsort(t[ok], kind="stable")
-        ax.plot(t[ok][order], fit[order], color="#c44e52", lw=2, label="smooth")
+        st, sf = t[ok][order], fit[order]
+        if private:  # drawn on an even grid of days, so its corners are not the days of single dropouts
+            grid = np.linspace(st[0], st[-1], 40)
+            st, sf = grid, np.interp(grid, st, sf)
+        ax.plot(st, sf, color="#c44e52", lw=2, label="smooth")
     if coef is not None:
         ax.axhline(coef, color="grey", ls="--", lw=1, label="Cox estimate")
     row = zph.table.get(term)
@@ -407,17 +434,29 @@ def plot_schoenfeld(zph: Any, term: str, *, ax: Any = None, coef: float | None =
     ax.set_xlabel("Days since enrolment")
     ax.set_ylabel("Log hazard ratio over time, beta(t)")
     place_legend(ax, "right")  # the residuals fill the Axes
-    describe(ax, f"Scaled Schoenfeld residuals of {term} against days since enrolment"
+    describe(ax, f"{'Binned means of s' if private else 'S'}caled Schoenfeld residuals of {term} against days since enrolment"
                  f"{', with a smooth' if smooth and ok.sum() > 10 else ''}"
                  f"{' and the Cox estimate as a dashed line' if coef is not None else ''}; a flat smooth means "
                  f"the hazard ratio is constant over time{p.replace(' (', ', ').rstrip(')')}.")
     return ax
 
 
+def _cause_events(curve: Any, j: int) -> np.ndarray:
+    """Endings of cause ``j`` at each time of an Aalen-Johansen curve: jump = S(t-) * d_j / n_risk."""
+    cif = np.asarray(curve.cif, float)
+    prev = np.vstack([np.zeros((1, cif.shape[1])), cif[:-1]])
+    free = 1.0 - prev.sum(axis=1)  # free of every ending just before each time
+    jump = cif[:, j] - prev[:, j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.where(free > 0, jump * np.asarray(curve.n_risk, float) / free, 0.0)
+    return np.rint(np.nan_to_num(d)).astype(int)
+
+
 @themed
 def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
              truth: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None, ci: bool = True,
-             at_risk: bool = True, at_risk_days: Sequence[float] | None = None, suppress: bool = False) -> Any:
+             at_risk: bool = True, at_risk_days: Sequence[float] | None = None, suppress: bool = False,
+             private: bool | None = None) -> Any:
     """Cumulative incidence of each ending by group (colour = ending, line style = group), with 95% bands and
     the number at risk below.
 
@@ -437,6 +476,10 @@ def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
         Days of the table (default every 30 days to the last time).
     suppress : bool, default False
         Show at-risk counts from 1 to 10 as "<11" (real data).
+    private : bool, optional
+        Real data: each curve drawn only while at least 11 are at risk, with steps of at least 11 endings
+        (:func:`peerstudy.present.privacy.private_steps`), and no bands. Default:
+        :func:`~peerstudy.present.privacy.is_private`.
 
     Returns
     -------
@@ -451,16 +494,26 @@ def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
     z = float(norm.ppf(0.975))
     last = 0.0
     truth_drawn = False
+    private = is_private() if private is None else private
+    suppress = suppress or private
     for gi, (g, curve) in enumerate(cif.curves.items()):
-        t = np.concatenate([[0.0], np.asarray(curve.time, float)])
-        last = max(last, float(t[-1]))
+        last = max(last, float(np.asarray(curve.time, float)[-1]) if len(curve.time) else 0.0)
         for c in chosen:
             j = list(curve.causes).index(c)
-            y = np.concatenate([[0.0], np.asarray(curve.cif[:, j], float)])
+            if private:  # steps of >= 11 endings of this kind, while >= 11 at risk (privacy.private_steps)
+                t, y, _ = private_curve(curve.time, curve.cif[:, j], curve.n_risk, _cause_events(curve, j), start=0.0)
+            else:
+                t = np.concatenate([[0.0], np.asarray(curve.time, float)])
+                y = np.concatenate([[0.0], np.asarray(curve.cif[:, j], float)])
             colour = _ENDING_COLOURS.get(c)
-            ax.step(t, y, where="post", ls=styles[gi % len(styles)], color=colour, lw=2,
-                    label=f"{c.replace('_', ' ').capitalize()}, {_label(g).lower()}")
-            if ci:
+            if private:  # pooled points joined by straight lines
+                ax.plot(t, y, ls=styles[gi % len(styles)], color=colour, lw=2, marker="o", ms=3,
+                        label=f"{c.replace('_', ' ').capitalize()}, {_label(g).lower()}"
+                        + ("" if len(t) > 1 else " (too few to draw)"))
+            else:
+                ax.step(t, y, where="post", ls=styles[gi % len(styles)], color=colour, lw=2,
+                        label=f"{c.replace('_', ' ').capitalize()}, {_label(g).lower()}")
+            if ci and not private:
                 se = np.concatenate([[0.0], np.asarray(curve.se[:, j], float)])
                 lo, hi = _cif_band(y, se, z)
                 ax.fill_between(t, lo, hi, step="post", color=colour, alpha=0.12, lw=0)

@@ -43,7 +43,8 @@ from peerstudy.data.schema import CENSORING
 from peerstudy.survival._display import terms_html
 from peerstudy.survival._validate import (EVENTS_PER_TERM, as_list, case_weights, categorical_levels, check_choice,
                                           check_event_count, complete_values, is_categorical, numeric_covariate,
-                                          require_columns, require_frame, start_stop, time_event)
+                                          recorded_covariates, require_columns, require_frame, start_stop,
+                                          time_event)
 from peerstudy.survival.competing import ending_codes
 from peerstudy.survival.cox import kernels as K
 from peerstudy.survival.cox.small_sample import FEW_CLUSTERS, SMALL_SAMPLE, cluster_information, mancl_derouen_variance
@@ -507,7 +508,8 @@ def fit_cox(df: pd.DataFrame, *, time: str = "time", event: str = "event", covar
         Columns of follow-up time (days, > 0; the interval end with ``start``) and event (1 = event, 0 = censored).
     covariates : sequence of str
         Covariate columns: numeric ones enter as they are; categorical ones are dummy-coded ``COL[LEVEL]``
-        (see the module docstring for the reference level).
+        (see the module docstring for the reference level). A column missing for every row (a covariate the
+        data do not record) is left out with a :class:`~peerstudy.exceptions.NotRecordedWarning`.
     strata : str or sequence of str, optional
         Column(s) defining strata with their own baseline hazard (R's ``strata()``).
     cluster : str, optional
@@ -559,6 +561,8 @@ def fit_cox(df: pd.DataFrame, *, time: str = "time", event: str = "event", covar
     ('arm[peer]',)
     """
     check_choice(ties, TIES, name="ties")
+    if isinstance(df, pd.DataFrame) and not isinstance(covariates, str):
+        covariates = recorded_covariates(df, covariates)
     data = prepare(df, time=time, event=event, covariates=covariates, strata=strata, cluster=cluster,
                    weights=weights, start=start)
     return fit_prepared(data, ties, small_sample)
