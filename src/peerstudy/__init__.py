@@ -71,6 +71,9 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "power_survival": ("peerstudy.design.power", "power_survival"),
     "sample_size": ("peerstudy.design.power", "sample_size"),
     "design_effect": ("peerstudy.design.power", "design_effect"),
+    "group_sequential_design": ("peerstudy.design.sequential", "group_sequential_design"),
+    "sample_size_sequential": ("peerstudy.design.sequential", "sample_size_sequential"),
+    "power_sequential": ("peerstudy.design.sequential", "power_sequential"),
     "run_study": ("peerstudy.design.study", "run_study"),
     # reports and the notebook API
     "run_report": ("peerstudy.report", "run_report"),
