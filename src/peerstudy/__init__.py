@@ -74,6 +74,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "group_sequential_design": ("peerstudy.design.sequential", "group_sequential_design"),
     "sample_size_sequential": ("peerstudy.design.sequential", "sample_size_sequential"),
     "power_sequential": ("peerstudy.design.sequential", "power_sequential"),
+    "simulate_sequential": ("peerstudy.design.monitoring", "simulate_sequential"),
     "run_study": ("peerstudy.design.study", "run_study"),
     # reports and the notebook API
     "run_report": ("peerstudy.report", "run_report"),
