@@ -75,6 +75,10 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "sample_size_sequential": ("peerstudy.design.sequential", "sample_size_sequential"),
     "power_sequential": ("peerstudy.design.sequential", "power_sequential"),
     "simulate_sequential": ("peerstudy.design.monitoring", "simulate_sequential"),
+    "power_nonph": ("peerstudy.design.nonph", "power_nonph"),
+    "curves_from_scenario": ("peerstudy.design.nonph", "curves_from_scenario"),
+    "piecewise_curves": ("peerstudy.design.nonph", "piecewise_curves"),
+    "simulate_nonph": ("peerstudy.design.weighted", "simulate_nonph"),
     "run_study": ("peerstudy.design.study", "run_study"),
     # reports and the notebook API
     "run_report": ("peerstudy.report", "run_report"),
