@@ -79,6 +79,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "curves_from_scenario": ("peerstudy.design.nonph", "curves_from_scenario"),
     "piecewise_curves": ("peerstudy.design.nonph", "piecewise_curves"),
     "simulate_nonph": ("peerstudy.design.weighted", "simulate_nonph"),
+    "sample_size_competing": ("peerstudy.design.competing", "sample_size_competing"),
     "run_study": ("peerstudy.design.study", "run_study"),
     # reports and the notebook API
     "run_report": ("peerstudy.report", "run_report"),
