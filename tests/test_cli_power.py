@@ -146,3 +146,13 @@ def test_sequential_messages_name_flags(capsys, argv, message):
     assert main(["power", "--hr", "0.8", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+def test_power_text_for_given_participants_or_dropouts(capsys):
+    timing = ["--control-median", "90", "--accrual", "365", "--follow-up", "180"]
+    assert main(["power", "--hr", "0.8", "--n", "800", *timing]) == 0
+    text = capsys.readouterr().out
+    assert "needed" not in text and "participants: 800 (400 peer, 400 usual care)" in text and "expected" in text
+    assert main(["power", "--hr", "0.8", "--events", "300", *timing]) == 0
+    text = capsys.readouterr().out
+    assert "None" not in text and "(to see these dropouts)" in text

@@ -322,13 +322,16 @@ class SampleSize:
         arms = f"{self.allocation:.0%} to peer support"
         lines = [
             f"Hazard ratio {self.hazard_ratio:g}, two-sided alpha {self.alpha:g}, {arms} ({self.method.capitalize()}):",
-            f"  dropouts (events) needed: {self.events}" + (f"  (design effect {self.design_effect:.3g})" if self.design_effect != 1 else ""),
+            (f"  dropouts (events) needed: {self.events}" if self.target_power is not None
+             else f"  dropouts (events): {self.events_exact:.1f}" + (" expected" if self.subjects_peer is not None else "")) + (f"  (design effect {self.design_effect:.3g})" if self.design_effect != 1 else ""),
             f"  power: {self.power:.3f}",
         ]
         if self.subjects is not None:
             lines.insert(2, (
-                f"  participants needed: {self.subjects} ({self.subjects_peer} peer, {self.subjects_usual_care} usual care), "
-                f"P(observed dropout) = {self.event_probability:.3f}"
+                f"  participants{' needed' if self.target_power is not None else ''}: {self.subjects} "
+                + (f"({self.subjects_peer} peer, {self.subjects_usual_care} usual care), "
+                   if self.subjects_peer is not None else "(to see these dropouts), ")
+                + f"P(observed dropout) = {self.event_probability:.3f}"
             ))
             lines.append(
                 f"  timing: control median {self.control_median:g} days, enrolment {self.accrual:g} days, "
