@@ -124,10 +124,13 @@ OPTIONS = {
     "power": {"--hr": numbers, "--alpha": numbers, "--power": numbers, "--events": numbers,
               "--allocation": numbers, "--method": st.sampled_from(["schoenfeld", "freedman", "x"]),
               "--control-median": numbers, "--accrual": numbers, "--follow-up": numbers,
-              "--dropout-per-year": numbers, "--cluster-size": numbers, "--icc": numbers},
+              "--lost": numbers, "--by": numbers, "--loss-rate": numbers, "--n": ints,
+              "--looks": st.one_of(st.integers(0, 4).map(str), ints), "--design": st.sampled_from(["OF", "asP", "x"]),
+              "--sided": st.sampled_from(["1", "2", "3"]), "--information-rates": st.sampled_from(["0.5,1", "1", "x"]),
+              "--futility": st.sampled_from(["0", "0,0", "x"]), "--cluster-size": numbers, "--icc": numbers},
     "scenarios": {},
 }
-FLAGS = {"study": ["--no-progress"], "report": ["--show-code", "--quiet"], "power": ["--json", "--fixed-follow-up"],
+FLAGS = {"study": ["--no-progress"], "report": ["--show-code", "--quiet"], "power": ["--json", "--fixed-follow-up", "--binding-futility"],
          "analyse": ["--exclude-invalid"], "simulate": [], "validate": [], "scenarios": []}
 POSITIONAL = {"validate": paths, "analyse": paths}
 REQUIRED = {"simulate": {"--scenario": "null_effect", "--out": "new.csv"},

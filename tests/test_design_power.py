@@ -29,7 +29,7 @@ def _size(row) -> pw.SampleSize:
     return pw.sample_size(
         row.hazard_ratio, alpha=row.alpha, power=row.power, allocation=row.allocation, method=row.method,
         control_median=row.control_median, accrual=row.accrual, follow_up=row.follow_up,
-        dropout_per_year=row.dropout_per_year,
+        lost=row.dropout_per_year,
     )
 
 
@@ -67,12 +67,61 @@ def test_power_and_events_are_inverse():
 
 
 def test_power_for_subjects_uses_expected_events(rpact_sizes):
-    row = rpact_sizes.iloc[3]
-    res = pw.power_survival(row.hazard_ratio, subjects=row.subjects, alpha=row.alpha, allocation=row.allocation,
-                   method=row.method, control_median=row.control_median, accrual=row.accrual,
-                   follow_up=row.follow_up, dropout_per_year=row.dropout_per_year)
-    assert res.events_exact == pytest.approx(row.events, rel=1e-9)
-    assert res.power == pytest.approx(row.power, abs=1e-3)  # far tail only
+    # an even allocation of an even number: the exact counts are the planned shares, so rpact's figures hold
+    row = rpact_sizes[rpact_sizes.allocation == 0.5].iloc[3]
+    n = 2 * math.ceil(row.subjects / 2)
+    res = pw.power_survival(row.hazard_ratio, subjects=n, alpha=row.alpha, allocation=row.allocation,
+                            method=row.method, control_median=row.control_median, accrual=row.accrual,
+                            follow_up=row.follow_up, lost=row.dropout_per_year)
+    assert res.events_exact == pytest.approx(row.events * n / row.subjects, rel=1e-9)
+    assert res.subjects_peer == res.subjects_usual_care == n // 2
+    assert res.power >= row.power - 1e-9
+
+
+@pytest.fixture(scope="module")
+def rpact_fixed_power() -> list[dict]:
+    import json
+
+    return json.loads((REF / "design_sequential.json").read_text())["fixed_power"]
+
+
+def test_power_for_participants_with_exact_counts_matches_rpact(rpact_fixed_power):
+    assert len(rpact_fixed_power) >= 16
+    for row in rpact_fixed_power:
+        res = pw.power_survival(row["hazard_ratio"], subjects=row["subjects"], allocation=row["allocation"],
+                                control_median=row["control_median"], accrual=row["accrual"],
+                                follow_up=row["follow_up"], lost=row["lost"], lost_by=row["lost_by"])
+        assert (res.subjects_peer, res.subjects_usual_care) == (row["subjects_peer"], row["subjects_usual_care"])
+        assert res.events_exact == pytest.approx(row["events"], rel=1e-9), row
+        assert res.power == pytest.approx(row["power"], abs=1e-9), row
+
+
+def test_loss_to_follow_up_by_a_day_or_as_a_rate():
+    assert pw.loss_hazard(lost=0.2, lost_by=365) == pytest.approx(-math.log(0.8) / 365, rel=1e-15)
+    assert pw.loss_hazard(loss_rate=0.3) == pytest.approx(0.3 / 365.25, rel=1e-15)
+    # the same hazard given three ways gives the same design
+    kw = dict(control_median=90, accrual=365, follow_up=180)
+    by_day = pw.sample_size(0.8, lost=0.2, lost_by=180, **kw)
+    rate = pw.sample_size(0.8, loss_rate=-math.log(0.8) / 180 * 365.25, **kw)
+    assert by_day.subjects_exact == pytest.approx(rate.subjects_exact, rel=1e-12)
+    assert rate.lost_by == 365.25 and rate.lost == pytest.approx(1 - 0.8 ** (365.25 / 180), rel=1e-12)
+    old = pw.sample_size(0.8, dropout_per_year=0.1, **kw)  # the former name still works
+    assert old.subjects_exact == pytest.approx(pw.sample_size(0.8, lost=0.1, **kw).subjects_exact, rel=1e-15)
+    with pytest.raises(ParameterError, match="give lost or loss_rate, not both"):
+        pw.loss_hazard(lost=0.1, loss_rate=0.1)
+    with pytest.raises(ParameterError, match=r"loss_rate must be a finite number >= 0; got -1"):
+        pw.sample_size(0.8, loss_rate=-1, **kw)
+    with pytest.raises(ParameterError, match=r"lost_by must be a finite number > 0; got 0"):
+        pw.sample_size(0.8, lost=0.1, lost_by=0, **kw)
+
+
+def test_arm_counts_are_whole_and_add_up():
+    for n in (2, 3, 301, 800, 1001):
+        for a in (0.5, 1 / 3, 2 / 3, 0.6):
+            peer, uc = pw.arm_counts(n, a)
+            assert peer + uc == n and peer == round(n * a)
+    with pytest.raises(ParameterError, match="subjects must be a whole number >= 2; got 800.5"):
+        pw.power_survival(0.8, subjects=800.5, control_median=90, accrual=365, follow_up=180)
 
 
 def test_design_effect_inflates_events_and_deflates_power():
@@ -98,7 +147,7 @@ def test_fixed_follow_up_event_probability_is_closed_form():
 def test_to_dict_is_json_ready_and_html():
     import json
 
-    s = pw.sample_size(0.8, control_median=90, accrual=548, follow_up=180, dropout_per_year=0.1)
+    s = pw.sample_size(0.8, control_median=90, accrual=548, follow_up=180, lost=0.1)
     d = json.loads(json.dumps(s.to_dict()))
     assert d["events"] == 631 and d["subjects"] == s.subjects and d["method"] == "schoenfeld"
     assert "<table>" in s._repr_html_()
@@ -115,8 +164,8 @@ def test_to_dict_is_json_ready_and_html():
         (dict(hazard_ratio=0.8, allocation=1), r"allocation must be in \(0, 1\); got 1"),
         (dict(hazard_ratio=0.8, method="lakatos"), "method must be 'schoenfeld' or 'freedman'; got 'lakatos'"),
         (dict(hazard_ratio=0.8, accrual=365), "missing: control_median, follow_up"),
-        (dict(hazard_ratio=0.8, control_median=90, accrual=365, follow_up=180, dropout_per_year=1.2),
-         r"dropout_per_year must be in \[0, 1\); got 1.2"),
+        (dict(hazard_ratio=0.8, control_median=90, accrual=365, follow_up=180, lost=1.2),
+         r"lost must be in \[0, 1\); got 1.2"),
         (dict(hazard_ratio=0.8, icc=2), r"icc must be in \[0, 1\]; got 2"),
         (dict(hazard_ratio=0.8, cluster_size=0.5), "cluster_size must be >= 1; got 0.5"),
     ],

@@ -1,7 +1,11 @@
-"""Study design: power and sample size (:mod:`.power`), and simulation studies (:mod:`.study`)."""
+"""Study design: power and sample size (:mod:`.power`), group-sequential designs (:mod:`.boundaries`,
+:mod:`.sequential`), and simulation studies (:mod:`.study`)."""
 
-from .power import (SampleSize, design_effect, event_probability, events_required, power_for_events, power_survival,
-                    sample_size)
+from .power import (SampleSize, arm_counts, design_effect, event_probability, events_required, loss_hazard,
+                    power_for_events, power_survival, sample_size)
+from .sequential import (GroupSequentialDesign, SequentialDesign, group_sequential_design, power_sequential,
+                         sample_size_sequential)
 
-__all__ = ["SampleSize", "design_effect", "event_probability", "events_required", "power_for_events",
-           "power_survival", "sample_size"]
+__all__ = ["SampleSize", "arm_counts", "design_effect", "event_probability", "events_required", "loss_hazard",
+           "power_for_events", "power_survival", "sample_size", "GroupSequentialDesign", "SequentialDesign",
+           "group_sequential_design", "power_sequential", "sample_size_sequential"]

@@ -8,11 +8,12 @@ Conventions (the same as rpact's ``getSampleSizeSurvival`` / ``getPowerSurvival`
   allocation ratio peer : usual care (``allocation / (1 - allocation)``). The sample size ignores the
   far tail of the two-sided test; **power** for given events counts both tails,
   ``Phi(theta - z) + Phi(-theta - z)``, as rpact does.
+* **Loss to follow-up** (independent censoring, not the event) has a constant hazard, given either as a
+  proportion ``lost`` lost by day ``lost_by`` (hazard ``-log(1 - lost) / lost_by`` per day; rpact's
+  ``dropoutRate1 = dropoutRate2 = lost`` with ``dropoutTime = lost_by``) or as ``loss_rate`` losses per
+  person-year (hazard ``loss_rate / 365.25`` per day). Units cancel, so days are used throughout.
 * **Participants.** Exponential retention in usual care with median ``control_median`` days
-  (hazard ``log 2 / median``), the peer hazard ``HR`` times that; loss to follow-up at a constant
-  hazard ``-log(1 - p) / 365.25`` per day for a proportion ``p`` lost in a year (rpact's
-  ``dropoutRate1 = dropoutRate2 = p`` with ``dropoutTime = 12`` months; units cancel, so days are used
-  throughout). Enrolment is uniform over ``accrual`` days. With ``follow_up_type="study_end"`` (rpact's
+  (hazard ``log 2 / median``), the peer hazard ``HR`` times that. Enrolment is uniform over ``accrual`` days. With ``follow_up_type="study_end"`` (rpact's
   convention) everyone is followed until ``accrual + follow_up`` days after the first enrolment, so
   follow-up runs from ``follow_up`` to ``accrual + follow_up`` days; with ``"fixed"`` each participant is
   followed exactly ``follow_up`` days (as :mod:`peerstudy.simulation.cohort` does). The probability of an
@@ -23,7 +24,10 @@ Conventions (the same as rpact's ``getSampleSizeSurvival`` / ``getPowerSurvival`
   (Donner & Klar); power for given events uses ``D / deff`` effective events.
 
 Unrounded figures (``events_exact``, ``subjects_exact``) equal rpact's; ``events`` and ``subjects`` are
-rounded up to whole numbers; the participants are split between arms by ``allocation`` (rounded).
+rounded up to whole numbers; the participants are split between arms as randomisation does,
+``round(N * allocation)`` to peer support and the rest to usual care. **Power for** ``N`` **participants**
+uses those exact counts: expected dropouts ``n_peer P_peer + n_uc P_uc`` and the realised share
+``n_peer / N`` in the effect, so the power is that of the study that will actually be run.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ __all__ = [
     "power_for_events",
     "event_probability",
     "design_effect",
+    "loss_hazard",
+    "arm_counts",
     "sample_size",
     "power_survival",
 ]
@@ -217,12 +223,72 @@ def event_probability(
     return hazard / total * leave
 
 
+def loss_hazard(*, lost: float = 0.0, lost_by: float = DAYS_PER_YEAR, loss_rate: float | None = None) -> float:
+    """Hazard of loss to follow-up per day, from a proportion lost by a day or from a rate per person-year.
+
+    Parameters
+    ----------
+    lost : float
+        Proportion lost to follow-up by day ``lost_by``, in [0, 1).
+    lost_by : float
+        The day ``lost`` refers to (default a year, 365.25 days).
+    loss_rate : float, optional
+        Losses per person-year (>= 0); given instead of ``lost``.
+
+    Examples
+    --------
+    >>> round(loss_hazard(lost=0.2, lost_by=365) * 365, 6)
+    0.223144
+    >>> loss_hazard(loss_rate=0.25) * 365.25
+    0.25
+    """
+    if loss_rate is not None:
+        if lost:
+            raise ParameterError(f"give lost or loss_rate, not both; got lost={lost!r}, loss_rate={loss_rate!r}")
+        if (isinstance(loss_rate, bool) or not isinstance(loss_rate, numbers.Real) or not math.isfinite(loss_rate)
+                or loss_rate < 0):
+            raise ParameterError(f"loss_rate must be a finite number >= 0; got {loss_rate!r}")
+        return float(loss_rate) / DAYS_PER_YEAR
+    if isinstance(lost, bool) or not isinstance(lost, numbers.Real) or not 0 <= lost < 1:
+        raise ParameterError(f"lost must be in [0, 1); got {lost!r}")
+    by = _check_positive("lost_by", lost_by)
+    return -math.log1p(-float(lost)) / by
+
+
+def arm_counts(subjects: int, allocation: float) -> tuple[int, int]:
+    """Participants per arm, ``(peer, usual care)``: ``round(N * allocation)`` to peer support, the rest to usual care.
+
+    Examples
+    --------
+    >>> arm_counts(800, 2 / 3)
+    (533, 267)
+    """
+    n = int(subjects)
+    peer = int(round(n * _check_open_unit("allocation", allocation)))
+    return peer, n - peer
+
+
+def _loss(lost, lost_by, loss_rate, dropout_per_year) -> tuple[float, float, float, float]:
+    """(hazard per day, proportion lost, by day, rate per person-year); ``dropout_per_year`` is the old name of
+    ``lost`` by a year."""
+    if dropout_per_year is not None:
+        if lost or loss_rate is not None:
+            raise ParameterError("give lost (or loss_rate) only; dropout_per_year is its former name")
+        lost, lost_by = dropout_per_year, DAYS_PER_YEAR
+    h = loss_hazard(lost=lost, lost_by=lost_by, loss_rate=loss_rate)
+    if loss_rate is not None:
+        lost_by = DAYS_PER_YEAR
+        lost = -math.expm1(-h * lost_by)
+    return h, float(lost), float(lost_by), h * DAYS_PER_YEAR
+
+
 @dataclass(frozen=True)
 class SampleSize:
     """A two-arm retention design: events, participants and power.
 
     ``subjects`` and the per-arm fields are ``None`` when the timing (control median, accrual,
-    follow-up) was not given. Times are in days.
+    follow-up) was not given. Times are in days. Loss to follow-up: ``lost`` is the proportion lost by day
+    ``lost_by``, ``loss_rate`` the same as losses per person-year.
     """
 
     method: str
@@ -241,7 +307,9 @@ class SampleSize:
     accrual: float | None
     follow_up: float | None
     follow_up_type: str
-    dropout_per_year: float
+    lost: float
+    lost_by: float
+    loss_rate: float
     design_effect: float
     target_power: float | None
 
@@ -254,17 +322,21 @@ class SampleSize:
         arms = f"{self.allocation:.0%} to peer support"
         lines = [
             f"Hazard ratio {self.hazard_ratio:g}, two-sided alpha {self.alpha:g}, {arms} ({self.method.capitalize()}):",
-            f"  dropouts (events) needed: {self.events}" + (f"  (design effect {self.design_effect:.3g})" if self.design_effect != 1 else ""),
+            (f"  dropouts (events) needed: {self.events}" if self.target_power is not None
+             else f"  dropouts (events): {self.events_exact:.1f}" + (" expected" if self.subjects_peer is not None else "")) + (f"  (design effect {self.design_effect:.3g})" if self.design_effect != 1 else ""),
             f"  power: {self.power:.3f}",
         ]
         if self.subjects is not None:
             lines.insert(2, (
-                f"  participants needed: {self.subjects} ({self.subjects_peer} peer, {self.subjects_usual_care} usual care), "
-                f"P(observed dropout) = {self.event_probability:.3f}"
+                f"  participants{' needed' if self.target_power is not None else ''}: {self.subjects} "
+                + (f"({self.subjects_peer} peer, {self.subjects_usual_care} usual care), "
+                   if self.subjects_peer is not None else "(to see these dropouts), ")
+                + f"P(observed dropout) = {self.event_probability:.3f}"
             ))
             lines.append(
                 f"  timing: control median {self.control_median:g} days, enrolment {self.accrual:g} days, "
-                f"follow-up {self.follow_up:g} days ({self.follow_up_type}), {self.dropout_per_year:.0%} lost per year"
+                f"follow-up {self.follow_up:g} days ({self.follow_up_type}), "
+                f"{self.lost:.1%} lost to follow-up by day {self.lost_by:g}"
             )
         return "\n".join(lines)
 
@@ -295,14 +367,15 @@ def _timing(control_median, accrual, follow_up) -> bool:
     return True
 
 
-def _mean_event_probability(hr, allocation, control_median, accrual, follow_up, dropout_per_year, follow_up_type):
-    if isinstance(dropout_per_year, bool) or not isinstance(dropout_per_year, numbers.Real) or not 0 <= dropout_per_year < 1:
-        raise ParameterError(f"dropout_per_year must be in [0, 1); got {dropout_per_year!r}")
-    loss = -math.log1p(-dropout_per_year) / DAYS_PER_YEAR
+def _arm_event_probabilities(hr, control_median, accrual, follow_up, loss, follow_up_type) -> tuple[float, float]:
+    """P(observed dropout) in (peer, usual care)."""
     lam0 = math.log(2) / control_median
     kw = dict(accrual=accrual, follow_up=follow_up, loss_hazard=loss, follow_up_type=follow_up_type)
-    p_peer = event_probability(hr * lam0, **kw)
-    p_uc = event_probability(lam0, **kw)
+    return event_probability(hr * lam0, **kw), event_probability(lam0, **kw)
+
+
+def _mean_event_probability(hr, allocation, control_median, accrual, follow_up, loss, follow_up_type):
+    p_peer, p_uc = _arm_event_probabilities(hr, control_median, accrual, follow_up, loss, follow_up_type)
     return allocation * p_peer + (1 - allocation) * p_uc
 
 
@@ -316,10 +389,13 @@ def sample_size(
     control_median: float | None = None,
     accrual: float | None = None,
     follow_up: float | None = None,
-    dropout_per_year: float = 0.0,
+    lost: float = 0.0,
+    lost_by: float = DAYS_PER_YEAR,
+    loss_rate: float | None = None,
     follow_up_type: FollowUpType = "study_end",
     cluster_size: float = 1.0,
     icc: float = 0.0,
+    dropout_per_year: float | None = None,
 ) -> SampleSize:
     """Events and (with the timing) participants needed, as rpact's ``getSampleSizeSurvival``.
 
@@ -337,12 +413,19 @@ def sample_size(
         Median retention in usual care, days (exponential).
     accrual, follow_up : float, optional
         Enrolment period and follow-up, days (see ``follow_up_type``).
-    dropout_per_year : float
-        Proportion lost to follow-up in a year, in [0, 1) (rpact's dropoutRate with dropoutTime 12 months).
+    lost : float
+        Proportion lost to follow-up by day ``lost_by``, in [0, 1) (rpact's ``dropoutRate`` with
+        ``dropoutTime = lost_by``).
+    lost_by : float
+        Day that ``lost`` refers to (default 365.25, a year).
+    loss_rate : float, optional
+        Losses to follow-up per person-year, instead of ``lost``.
     follow_up_type : {"study_end", "fixed"}
         ``"study_end"`` (rpact) or a fixed follow-up per participant.
     cluster_size, icc : float
         Mean cluster size and intra-cluster correlation for the design effect (default: none).
+    dropout_per_year : float, optional
+        Former name of ``lost`` by a year (deprecated: dropout is the event, not loss to follow-up).
 
     Returns
     -------
@@ -355,83 +438,108 @@ def sample_size(
 
     Examples
     --------
-    >>> s = sample_size(0.8, control_median=91.3125, accrual=547.875, follow_up=182.625, dropout_per_year=0.1)
-    >>> s.events, s.subjects
-    (631, 708)
+    >>> s = sample_size(0.8, control_median=91.3125, accrual=547.875, follow_up=182.625, lost=0.1)
+    >>> s.events, s.subjects, s.subjects_peer, s.subjects_usual_care
+    (631, 708, 354, 354)
     """
     d_exact = events_required(hazard_ratio, alpha=alpha, power=power, allocation=allocation, method=method)
     deff = design_effect(cluster_size, icc)
+    loss, lost, lost_by, rate = _loss(lost, lost_by, loss_rate, dropout_per_year)
     d_exact *= deff
     events = math.ceil(d_exact - 1e-9)
     subjects = subjects_exact = n_peer = n_uc = p_event = None
     if _timing(control_median, accrual, follow_up):
         p_event = _mean_event_probability(hazard_ratio, allocation, control_median, accrual, follow_up,
-                                          dropout_per_year, follow_up_type)
+                                          loss, follow_up_type)
         subjects_exact = d_exact / p_event
         subjects = math.ceil(subjects_exact - 1e-9)
-        n_peer = int(round(subjects * allocation))
-        n_uc = subjects - n_peer
+        n_peer, n_uc = arm_counts(subjects, allocation)
     achieved = power_for_events(hazard_ratio, events / deff, alpha=alpha, allocation=allocation, method=method)
     return SampleSize(
         method=_check_method(method), hazard_ratio=float(hazard_ratio), alpha=float(alpha), power=achieved,
         allocation=float(allocation), events=events, events_exact=d_exact, subjects=subjects,
         subjects_exact=subjects_exact, subjects_peer=n_peer, subjects_usual_care=n_uc, event_probability=p_event,
         control_median=_opt_float(control_median), accrual=_opt_float(accrual), follow_up=_opt_float(follow_up),
-        follow_up_type=follow_up_type,
-        dropout_per_year=float(dropout_per_year), design_effect=deff, target_power=float(power),
+        follow_up_type=follow_up_type, lost=lost, lost_by=lost_by, loss_rate=rate,
+        design_effect=deff, target_power=float(power),
     )
+
+
+def _whole_subjects(subjects: Any) -> int:
+    if (isinstance(subjects, bool) or not isinstance(subjects, numbers.Real) or not math.isfinite(subjects)
+            or subjects != int(subjects) or subjects < 2):
+        raise ParameterError(f"subjects must be a whole number >= 2; got {subjects!r}")
+    return int(subjects)
 
 
 def power_survival(
     hazard_ratio: float,
     *,
     events: float | None = None,
-    subjects: float | None = None,
+    subjects: int | None = None,
     alpha: float = 0.05,
     allocation: float = 0.5,
     method: Method = "schoenfeld",
     control_median: float | None = None,
     accrual: float | None = None,
     follow_up: float | None = None,
-    dropout_per_year: float = 0.0,
+    lost: float = 0.0,
+    lost_by: float = DAYS_PER_YEAR,
+    loss_rate: float | None = None,
     follow_up_type: FollowUpType = "study_end",
     cluster_size: float = 1.0,
     icc: float = 0.0,
+    dropout_per_year: float | None = None,
 ) -> SampleSize:
     """Power for a given number of events, or of participants with the timing (expected events).
 
     Exactly one of ``events`` and ``subjects`` is given; other parameters as :func:`sample_size`.
-    The result's ``target_power`` is ``None``.
+    ``subjects`` (a whole number) are split ``round(subjects * allocation)`` to peer support and the rest to
+    usual care; the power uses these exact counts (expected dropouts per arm and the realised share
+    ``n_peer / subjects``). The result's ``target_power`` is ``None``.
 
     Examples
     --------
     >>> round(power_survival(0.8, events=200).power, 4)
     0.3514
+    >>> p = power_survival(0.8, subjects=801, control_median=90, accrual=548, follow_up=180, lost=0.2, lost_by=365)
+    >>> p.subjects_peer, p.subjects_usual_care
+    (400, 401)
     """
     if (events is None) == (subjects is None):
         raise ParameterError("give exactly one of events and subjects")
     hr = _check_positive("hazard_ratio", hazard_ratio)
+    alloc = _check_open_unit("allocation", allocation)
     deff = design_effect(cluster_size, icc)
+    loss, lost, lost_by, rate = _loss(lost, lost_by, loss_rate, dropout_per_year)
     timed = _timing(control_median, accrual, follow_up)
-    p_event = None
+    p_event = n_peer = n_uc = None
+    share = alloc
     if subjects is not None:
-        n = _check_positive("subjects", subjects)
+        n = _whole_subjects(subjects)
         if not timed:
             raise ParameterError("power for a number of subjects needs control_median, accrual and follow_up")
-        p_event = _mean_event_probability(hr, allocation, control_median, accrual, follow_up, dropout_per_year, follow_up_type)
-        d = n * p_event
+        n_peer, n_uc = arm_counts(n, alloc)
+        if n_peer == 0 or n_uc == 0:
+            raise ParameterError(f"subjects={n} with allocation={alloc:g} leaves an arm empty ({n_peer} peer, "
+                                 f"{n_uc} usual care)")
+        share = n_peer / n
+        p_peer, p_uc = _arm_event_probabilities(hr, control_median, accrual, follow_up, loss, follow_up_type)
+        d = n_peer * p_peer + n_uc * p_uc
+        p_event = d / n
+        n_exact: float | None = float(n)
     else:
         d = _check_positive("events", events)
-        n = None
+        n_exact = None
         if timed:
-            p_event = _mean_event_probability(hr, allocation, control_median, accrual, follow_up, dropout_per_year, follow_up_type)
-            n = d / p_event
-    pw = power_for_events(hr, d / deff, alpha=alpha, allocation=allocation, method=method)
+            p_event = _mean_event_probability(hr, alloc, control_median, accrual, follow_up, loss, follow_up_type)
+            n_exact = d / p_event
+    pw = power_for_events(hr, d / deff, alpha=alpha, allocation=share, method=method)
     return SampleSize(
-        method=_check_method(method), hazard_ratio=hr, alpha=float(alpha), power=pw, allocation=float(allocation),
-        events=int(round(d)), events_exact=float(d), subjects=None if n is None else math.ceil(n - 1e-9),
-        subjects_exact=n, subjects_peer=None, subjects_usual_care=None, event_probability=p_event,
+        method=_check_method(method), hazard_ratio=hr, alpha=float(alpha), power=pw, allocation=alloc,
+        events=int(round(d)), events_exact=float(d), subjects=None if n_exact is None else math.ceil(n_exact - 1e-9),
+        subjects_exact=n_exact, subjects_peer=n_peer, subjects_usual_care=n_uc, event_probability=p_event,
         control_median=_opt_float(control_median), accrual=_opt_float(accrual), follow_up=_opt_float(follow_up),
-        follow_up_type=follow_up_type,
-        dropout_per_year=float(dropout_per_year), design_effect=deff, target_power=None,
+        follow_up_type=follow_up_type, lost=lost, lost_by=lost_by, loss_rate=rate,
+        design_effect=deff, target_power=None,
     )
