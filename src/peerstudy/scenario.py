@@ -48,6 +48,8 @@ __all__ = [
     "Covariates",
     "Assignment",
     "Contacts",
+    "Coaches",
+    "MATCH_BASES",
     "Scenario",
     "PRESETS",
     "list_presets",
@@ -271,6 +273,51 @@ class Contacts:
         _positive(f"{name}.hazard_ratio_recent", self.hazard_ratio_recent)
 
 
+#: What a coach and a client can be matched on.
+MATCH_BASES: tuple[str, ...] = ("primary_substance", "lived_experience")
+
+
+@dataclass(frozen=True)
+class Coaches:
+    """Peer coaches within sites: caseloads, a coach frailty and coach-client matching (peer arm only).
+
+    Each site has ``per_site`` coaches. A participant in the peer arm is assigned to one of their site's
+    coaches, each equally likely, so a coach's caseload is about ``n_peer / (n_sites * per_site)``;
+    usual-care participants have no coach. Coach ``c`` has a frailty ``W_c``, gamma with mean 1 and
+    variance ``frailty_variance`` (0 = coaches do not differ), multiplying the dropout hazard of each of
+    their clients on top of the site frailty. A client shares the coach's ``match_on`` (primary substance
+    or lived experience) with probability ``match_probability``; a matched client's dropout hazard is
+    multiplied by ``match_hazard_ratio``. Coach frailty and match are constant over follow-up (they do
+    not stop at ``effect_stops_day``), so a peer-arm client's hazard ratio against usual care, given
+    covariates and frailties, is ``hazard_ratio`` unmatched and ``hazard_ratio * match_hazard_ratio``
+    matched (while the arm effect lasts).
+    """
+
+    enabled: bool = False
+    per_site: int = 3
+    frailty_variance: float = 0.0
+    match_on: str = "primary_substance"
+    match_probability: float = 0.5
+    match_hazard_ratio: float = 1.0
+
+    def _validate(self, name: str = "coaches") -> None:
+        if not isinstance(self.enabled, bool):
+            _fail(f"{name}.enabled", "true or false", self.enabled)
+        k = _integer(f"{name}.per_site", self.per_site)
+        if not 1 <= k <= 1_000:
+            _fail(f"{name}.per_site", "a whole number from 1 to 1,000", self.per_site)
+        fv = _number(f"{name}.frailty_variance", self.frailty_variance)
+        if not 0 <= fv <= 10:
+            _fail(f"{name}.frailty_variance", "in [0, 10]", self.frailty_variance)
+        if self.match_on not in MATCH_BASES:
+            _fail(f"{name}.match_on", " or ".join(repr(b) for b in MATCH_BASES), self.match_on)
+        _prob(f"{name}.match_probability", self.match_probability)
+        hr = _positive(f"{name}.match_hazard_ratio", self.match_hazard_ratio)
+        if hr > 100:
+            _fail(f"{name}.match_hazard_ratio", "in (0, 100]", self.match_hazard_ratio)
+        object.__setattr__(self, "per_site", k)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A peer-support cohort study, frozen and validated at construction.
@@ -315,6 +362,9 @@ class Scenario:
         Logistic model for peer support when ``allocation == "observational"``.
     contacts : Contacts
         Peer-coach session log and the effect of recent contact (off unless ``contacts.enabled``).
+    coaches : Coaches
+        Coaches within sites (caseloads, coach frailty, coach-client matching); off unless
+        ``coaches.enabled``.
     """
 
     name: str = "custom"
@@ -338,6 +388,7 @@ class Scenario:
     death_rate: float = 0.0201
     assignment: Assignment = field(default_factory=Assignment)
     contacts: Contacts = field(default_factory=Contacts)
+    coaches: Coaches = field(default_factory=Coaches)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -354,6 +405,9 @@ class Scenario:
         if not isinstance(self.contacts, Contacts):
             _fail("contacts", "a Contacts object", self.contacts)
         self.contacts._validate()
+        if not isinstance(self.coaches, Coaches):
+            _fail("coaches", "a Coaches object", self.coaches)
+        self.coaches._validate()
         _prob("peer_fraction", self.peer_fraction, open_low=True, open_high=True)
         if self.allocation == "cluster":
             if sites < 2:
@@ -418,8 +472,15 @@ class Scenario:
 
     # ----- round trip -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (YAML/JSON-ready)."""
-        return dataclasses.asdict(self)
+        """Plain nested dict (YAML/JSON-ready).
+
+        The ``coaches`` block is left out while it is the default (no coaches), so scenarios without coaches
+        read and write as they always have; :meth:`from_dict` fills it in again.
+        """
+        out = dataclasses.asdict(self)
+        if self.coaches == Coaches():
+            del out["coaches"]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Scenario":
@@ -428,13 +489,13 @@ class Scenario:
             raise ScenarioError(f"a scenario must be a mapping of field names to values; got {type(data).__name__}")
         data = dict(data)
         _reject_unknown(data, [f.name for f in fields(cls)], "")
-        for key in ("covariates", "assignment", "contacts"):
+        for key in ("covariates", "assignment", "contacts", "coaches"):
             if key in data and data[key] is None:
                 raise ScenarioError(f"{key} must be a mapping of its fields (leave it out to keep the defaults); got null")
         cov = data.pop("covariates", None)
         if cov is not None:
             data["covariates"] = _covariates_from_dict(cov)
-        for key, kind in (("assignment", Assignment), ("contacts", Contacts)):
+        for key, kind in (("assignment", Assignment), ("contacts", Contacts), ("coaches", Coaches)):
             block = data.pop(key, None)
             if block is None or isinstance(block, kind):
                 if block is not None:
@@ -488,7 +549,7 @@ def _covariates_from_dict(data: Any) -> Covariates:
 
 # ----- presets ------------------------------------------------------------------------------
 PRESETS: tuple[str, ...] = ("outpatient_default", "ed_bridge", "moud_clinic", "cluster_randomised", "null_effect",
-                            "observational")
+                            "observational", "coach_clustered")
 
 
 def _preset_text(name: str) -> str:
@@ -573,7 +634,7 @@ def apply_overrides(scenario: Scenario, overrides: "Mapping[str, Any] | list[str
             except ScenarioError:
                 parsed[key] = raw  # not YAML: keep the text, the field's own check names what it must be
         overrides = parsed
-    data = scenario.to_dict()
+    data = dataclasses.asdict(scenario)  # every block, including default ones (coaches)
     for key, value in overrides.items():
         parts = key.split(".")
         node = data
