@@ -463,6 +463,7 @@ def truth_sidecar(scenario: Scenario, *, seed: Any, n: int | None = None) -> dic
         "weibull_scale": truth["weibull_scale"],
         "coefficients": truth["coefficients"],
         "estimands": truth["estimands"],
+        **({"coach": truth["coach"]} if "coach" in truth else {}),
         "notes": {
             "net_survival": "P(no dropout by day t), net of other endings, marginal over covariates and site frailty",
             "cif": "cumulative incidence of each ending with loss to follow-up as independent censoring",
@@ -470,7 +471,7 @@ def truth_sidecar(scenario: Scenario, *, seed: Any, n: int | None = None) -> dic
             "hazard_ratio": "conditional hazard ratio of dropout (peer vs usual care) given covariates and site frailty",
             **({"coach": "peer-arm clients have coaches: hazard_ratio is that of clients not matched with their coach, "
                          "given covariates, site and coach frailty; matched clients have hazard_ratio * "
-                         "match_hazard_ratio (estimands.coach)"} if scenario.coaches.enabled else {}),
+                         "match_hazard_ratio (see coach)"} if scenario.coaches.enabled else {}),
         },
     }
 
