@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
+from peerstudy.exceptions import AnalysisError, ParameterError, PeerstudyWarning, SchemaError
 from peerstudy.survival.cox.modification import fit_effect_modification, own_clusters
 
 REF = Path(__file__).parent / "reference"
@@ -64,8 +64,15 @@ def test_strata_and_interaction_equal_r(case, cohort, r_fits):
     assert res.nested == (CASES[case]["modifier"] == "coach_match")
 
 
+def test_few_coaches_warn_for_the_sandwich(cohort):
+    with pytest.warns(PeerstudyWarning, match=r"rests on 12 clusters of 'coach' in the peer arm \(fewer than 30\)"):
+        fit_effect_modification(cohort, "coach_match", cluster="coach")
+
+
 def test_result_reads_and_serialises(cohort):
-    res = fit_effect_modification(cohort, "coach_match", cluster="coach")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit_effect_modification(cohort, "coach_match", cluster="coach")
     d = json.loads(json.dumps(res.to_dict()))
     assert d["levels"] == ["0", "1"] and d["reference_arm"] == "usual_care" and d["treated_arm"] == "peer"
     assert d["model"] == "cox_cluster_robust" and d["cluster"] == "coach" and d["nested"] is True

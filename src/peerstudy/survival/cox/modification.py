@@ -33,6 +33,7 @@ Extending the Cox Model*. Springer.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -40,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
+from peerstudy.exceptions import AnalysisError, ParameterError, PeerstudyWarning, SchemaError
 from peerstudy.survival._display import terms_html
 from peerstudy.survival._validate import (as_list, check_choice, group_codes, level_order, require_columns,
                                           require_frame, row_list, show)
@@ -52,6 +53,8 @@ __all__ = ["EffectModificationResult", "fit_effect_modification", "own_clusters"
 _Z975 = stats.norm.ppf(0.975)
 #: Most levels a modifier may have (each adds an interaction term).
 MAX_MODIFIER_LEVELS = 20
+#: Fewest clusters in the treated arm for which the sandwich variance is trusted without a warning.
+FEW_CLUSTERS = 30
 #: Label prefix of the clusters of one made for participants without a cluster (usual care without a coach).
 OWN_CLUSTER = "(own cluster) "
 
@@ -292,6 +295,12 @@ def fit_effect_modification(df: pd.DataFrame, modifier: str = "coach_match", *, 
         Both ``cluster`` and ``frailty``; an unknown ``distribution`` or ``ties``; a covariate repeating the arm
         or modifier.
 
+    Warns
+    -----
+    PeerstudyWarning
+        With ``cluster``, fewer than :data:`FEW_CLUSTERS` clusters in the treated arm (the usual-care clusters
+        of one do not make the sandwich any better for the contrasts within the peer arm).
+
     Examples
     --------
     >>> import numpy as np, pandas as pd
@@ -326,6 +335,12 @@ def fit_effect_modification(df: pd.DataFrame, modifier: str = "coach_match", *, 
     levels, nested = _modifier_levels(df, modifier, treated)
     _check_strata(df, event, modifier, levels, treated, nested)
     df = own_clusters(df, group, arm=arm)
+    if cluster is not None:
+        k = int(pd.Series(df[cluster].to_numpy()[treated]).nunique())
+        if k < FEW_CLUSTERS:
+            warnings.warn(f"the cluster-robust variance rests on {k} clusters of {cluster!r} in the {treated_arm} arm "
+                          f"(fewer than {FEW_CLUSTERS}): its tests can reject too often; compare with the frailty "
+                          f"model (frailty={cluster!r}) or the model-based variance", PeerstudyWarning, stacklevel=2)
     data, a_term, mains, inters = _design(df, arm=arm, modifier=modifier, time=time, event=event,
                                           covariates=covariates, cluster=group, levels=levels, nested=nested,
                                           treated=treated, reference_arm=reference_arm, treated_arm=treated_arm)
