@@ -55,10 +55,10 @@ def test_analyse_replicates_uses_alpha_for_rejection_and_intervals():
     from scipy.stats import norm
 
     data = st.simulate_replicates(preset("outpatient_default").replace(n=300), range(40), seed=8, covariates=EFFECTS)
-    kw = dict(methods=st.METHODS, adjust=EFFECTS, tau=180)
+    kw = dict(methods=st.DEFAULT_METHODS, adjust=EFFECTS, tau=180)
     at05 = st.analyse_replicates(data, alpha=0.05, **kw)
     at20 = st.analyse_replicates(data, alpha=0.2, **kw)
-    for method in st.METHODS:
+    for method in st.DEFAULT_METHODS:
         a, b = at05[method], at20[method]
         np.testing.assert_array_equal(a["estimate"], b["estimate"])
         np.testing.assert_array_equal(a["reject"], a["p_value"] < 0.05)
@@ -68,6 +68,13 @@ def test_analyse_replicates_uses_alpha_for_rejection_and_intervals():
         np.testing.assert_allclose(b["estimate"] - b["ci_low"], norm.ppf(0.9) * b["se"], rtol=1e-12)
     with pytest.raises(ParameterError, match=r"alpha must be in \(0, 1\); got 1.5"):
         st.analyse_replicates(data, alpha=1.5, **kw)
+    slow = st.analyse_replicates({k: v[:6] for k, v in data.items()}, alpha=0.2, tau=180,
+                                 methods=("cox_robust_small_sample", "permutation", "primary"))
+    md = slow["cox_robust_small_sample"]
+    from scipy.stats import t as student
+    np.testing.assert_allclose(md["ci_high"] - md["estimate"], student.ppf(0.9, 7) * md["se"], rtol=1e-12)  # 8 sites
+    assert np.all(np.isnan(slow["permutation"]["estimate"])) and np.all((slow["permutation"]["p_value"] > 0))
+    np.testing.assert_array_equal(slow["primary"]["reject"], slow["primary"]["p_value"] < 0.2)
 
 
 def test_study_intervals_follow_alpha():
@@ -97,7 +104,11 @@ def test_coaching_cap_breaks_the_formula():
     p = res.points[0]
     m = p["methods"]["logrank"]
     assert p["analytic"]["power_schoenfeld"] - m["power"] > 10 * m["power_mcse"]
-    assert m["bias"] > 5 * m["bias_mcse"]  # the estimated average log-HR is much closer to 0
+    # the log-rank estimate is judged against its own estimand, the marginal log-HR averaged over follow-up,
+    # which the capped effect pulls much closer to 0 than log(0.8): against it, no bias
+    assert p["estimands"]["logrank"]["estimand"] == "marginal"
+    assert math.log(0.8) / 3 < m["truth"] < 0
+    assert abs(m["bias"]) < 3 * m["bias_mcse"]
 
 
 def test_site_clustering_breaks_the_formula_and_model_se():
@@ -150,7 +161,10 @@ def test_grid_and_truth():
                        grid={"hazard_ratio": [0.7, 1.0]}, methods=["cox", "rmst"])
     d = res.to_dict()
     assert [g["point"] for g in d["grid"]] == [{"hazard_ratio": 0.7}, {"hazard_ratio": 1.0}]
-    assert d["grid"][0]["truth"]["cox"] == pytest.approx(math.log(0.7))
+    marginal = compute_truth(preset("outpatient_default").replace(hazard_ratio=0.7)).to_dict()
+    assert d["grid"][0]["truth"]["cox"] == pytest.approx(marginal["estimands"]["log_hazard_ratio"]["marginal"])
+    assert math.log(0.7) < d["grid"][0]["truth"]["cox"] < 0.9 * math.log(0.7)   # non-collapsibility
+    assert d["grid"][0]["estimands"]["cox"]["estimand"] == "marginal"
     rmst_truth = compute_truth(preset("outpatient_default").replace(n=150, hazard_ratio=0.7)).to_dict()
     assert d["grid"][0]["truth"]["rmst"] == pytest.approx(rmst_truth["estimands"]["rmst_difference"]["180"])
     assert d["grid"][1]["truth"]["rmst"] == pytest.approx(0.0, abs=1e-9)
@@ -202,13 +216,14 @@ def test_cli_study_writes_performance_and_csv(tmp_path, capsys):
     # the description and the printed label say what was run, not the preset's numbers alone
     assert perf["scenario"]["description"] == (preset("outpatient_default").description
                                                + "; overridden: frailty_variance=0.2, n=150")
-    assert set(perf["methods"]) == set(st.METHODS)
+    assert set(perf["methods"]) == set(st.DEFAULT_METHODS)
     for m in perf["methods"].values():
         assert {"power", "power_mcse", "bias", "bias_mcse", "coverage", "coverage_mcse", "empirical_se",
                 "model_se"} <= set(m)
-    assert perf["truth"]["cox"] == pytest.approx(math.log(0.8))
+    assert perf["truth"]["cox_adjusted"] == pytest.approx(math.log(0.8))
+    assert perf["estimands"]["cox"]["estimand"] == "marginal" and perf["truth"]["cox"] > math.log(0.8)
     csv = pd.read_csv(out / "estimates.csv")
-    assert len(csv) == 60 * len(st.METHODS) and {"rep", "method", "estimate", "se", "truth"} <= set(csv.columns)
+    assert len(csv) == 60 * len(st.DEFAULT_METHODS) and {"rep", "method", "estimate", "se", "truth"} <= set(csv.columns)
     printed = capsys.readouterr().out
     assert "cox_robust" in printed
     assert "outpatient_default with frailty_variance=0.2, n=150: 60 replicates" in printed

@@ -173,3 +173,17 @@ def test_simulate_cli_writes_coaches_and_their_truth(tmp_path):
     assert truth["coach"]["match_hazard_ratio"] == 0.7
     assert truth["scenario"]["coaches"]["enabled"] is True
     assert "coach" in truth["notes"]
+
+
+def test_marginal_cox_limit_accounts_for_coaches():
+    """The unadjusted Cox model's estimand with coaches (marginal over coach frailty and match): 400,000 people."""
+    from peerstudy.survival import fast
+
+    sc = apply_overrides(COACHED, {"n": 400_000, "n_sites": 4_000, "coaches.frailty_variance": 0.5,
+                                   "coaches.match_hazard_ratio": 0.6})
+    a = simulate_arrays(sc, rng=3)
+    fit = fast.cox_batch(a["time"].astype(float), a["event"], a["peer"].astype(float))
+    limit = compute_truth(sc).to_dict()["estimands"]["log_hazard_ratio"]
+    assert abs(fit.coef[0, 0] - limit["marginal"]) < 3 * fit.se[0, 0]
+    assert limit["conditional"] == pytest.approx(np.log(0.9))  # the unmatched clients' hazard ratio
+    assert np.log(0.9 * 0.6) < limit["marginal"] < np.log(0.9)  # between the matched and unmatched hazard ratios

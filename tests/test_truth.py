@@ -137,3 +137,54 @@ def test_observational_truth_does_not_depend_on_assignment_or_size():
     b = compute_truth(s.replace(n=50, allocation="individual")).to_dict()
     assert a == b
     assert a["contact"]["hazard_ratio_recent"] == 0.75 and a["contact"]["window_days"] == 14
+
+
+@pytest.mark.slow
+def test_cox_limits_are_what_large_cohorts_estimate():
+    # 300,000 people at 1,500 sites (so the drawn sites stand for the superpopulation): the Cox model of the arm
+    # alone estimates the marginal log-HR, the model stratified by site the within-site one; both differ from
+    # the conditional log-HR the scenario states by many SEs (ed_bridge: strong covariates and frailty)
+    import warnings
+
+    import peerstudy as ps
+    from peerstudy.survival.cox.engine import fit_cox
+
+    sc = preset("ed_bridge").replace(n=300_000, n_sites=1500)
+    df = ps.simulate_cohort(sc, rng=5)
+    limits = df.attrs["truth"]["estimands"]["log_hazard_ratio"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        marginal = fit_cox(df, covariates=["arm"])
+        within = fit_cox(df, covariates=["arm"], strata="site")
+    assert abs(marginal.coef[0] - limits["marginal"]) < 3 * marginal.se[0]
+    assert abs(within.coef[0] - limits["within_site"]) < 3 * within.se[0]
+    assert limits["conditional"] - limits["within_site"] < -10 * within.se[0]
+
+
+def test_cox_limit_is_the_stated_hr_without_frailty_or_covariate_effects():
+    import dataclasses
+
+    from peerstudy.simulation.truth import cox_limit
+
+    sc = preset("outpatient_default")
+    flat = sc.replace(frailty_variance=0.0, covariates=type(sc.covariates)(**{
+        f: dataclasses.replace(getattr(sc.covariates, f), hazard_ratio=1.0) for f in sc.covariates.__dataclass_fields__}))
+    for within in (False, True):
+        assert cox_limit(flat, within_site=within) == pytest.approx(math.log(sc.hazard_ratio), abs=2e-5)
+
+
+@pytest.mark.slow
+def test_cox_limit_settings_are_fine_enough():
+    from peerstudy.simulation import truth as T
+
+    sc = T._limit_key(preset("ed_bridge"))
+    coarse = (T.cox_limit(sc, within_site=True), T.cox_limit(sc, within_site=False))
+    saved = T.FRAILTY_NODES, T.GRID_NEAR_ZERO, T.GRID_PER_DAY, T.LIMIT_BIN
+    try:
+        T.FRAILTY_NODES, T.GRID_NEAR_ZERO, T.GRID_PER_DAY, T.LIMIT_BIN = 40, 300, 6, 0.005
+        T.cox_limit.cache_clear()
+        fine = (T.cox_limit(sc, within_site=True), T.cox_limit(sc, within_site=False))
+    finally:
+        T.FRAILTY_NODES, T.GRID_NEAR_ZERO, T.GRID_PER_DAY, T.LIMIT_BIN = saved
+        T.cox_limit.cache_clear()
+    assert coarse == pytest.approx(fine, abs=1e-4)

@@ -67,6 +67,8 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "landmark_analysis": ("peerstudy.survival.observational.timevarying", "landmark_analysis"),
     "naive_ever_contact": ("peerstudy.survival.observational.timevarying", "naive_ever_contact"),
     "permutation_test": ("peerstudy.survival.permutation", "permutation_test"),
+    "design_of": ("peerstudy.survival.primary", "design_of"),
+    "primary_analysis": ("peerstudy.survival.primary", "primary_analysis"),
     "analyse_cohort": ("peerstudy.survival.analyse", "analyse_cohort"),
     # design
     "power_survival": ("peerstudy.design.power", "power_survival"),
@@ -78,6 +80,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "load_report_cohort": ("peerstudy.report.notebook", "load_report_cohort"),
     "record": ("peerstudy.report.notebook", "record"),
     "summary": ("peerstudy.report.notebook", "summary"),
+    "retention_truth": ("peerstudy.report.notebook", "retention_truth"),
     # presentation modules
     "plots": ("peerstudy.present.plots", None),
     "tables": ("peerstudy.present.tables", None),

@@ -78,3 +78,7 @@ class ConvergenceWarning(PeerstudyWarning):
 
 class ExtremeWeightsWarning(PeerstudyWarning):
     """Weights are extreme; the effective sample size is much smaller than n."""
+
+
+class FewClustersWarning(PeerstudyWarning):
+    """A cluster-robust (sandwich) SE rests on too few clusters to be trusted (it is too small)."""

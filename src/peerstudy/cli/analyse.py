@@ -1,7 +1,8 @@
 """``peerstudy analyse``: the retention analysis of one cohort file, to ``DIR/results.json`` plus CSV tables.
 
 Reads CSV or Parquet (or a programme export with ``--mapping``), runs
-:func:`peerstudy.survival.analyse.analyse_cohort`, and writes into ``--out DIR``: one CSV per table
+:func:`peerstudy.survival.analyse.analyse_cohort` with the primary analysis valid for the design
+(``--design``; :mod:`peerstudy.survival.primary`), and writes into ``--out DIR``: one CSV per table
 (``km_curves.csv``, ``km_horizons.csv``, ``km_medians.csv``, ``logrank.csv``, ``cox.csv``, ``rmst.csv``,
 ``cif.csv``, ... as available) and ``results.json``. The folder is built beside ``DIR`` and moved into place
 whole, so the set of files is complete or absent (no stale tables from another run); an existing ``DIR`` is
@@ -37,7 +38,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--arm", default="arm", metavar="COL", help="arm column (default: arm); 'none' for no arm")
     p.add_argument("--covariates", default="", metavar="A,B,...", help="extra Cox terms, comma-separated")
     p.add_argument("--strata", default=None, metavar="COL", help="stratify Cox and log-rank (e.g. site)")
-    p.add_argument("--cluster", default=None, metavar="COL", help="cluster-robust Cox SEs (e.g. site, coach)")
+    p.add_argument("--cluster", default=None, metavar="COL",
+                   help="without --design: cluster-robust Cox SEs (e.g. site, coach; too small with fewer than "
+                        "about 30 clusters); with --design: the column of the sites or allocated clusters")
+    p.add_argument("--design", default=None, choices=("individual", "cluster", "observational"),
+                   help="how the arms were formed: individual (participants randomised, within sites), cluster "
+                        "(whole sites randomised: --cluster COL names them) or observational (not randomised). "
+                        "Decides the primary analysis ('primary' in results.json). Default: the design of a "
+                        "simulated cohort (from FILE.truth.json), else observational")
+    p.add_argument("--permutations", default=10_000, type=int, metavar="B",
+                   help="re-randomisations of the randomisation test of a cluster design (default: 10000)")
+    p.add_argument("--seed", default=0, type=int, metavar="S",
+                   help="seed of the re-randomisations (default: 0; recorded in results.json)")
     p.add_argument("--ties", default="efron", choices=("efron", "breslow"))
     p.add_argument("--frailty", default=None, metavar="COL",
                    help="also fit a shared frailty Cox model with a frailty term per value of COL (e.g. site); "
@@ -86,8 +98,8 @@ def _horizons(text: str) -> tuple[float, ...]:
 
 
 def _wanted(args: argparse.Namespace) -> list[str]:
-    cols = [args.time, args.event, args.arm, args.strata, args.cluster, args.ending, getattr(args, "frailty", None),
-            getattr(args, "effect_modifier", None),
+    cols = [args.time, args.event, args.arm, args.strata, args.cluster, "site", args.ending,
+            getattr(args, "frailty", None), getattr(args, "effect_modifier", None),
             *_csv_list(args.covariates),
             *_csv_list(getattr(args, "propensity", "") or "")]
     return [c for c in dict.fromkeys(cols) if c and c.lower() != "none"]
@@ -99,6 +111,30 @@ def _read_columns(path: str, wanted: list[str]):
     from peerstudy.data.schema import read_table
 
     return read_table(path, columns=wanted)
+
+
+def _design(df, args: argparse.Namespace, arm: str | None):
+    """The design: stated with --design, else the scenario's (FILE.truth.json beside a simulated cohort), else
+    observational."""
+    if arm is None:
+        return None
+    from peerstudy.survival.primary import design_of
+
+    if args.design is not None:
+        return design_of(df, args.design, args.cluster)
+    from pathlib import Path
+
+    sidecar = Path(args.file).with_suffix("").with_suffix(".truth.json")
+    if args.mapping is None and sidecar.is_file():
+        import json
+
+        try:
+            allocation = json.loads(sidecar.read_text(encoding="utf-8"))["scenario"]["allocation"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            allocation = None
+        if allocation is not None:
+            df.attrs["design"] = {"allocation": allocation, "cluster": "site"}
+    return design_of(df)
 
 
 def _read(args: argparse.Namespace):
@@ -150,11 +186,16 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     target = check_output_dir(args.out)
+    if args.permutations < 1:
+        raise ParameterError(f"--permutations must be a whole number >= 1; got {args.permutations}")
+    design = _design(df, args, arm)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = analyse_cohort(df, time=args.time, event=args.event, arm=arm, covariates=_csv_list(args.covariates),
-                             strata=args.strata, cluster=args.cluster, ties=args.ties, horizons=horizons,
-                             ending=args.ending, cause=args.cause, censored=tuple(_csv_list(args.censored)))
+                             strata=args.strata, cluster=args.cluster if args.design is None else None,
+                             ties=args.ties, horizons=horizons, ending=args.ending, cause=args.cause,
+                             censored=tuple(_csv_list(args.censored)), design=design,
+                             n_permutations=args.permutations, rng=args.seed)
         iptw = _iptw(df, args, arm, propensity, horizons) if adjust == "iptw" else None
         frailty = _frailty(df, args, arm) if args.frailty else None
         modification = _modification(df, args, arm) if getattr(args, "effect_modifier", None) else None
@@ -195,6 +236,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"analysed {res.n:,} participants, {res.events:,} dropouts{n_lr}; results in {out / 'results.json'}")
     for note in res.notes:
         print(f"note: {note}")
+    if res.primary is not None:
+        t = res.primary.term
+        test = "randomisation test" if res.primary.permutation is not None else "Wald"
+        print(f"primary analysis: {res.primary.label}: HR {t['hr']:.3f} (95% CI {t['ci_lower']:.3f}-"
+              f"{t['ci_upper']:.3f}), {test} p = {t['p']:.3g}")
+        print(f"  why: {res.primary.reason}")
     if iptw is not None:
         hr = iptw.iptw_cox.to_dict()["terms"][iptw.iptw_cox.terms[0]]
         print(f"IPTW hazard ratio {hr['hr']:.3f} (95% CI {hr['ci_lower']:.3f}-{hr['ci_upper']:.3f}, robust SE); "

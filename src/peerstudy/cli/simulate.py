@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     except MemoryError:
         raise DataError(f"not enough memory to simulate {scenario.n:,} participants (about "
                         f"{_gb(scenario.n * BYTES_PER_PARTICIPANT)}); lower --n") from None
-    sidecar = truth_sidecar(scenario, seed=seed)
+    sidecar = truth_sidecar(scenario, seed=seed, cohort=df)
     # all files or none: each is written to a temporary file beside its target, then all are renamed together
     tpath, cpath = truth_path(out), contacts_path(out)
     try:

@@ -21,7 +21,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--reps", type=int, required=True, help="replicates (per grid point)")
     p.add_argument("--n", type=int, default=None, help="participants per cohort (default: the scenario's n)")
     p.add_argument("--seed", type=int, default=0, help="study seed (default 0)")
-    p.add_argument("--methods", default=None, help="comma-separated subset of logrank,cox,cox_adjusted,cox_robust,rmst")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated methods (default: logrank,cox,cox_adjusted,cox_robust,rmst); also "
+                        "cox_stratified, cox_robust_small_sample, frailty, permutation and primary (the design's "
+                        "primary analysis), fitted replicate by replicate")
     p.add_argument("--tau", type=int, default=None, help="RMST horizon in days (default: follow-up)")
     p.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level")
     where = p.add_mutually_exclusive_group()
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from peerstudy._io import atomic_path, write_json
-    from peerstudy.design.study import METHODS, check_study_dir, run_study
+    from peerstudy.design.study import DEFAULT_METHODS, check_study_dir, run_study
     from peerstudy.exceptions import DataError
     from peerstudy.scenario import Scenario, load_scenario
     from peerstudy.simulation.cohort import override, scenario_label
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     if args.set:
         scenario = override(scenario, args.set)  # the description names the overridden fields
-    methods = METHODS if args.methods is None else tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    methods = DEFAULT_METHODS if args.methods is None else tuple(m.strip() for m in args.methods.split(",") if m.strip())
     workers = args.workers if args.workers is not None else min(os.cpu_count() or 1, 8)
     backend = "dask" if args.scheduler else args.backend
     result = run_study(
@@ -84,8 +87,14 @@ def run(args: argparse.Namespace) -> int:
     for point in result.points:
         label = scenario_label(Scenario.from_dict(point["scenario"]))  # the scenario run, overrides and grid point included
         print(f"{label}: {args.reps} replicates")
+        width = max(13, *(len(m) for m in point["methods"]))
         for method, m in point["methods"].items():
-            print(f"  {method:<13} power {m['power']:.3f} ({m['power_mcse']:.3f})  bias {m['bias']:+.4f} "
-                  f"({m['bias_mcse']:.4f})  coverage {m['coverage']:.3f} ({m['coverage_mcse']:.3f})")
+            line = f"  {method:<{width}} power {m['power']:.3f} ({m['power_mcse']:.3f})"
+            if m["truth"] is not None:
+                line += (f"  bias {m['bias']:+.4f} ({m['bias_mcse']:.4f})  coverage {m['coverage']:.3f} "
+                         f"({m['coverage_mcse']:.3f})")
+            else:
+                line += "  (a test: no estimate)"
+            print(line + f"  [{point['estimands'][method]['estimand']}]")
     print(f"wrote {out / 'performance.json'} and {out / 'estimates.csv'}")
     return 0

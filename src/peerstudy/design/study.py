@@ -4,15 +4,26 @@
 * **Data-generating mechanism**: a :class:`~peerstudy.scenario.Scenario` (or a grid of variations of
   one); replicate ``i`` is, draw for draw, the cohort :func:`peerstudy.simulation.cohort.simulate_arrays` makes
   from the replicate's generator (:func:`peerstudy.simulation.batch.simulate_replicates`).
-* **Estimands**: the conditional log hazard ratio of dropout, peer vs usual care
-  (``log(scenario.hazard_ratio)``) for the hazard-ratio methods; the difference in restricted mean
-  time in treatment to ``tau`` days (peer minus usual care, :mod:`peerstudy.simulation.truth`) for ``rmst``.
+* **Estimands** (:data:`ESTIMANDS`; each method is judged against its own, named in ``performance.json``):
+  the log hazard ratio of dropout, peer vs usual care, that the method's model estimates
+  (:func:`peerstudy.simulation.truth.cox_limit`): ``marginal`` (population-averaged) for the log-rank
+  and the Cox models of the arm alone; ``within_site`` (given the site, averaged over covariates) for the
+  Cox model stratified by site and the frailty model of the arm; ``conditional`` (the scenario's own,
+  given site and covariates) for the covariate-adjusted Cox model, which ignores the sites (with site
+  frailty its limit lies between the marginal and conditional values, a real attenuation the study shows);
+  the difference in restricted mean time in treatment to ``tau`` days for ``rmst``; none for the
+  randomisation test, which has only a type I error and power.
 * **Methods** (:data:`METHODS`): ``logrank`` (Peto log-HR ``(O - E) / V`` with the log-rank test),
   ``cox`` (arm alone, model SE), ``cox_adjusted`` (arm plus the covariates that affect dropout),
-  ``cox_robust`` (arm alone, SE robust to clustering by site), ``rmst`` (Kaplan-Meier RMST difference).
-  All run on the compiled fast path :mod:`peerstudy.survival.fast`. Unadjusted methods estimate a
-  marginal hazard ratio, which is closer to 1 than the conditional one when covariates or site
-  frailty affect dropout (non-collapsibility): their "bias" against the conditional truth is real.
+  ``cox_robust`` (arm alone, SE robust to clustering by site), ``rmst`` (Kaplan-Meier RMST difference),
+  all on the compiled fast path :mod:`peerstudy.survival.fast`; and, fitted replicate by replicate,
+  ``cox_stratified`` (arm alone, stratified by site, model SE), ``cox_robust_small_sample`` (arm alone,
+  Mancl-DeRouen site sandwich, t on G - 1 df), ``frailty`` (gamma shared-frailty Cox of the arm),
+  ``permutation`` (the randomisation test of the log-rank statistic, re-randomising as the scenario's
+  allocation did: sites for cluster allocation, participants within sites otherwise; :data:`PERMUTATIONS`
+  re-randomisations or all of them) and ``primary`` (the design's primary analysis of
+  :mod:`peerstudy.survival.primary`: ``cox_stratified`` for individual allocation, the small-sample
+  sandwich with the randomisation test's p-value for cluster allocation).
 * **Performance measures**: power (rejection rate at ``alpha``), bias, empirical SE, model SE, relative
   error of the model SE, coverage of the ``1 - alpha`` Wald confidence interval (95% at the default
   ``alpha = 0.05``), each with its Monte Carlo SE
@@ -44,13 +55,38 @@ from peerstudy.scenario import Scenario, load_scenario
 from peerstudy.simulation.batch import replicate_seed, simulate_replicates
 from peerstudy.simulation.cohort import override
 
-__all__ = ["replicate_seed", "simulate_replicates", "METHODS", "analyse_replicates", "performance", "StudyResult", "run_study"]
+__all__ = ["replicate_seed", "simulate_replicates", "METHODS", "DEFAULT_METHODS", "ESTIMANDS", "PERMUTATIONS",
+           "analyse_replicates", "performance", "StudyResult", "run_study", "estimand_of"]
 
 
-METHODS: tuple[str, ...] = ("logrank", "cox", "cox_adjusted", "cox_robust", "rmst")
+#: the fast methods a study runs by default
+DEFAULT_METHODS: tuple[str, ...] = ("logrank", "cox", "cox_adjusted", "cox_robust", "rmst")
 
+#: every method a study can run
+METHODS: tuple[str, ...] = DEFAULT_METHODS + ("cox_stratified", "cox_robust_small_sample", "frailty", "permutation",
+                                              "primary")
 
-_HR_METHODS = ("logrank", "cox", "cox_adjusted", "cox_robust")
+#: re-randomisations of the ``permutation`` method per replicate (all allocations when there are fewer)
+PERMUTATIONS = 999
+
+_SLOW = ("cox_stratified", "cox_robust_small_sample", "frailty", "permutation", "primary")
+
+_HR_METHODS = ("logrank", "cox", "cox_adjusted", "cox_robust", "cox_stratified", "cox_robust_small_sample",
+               "frailty", "primary")
+
+#: method -> the estimand it is judged against (keys of the truth's ``log_hazard_ratio``, or rmst / none)
+ESTIMANDS: dict[str, str] = {"logrank": "marginal", "cox": "marginal", "cox_robust": "marginal",
+                             "cox_robust_small_sample": "marginal", "cox_adjusted": "conditional",
+                             "cox_stratified": "within_site", "frailty": "within_site",
+                             "rmst": "rmst_difference", "permutation": "none"}
+
+_ESTIMAND_TEXT = {
+    "marginal": "population-averaged (marginal) log hazard ratio of the arm alone",
+    "within_site": "log hazard ratio within site (given the site, averaged over covariates)",
+    "conditional": "log hazard ratio given site and covariates, as simulated (the model ignores the sites)",
+    "rmst_difference": "difference in restricted mean days in treatment to tau (peer - usual care)",
+    "none": "a test only: type I error and power, no estimate",
+}
 
 
 _COLUMNS = ("rep", "method", "estimate", "se", "p_value", "reject", "ci_low", "ci_high", "converged", "events")
@@ -63,8 +99,9 @@ def _adjust_default(scenario: Scenario) -> tuple[str, ...]:
 
 
 # ----- methods ---------------------------------------------------------------------------------------
-def analyse_replicates(data: Mapping[str, np.ndarray], *, methods: Sequence[str] = METHODS,
-                       adjust: Sequence[str] = (), tau: float, alpha: float = 0.05) -> dict[str, dict[str, np.ndarray]]:
+def analyse_replicates(data: Mapping[str, np.ndarray], *, methods: Sequence[str] = DEFAULT_METHODS,
+                       adjust: Sequence[str] = (), tau: float, alpha: float = 0.05, allocation: str = "individual",
+                       seed: int = 0, first: int = 0) -> dict[str, dict[str, np.ndarray]]:
     """Apply each method to every replicate.
 
     Parameters
@@ -84,8 +121,11 @@ def analyse_replicates(data: Mapping[str, np.ndarray], *, methods: Sequence[str]
     Returns
     -------
     dict
-        Method -> ``estimate`` (log-HR for the hazard-ratio methods, RMST difference in days for ``rmst``),
-        ``se``, ``p_value``, ``reject``, ``ci_low``, ``ci_high`` and ``converged`` arrays (one entry per replicate).
+        Method -> ``estimate`` (log-HR for the hazard-ratio methods, RMST difference in days for ``rmst``,
+        NaN for ``permutation``), ``se``, ``p_value``, ``reject``, ``ci_low``, ``ci_high`` and ``converged``
+        arrays (one entry per replicate). The replicate-by-replicate methods need ``data["site"]`` and
+        ``allocation`` / ``seed`` / ``first`` (the scenario's allocation, the study seed and the index of the
+        first replicate, for the randomisation test's streams).
     """
     from scipy.special import erfc, ndtri
 
@@ -124,7 +164,73 @@ def analyse_replicates(data: Mapping[str, np.ndarray], *, methods: Sequence[str]
             r["reject"] = r["p_value"] < alpha
         r["ci_low"] = r["estimate"] - z * r["se"]
         r["ci_high"] = r["estimate"] + z * r["se"]
+    slow = [m for m in methods if m in _SLOW]
+    if slow:
+        res.update(_replicate_by_replicate(data, slow, alpha=alpha, allocation=allocation, seed=seed, first=first))
     return {m: res[m] for m in methods}
+
+
+def _replicate_by_replicate(data: Mapping[str, np.ndarray], methods: Sequence[str], *, alpha: float,
+                            allocation: str, seed: int, first: int) -> dict[str, dict[str, np.ndarray]]:
+    """The methods fitted one replicate at a time (the full estimators of :mod:`peerstudy.survival`)."""
+    import warnings
+
+    import pandas as pd
+    from scipy import stats
+
+    from peerstudy.exceptions import PeerstudyError
+    from peerstudy.survival.cox.engine import fit_cox
+    from peerstudy.survival.cox.frailty import fit_frailty_cox
+    from peerstudy.survival.permutation import permutation_test
+
+    reps = data["time"].shape[0]
+    cols = ("estimate", "se", "p_value", "ci_low", "ci_high", "converged")
+    out = {m: {c: np.full(reps, np.nan) for c in cols} for m in methods}
+    design = "cluster" if allocation == "cluster" else "individual"
+    z = float(stats.norm.ppf(1 - alpha / 2))
+
+    def put(m: str, i: int, est: float, se: float, p: float, crit: float) -> None:
+        o = out[m]
+        o["estimate"][i], o["se"][i], o["p_value"][i] = est, se, p
+        o["ci_low"][i], o["ci_high"][i], o["converged"][i] = est - crit * se, est + crit * se, 1.0
+
+    for i in range(reps):
+        df = pd.DataFrame({"time": data["time"][i], "event": data["event"][i],
+                           "arm": np.where(data["peer"][i], "peer", "usual_care"), "site": data["site"][i]})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                md = perm = None
+                if "cox_stratified" in methods or ("primary" in methods and design == "individual"):
+                    f = fit_cox(df, covariates=["arm"], strata="site")
+                    for m in ("cox_stratified", "primary"):
+                        if m in methods and (m == "cox_stratified" or design == "individual"):
+                            put(m, i, f.coef[0], f.se[0], 2 * stats.norm.sf(abs(f.coef[0] / f.se[0])), z)
+                if "cox_robust_small_sample" in methods or ("primary" in methods and design == "cluster"):
+                    md = fit_cox(df, covariates=["arm"], cluster="site", small_sample="md")
+                    t = float(stats.t.ppf(1 - alpha / 2, md.df))
+                    se = md.robust_se[0]
+                    if "cox_robust_small_sample" in methods:
+                        put("cox_robust_small_sample", i, md.coef[0], se, 2 * stats.t.sf(abs(md.coef[0] / se), md.df), t)
+                if "permutation" in methods or ("primary" in methods and design == "cluster"):
+                    perm = permutation_test(df, design=design, cluster="site", n_permutations=PERMUTATIONS,
+                                            rng=np.random.default_rng([seed, 0x7065726D, first + i]))
+                    if "permutation" in methods:
+                        o = out["permutation"]
+                        o["p_value"][i], o["converged"][i] = perm.p_value, 1.0
+                if "primary" in methods and design == "cluster":
+                    put("primary", i, md.coef[0], md.robust_se[0], perm.p_value, float(stats.t.ppf(1 - alpha / 2, md.df)))
+                if "frailty" in methods:
+                    fr = fit_frailty_cox(df, covariates=["arm"], frailty="site")
+                    term = fr.terms["arm[peer]"]
+                    put("frailty", i, term["coef"], term["se"], term["p"], z)
+            except PeerstudyError:
+                pass   # this replicate counts as failed for the method (converged stays NaN -> False)
+    for o in out.values():
+        o["converged"] = o["converged"] == 1.0
+        with np.errstate(invalid="ignore"):
+            o["reject"] = o["p_value"] < alpha
+    return out
 
 
 def _run_chunk(spec: dict[str, Any], start: int, stop: int) -> dict[str, np.ndarray]:
@@ -141,7 +247,8 @@ _BLOCK = 128
 
 def _block(spec: dict[str, Any], scenario: Scenario, start: int, stop: int, cols: dict[str, list]) -> None:
     data = simulate_replicates(scenario, range(start, stop), seed=spec["seed"], covariates=spec["adjust"])
-    res = analyse_replicates(data, methods=spec["methods"], adjust=spec["adjust"], tau=spec["tau"], alpha=spec["alpha"])
+    res = analyse_replicates(data, methods=spec["methods"], adjust=spec["adjust"], tau=spec["tau"], alpha=spec["alpha"],
+                             allocation=scenario.allocation, seed=spec["seed"], first=start)
     events = data["event"].sum(axis=1)
     for method, r in res.items():
         cols["rep"].append(np.arange(start, stop))
@@ -162,7 +269,7 @@ def performance(estimates: Any, truth: Mapping[str, float], *, alpha: float = 0.
         Tidy replicate estimates with columns ``method``, ``estimate``, ``se``, ``p_value``, ``ci_low``,
         ``ci_high``, ``converged``.
     truth : mapping
-        Method -> true value of its estimand.
+        Method -> true value of its estimand (``None`` for a test without an estimate: power only).
     alpha : float
         Significance level for power.
 
@@ -174,6 +281,15 @@ def performance(estimates: Any, truth: Mapping[str, float], *, alpha: float = 0.
     """
     out: dict[str, dict[str, float]] = {}
     for method, d in estimates.groupby("method", sort=False):
+        if truth[method] is None:   # a test only: its rejection rate
+            ok = d["converged"].to_numpy(bool) & np.isfinite(d["p_value"].to_numpy())
+            n = int(ok.sum())
+            if n < 2:
+                raise ParameterError(f"method {method!r} has {n} usable replicates; at least 2 are needed")
+            rej = float(np.mean(d["p_value"].to_numpy()[ok] < alpha))
+            out[str(method)] = {"reps": n, "failed": int((~ok).sum()), "truth": None, "power": rej,
+                                "power_mcse": math.sqrt(rej * (1 - rej) / n)}
+            continue
         ok = d["converged"].to_numpy(bool) & np.isfinite(d["estimate"].to_numpy()) & np.isfinite(d["se"].to_numpy())
         est, se = d["estimate"].to_numpy()[ok], d["se"].to_numpy()[ok]
         n = int(ok.sum())
@@ -214,7 +330,8 @@ class StudyResult:
     """A finished simulation study.
 
     ``points`` holds one entry per grid point (one entry without a grid): ``{"point": {field: value},
-    "scenario": dict, "truth": {method: value}, "methods": {method: measures}, "analytic": {...}}``.
+    "scenario": dict, "truth": {method: value}, "estimands": {method: {"estimand", "meaning"}},
+    "methods": {method: measures}, "analytic": {...}}``.
     ``estimates`` is the tidy table of replicate estimates (column ``point`` indexes ``points``).
     """
 
@@ -277,7 +394,30 @@ def _truths(scenario: Scenario, methods: Sequence[str], tau: int) -> dict[str, f
     diffs = t["estimands"]["rmst_difference"]
     if "rmst" in methods and str(tau) not in diffs:
         raise ParameterError(f"tau must be one of the truth's horizons {sorted(int(h) for h in diffs)}; got {tau!r}")
-    return {m: (t["log_hazard_ratio"] if m in _HR_METHODS else diffs[str(tau)]) for m in methods}
+    limits = t["estimands"].get("log_hazard_ratio") or {}
+    out: dict[str, float | None] = {}
+    for m in methods:
+        key = estimand_of(m, scenario)
+        if key == "rmst_difference":
+            out[m] = diffs[str(tau)]
+        elif key == "none":
+            out[m] = None
+        else:
+            out[m] = limits.get(key, t["log_hazard_ratio"])
+    return out
+
+
+def estimand_of(method: str, scenario: Scenario) -> str:
+    """The estimand a study judges ``method`` against (:data:`ESTIMANDS`; ``primary`` follows the allocation)."""
+    if method == "primary":
+        return "marginal" if scenario.allocation == "cluster" else "within_site"
+    return ESTIMANDS[method]
+
+
+def estimands_block(scenario: Scenario, methods: Sequence[str]) -> dict[str, dict[str, str]]:
+    """For ``performance.json``: each method's estimand, by key and in words."""
+    return {m: {"estimand": estimand_of(m, scenario), "meaning": _ESTIMAND_TEXT[estimand_of(m, scenario)]}
+            for m in methods}
 
 
 def _analytic(scenario: Scenario, events_mean: float, alpha: float) -> dict[str, Any]:
@@ -362,7 +502,7 @@ def run_study(
     *,
     reps: int,
     seed: int = 0,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = DEFAULT_METHODS,
     grid: Mapping[str, Sequence[Any]] | None = None,
     n: int | None = None,
     alpha: float = 0.05,
@@ -386,7 +526,7 @@ def run_study(
     seed : int
         Study seed (>= 0); replicate ``i`` uses ``SeedSequence(seed, spawn_key=(i,))``.
     methods : sequence of str
-        Any of :data:`METHODS`.
+        Any of :data:`METHODS` (default :data:`DEFAULT_METHODS`, the fast ones).
     grid : mapping, optional
         Scenario field (dotted for covariates) -> values; the study runs at every combination.
     n : int, optional
@@ -454,6 +594,10 @@ def run_study(
     bad = [c for c in adjust if c not in known]
     if bad:
         raise ParameterError(f"adjust must name covariates among {', '.join(known)}; got {bad!r}")
+    if "cox_stratified" in methods and any(s.allocation == "cluster" for s in scenarios):
+        raise ParameterError("method cox_stratified cannot run under cluster allocation: the arm is constant within "
+                             "each site, so a model stratified by site has nothing to compare (use "
+                             "cox_robust_small_sample, permutation or primary)")
     truths = [_truths(s, methods, tau) for s in scenarios]
     if chunk_size is None:  # independent of the workers, so a rerun with other workers still resumes
         chunk_size = min(1000, max(50, math.ceil(reps / 16)))
@@ -528,6 +672,7 @@ def run_study(
         frames.append(df)
         events_mean = float(df.loc[df["method"] == methods[0], "events"].mean())
         out_points.append({"point": point, "scenario": sc.to_dict(), "truth": truth,
+                           "estimands": estimands_block(sc, methods),
                            "methods": performance(df, truth, alpha=alpha), "analytic": _analytic(sc, events_mean, alpha)})
     estimates = pd.concat(frames, ignore_index=True)
     return StudyResult(reps=reps, seed=seed, methods=methods, alpha=float(alpha), tau=tau, adjust=adjust,

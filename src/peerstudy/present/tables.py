@@ -235,17 +235,26 @@ def truth_comparison(results: Mapping[str, Any], truth: Mapping[str, Any]) -> pd
     """Estimates beside the simulation truth: retention by arm and day, RMST, and the peer hazard ratio.
 
     ``results`` is :meth:`AnalysisResults.to_dict`; ``truth`` the cohort's ``attrs["truth"]``.
-    The Cox hazard ratio is conditional on covariates but not on site frailty, so it is expected
-    to sit a little closer to 1 than the true (conditional) hazard ratio.
+    Retention is set beside the truth given the sites this cohort drew when the truth has it (what its
+    Kaplan-Meier curves estimate), with the superpopulation value in ``truth, all sites``: the gap between
+    the two is between-site sampling error, not estimator error. The hazard ratio is the primary analysis's (``results["primary"]``) beside the truth of its own estimand
+    (hazard ratios are not collapsible: a model of the arm alone estimates a marginal hazard ratio closer
+    to 1 than the conditional one the scenario states); without a primary analysis, the Cox model's beside
+    the conditional truth.
     """
     est = truth["estimands"]
     rows = []
+    given = est.get("net_survival_given_sites")
     for g, by_day in est["net_survival"].items():
         for day, s in by_day.items():
             if g in results["km"] and day in results["km"][g]["survival"]:
                 r = results["km"][g]
-                rows.append({"quantity": f"retention at day {day}, {_ARM_WORDS.get(g, g)}", "truth": s,
-                             "estimate": r["survival"][day], "ci_lower": r["lower"][day], "ci_upper": r["upper"][day]})
+                row = {"quantity": f"retention at day {day}, {_ARM_WORDS.get(g, g)}",
+                       "truth": given[g][day] if given and g in given else s,
+                       "estimate": r["survival"][day], "ci_lower": r["lower"][day], "ci_upper": r["upper"][day]}
+                if given:
+                    row["truth, all sites"] = s
+                rows.append(row)
     for day, by_arm in est["rmst"].items():
         if day in results.get("rmst", {}):
             rr = results["rmst"][day]
@@ -254,13 +263,39 @@ def truth_comparison(results: Mapping[str, Any], truth: Mapping[str, Any]) -> pd
                     e, se = rr[g]["estimate"], rr[g]["se"]
                     rows.append({"quantity": f"mean days in treatment of the first {day}, {_ARM_WORDS.get(g, g)}",
                                  "truth": m, "estimate": e, "ci_lower": e - 1.96 * se, "ci_upper": e + 1.96 * se})
-    term = results.get("cox", {}).get("terms", {}).get("arm[peer]")
-    if term:
-        rows.append({"quantity": "hazard ratio of dropout, peer vs usual care", "truth": truth["hazard_ratio"],
-                     "estimate": term["hr"], "ci_lower": term["ci_lower"], "ci_upper": term["ci_upper"]})
+    hr = _hazard_ratio_row(results, truth)
+    if hr:
+        rows.append(hr)
     out = pd.DataFrame(rows).set_index("quantity")
     out["covered"] = (out["ci_lower"] <= out["truth"]) & (out["truth"] <= out["ci_upper"])
     return out
+
+
+_ESTIMAND_WORDS = {"conditional": "given site and covariates", "within_site": "within site",
+                   "marginal": "population-averaged"}
+
+
+def _hazard_ratio_row(results: Mapping[str, Any], truth: Mapping[str, Any]) -> dict | None:
+    import math
+
+    primary = results.get("primary")
+    limits = truth.get("estimands", {}).get("log_hazard_ratio", {})
+    if primary:
+        key, term = primary.get("estimand_key"), primary["term"]
+        if key == "conditional":
+            modelled = set(results.get("settings", {}).get("covariates", []))
+            affecting = {c for c, b in truth.get("coefficients", {}).items() if b != 0 and c != "arm[peer]"}
+            key = key if affecting <= modelled else None
+        if key is None or key not in limits:
+            return None
+        value = math.exp(limits[key])
+    else:
+        term = results.get("cox", {}).get("terms", {}).get("arm[peer]")
+        if not term:
+            return None
+        key, value = "conditional", truth["hazard_ratio"]
+    return {"quantity": f"hazard ratio of dropout, peer vs usual care ({_ESTIMAND_WORDS[key]})", "truth": value,
+            "estimate": term["hr"], "ci_lower": term["ci_lower"], "ci_upper": term["ci_upper"]}
 
 
 def _suppress_columns(counts: pd.DataFrame, suppress: bool) -> pd.DataFrame:
@@ -361,3 +396,31 @@ def reportable_endings(df: pd.DataFrame, *, suppress: bool = False, ending: str 
             continue
         keep.append(cause)
     return keep
+
+
+def _p_text(p: float) -> str:
+    if p != p:
+        return "not estimable"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def primary_table(primary: Any) -> Any:
+    """The primary analysis for people: design, analysis, why, estimand, hazard ratio and p-value, and the
+    analyses that are not valid for this design (a :class:`~peerstudy.survival.primary.PrimaryAnalysis`), as a
+    pandas ``Styler`` that shows the sentences whole (``.data`` is the table)."""
+    if primary is None:
+        raise DataError("no primary analysis: analyse_cohort(..., design=...) adds it")
+    t = primary.term
+    test = ("randomisation test, " + (f"all {primary.permutation.n_permutations:,} allocations" if primary.permutation.exact
+                                      else f"{primary.permutation.n_permutations:,} re-randomisations")
+            if primary.permutation is not None else
+            (f"Wald test, t on {t['df']} df" if "df" in t else "Wald test"))
+    ci = f"{t['hr']:.2f} (95% CI {t['ci_lower']:.2f} to {t['ci_upper']:.2f})"
+    rows = [("Design", primary.design.describe()), ("Analysis", primary.label[0].upper() + primary.label[1:]),
+            ("Why", primary.reason), ("What it estimates", primary.estimand[0].upper() + primary.estimand[1:]),
+            ("Hazard ratio, peer vs usual care", ci), ("p-value", f"{_p_text(t['p'])} ({test})")]
+    for method, why in primary.not_valid:
+        rows.append(("Not valid here", f"{method[0].upper() + method[1:]}: {why}."))
+    table = pd.DataFrame({"": [v for _, v in rows]}, index=pd.Index([k for k, _ in rows], name=""))
+    return (table.style.set_properties(**{"text-align": "left", "white-space": "normal", "max-width": "60em"})
+            .set_table_styles([{"selector": "th", "props": [("text-align", "left"), ("vertical-align", "top")]}]))

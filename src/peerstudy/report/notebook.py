@@ -167,3 +167,15 @@ def check_data(path: str, mapping: str) -> dict[str, Any]:
         info["mapping"] = {"spec": str(mapping),
                            "sha256": sha256_file(mapping) if Path(mapping).is_file() else None}
     return info
+
+
+def retention_truth(truth: Mapping[str, Any] | None) -> dict | None:
+    """The true retention a simulated cohort's Kaplan-Meier curves estimate, per arm and day (``None`` for real data).
+
+    That is the retention given the sites the cohort drew (``net_survival_given_sites``) when the truth has it,
+    else the superpopulation ``net_survival``: with few sites the two differ by between-site sampling error.
+    """
+    if not truth:
+        return None
+    est = truth["estimands"]
+    return est.get("net_survival_given_sites") or est["net_survival"]

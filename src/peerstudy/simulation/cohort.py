@@ -66,7 +66,7 @@ from peerstudy.simulation.hazards import (COVARIATE_NAMES, NO_COACH, arm_cumulat
                                           coach_assignment, coach_multiplier, covariate_coefficients,
                                           covariate_tables, ending_hazards, exponential_time, gamma_frailty,
                                           invert_arm_hazard, invert_cdf, invert_pieces, unit_exponential)
-from peerstudy.simulation.truth import compute_truth, weibull_scale
+from peerstudy.simulation.truth import compute_truth, net_survival_given_sites, weibull_scale
 
 __all__ = ["simulate_cohort", "simulate_arrays", "simulate_stack", "simulate_with_contacts", "truth_sidecar",
            "note_overrides", "scenario_label", "CONTACT_TYPES", "PERSON_ROWS", "SITE_ROWS"]
@@ -280,6 +280,7 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
     if coaches.enabled:
         out.update(coach=coach, coach_match=match)
     if full:
+        out["site_frailty"] = frailty
         out["enrol_day"] = [_enrolment_days(scenario, n, c[0]) for c in children]
         if contacts.enabled:
             logs = [_contact_log(idx, offsets, days, time[r], contacts.phone_fraction, children[r][1])
@@ -414,7 +415,11 @@ def _cohort_frame(scenario: Scenario, *, rng: Any, n: int | None) -> tuple[pd.Da
         data.update(_coach_columns(a["coach"], a["coach_match"], site_labels, scenario.coaches.per_site))
     df = pd.DataFrame(data, copy=False)  # no block consolidation: 1M rows stay cheap
     df.attrs["truth"] = compute_truth(scenario).to_dict()
+    given = net_survival_given_sites(scenario, np.ravel(a["site_frailty"]), a["site"], a["peer"])
+    if given is not None:
+        df.attrs["truth"]["estimands"]["net_survival_given_sites"] = given
     df.attrs["scenario"] = scenario.to_dict()
+    df.attrs["design"] = {"allocation": scenario.allocation, "cluster": "site"}
     return df, a
 
 
@@ -450,10 +455,17 @@ def simulate_with_contacts(scenario: "Scenario | str", *, rng: Any = None,
     return cohort, contacts
 
 
-def truth_sidecar(scenario: Scenario, *, seed: Any, n: int | None = None) -> dict[str, Any]:
-    """The ``FILE.truth.json`` document: seed, n, resolved scenario, hazard ratio and estimands."""
+def truth_sidecar(scenario: Scenario, *, seed: Any, n: int | None = None,
+                  cohort: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The ``FILE.truth.json`` document: seed, n, resolved scenario, hazard ratio and estimands.
+
+    With the simulated ``cohort``, the estimands also hold its ``net_survival_given_sites`` (the retention the
+    drawn sites imply, see :func:`peerstudy.simulation.truth.net_survival_given_sites`).
+    """
     scenario = scenario if n is None else scenario.replace(n=int(n))
     truth = compute_truth(scenario).to_dict()
+    if cohort is not None and "net_survival_given_sites" in cohort.attrs.get("truth", {}).get("estimands", {}):
+        truth["estimands"]["net_survival_given_sites"] = cohort.attrs["truth"]["estimands"]["net_survival_given_sites"]
     return {
         "seed": seed,
         "n": scenario.n,
@@ -466,6 +478,12 @@ def truth_sidecar(scenario: Scenario, *, seed: Any, n: int | None = None) -> dic
         **({"coach": truth["coach"]} if "coach" in truth else {}),
         "notes": {
             "net_survival": "P(no dropout by day t), net of other endings, marginal over covariates and site frailty",
+            "net_survival_given_sites": "the same given the site frailties this cohort drew, weighted by each "
+                                        "arm's participants per site: what its Kaplan-Meier curves estimate; "
+                                        "the gap to net_survival is between-site sampling error, not estimator error",
+            "log_hazard_ratio": "the log hazard ratio each Cox model estimates: conditional (given site and "
+                                "covariates, as simulated), within_site (a model stratified by site of the arm "
+                                "alone) and marginal (the arm alone: population-averaged)",
             "cif": "cumulative incidence of each ending with loss to follow-up as independent censoring",
             "rmst": "restricted mean days in treatment (whole days, i.e. the area under a whole-day KM curve)",
             "hazard_ratio": "conditional hazard ratio of dropout (peer vs usual care) given covariates and site frailty",

@@ -8,6 +8,8 @@
   (:mod:`~peerstudy.survival.logrank`);
 * a Cox model of the arm and the covariates, with strata and cluster-robust SEs when given
   (:mod:`peerstudy.survival.cox`);
+* with ``design``: the primary analysis valid for the design, and why (:mod:`peerstudy.survival.primary`),
+  beside the Cox model asked for (which may not be valid for the design);
 * RMST per arm at each horizon, and the difference ``peer - usual_care`` with its CI
   (:mod:`~peerstudy.survival.rmst`);
 * with ``ending``: Aalen-Johansen cumulative incidence of each ending per arm, Fine-Gray and
@@ -37,6 +39,7 @@ from peerstudy.survival.cox.finegray import fit_fine_gray
 from peerstudy.survival.cox.modification import own_clusters
 from peerstudy.survival.km import KaplanMeierResult, kaplan_meier
 from peerstudy.survival.logrank import LogrankResult, logrank_test
+from peerstudy.survival.primary import PrimaryAnalysis, StudyDesign, design_of, primary_analysis
 from peerstudy.survival.rmst import RMSTResult, rmst_from_km
 
 __all__ = ["AnalysisResults", "analyse_cohort", "TIES"]
@@ -67,6 +70,8 @@ class AnalysisResults:
         By horizon key (``"90"``).
     cif : CumulativeIncidenceResult or None
     fine_gray, cause_specific : object or None
+    primary : PrimaryAnalysis or None
+        The analysis chosen for the design (with ``design``).
     notes : tuple of str
         What was skipped and why.
     """
@@ -82,6 +87,7 @@ class AnalysisResults:
     cif: CumulativeIncidenceResult | None = None
     fine_gray: Any = None
     cause_specific: Any = None
+    primary: PrimaryAnalysis | None = None
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
@@ -94,6 +100,8 @@ class AnalysisResults:
             out["logrank_stratified"] = self.logrank_stratified.to_dict()
         if self.cox is not None:
             out["cox"] = _as_dict(self.cox)
+        if self.primary is not None:
+            out["primary"] = self.primary.to_dict()
         out["rmst"] = {h: r.to_dict() for h, r in self.rmst.items()}
         if self.cif is not None:
             comp = self.cif.to_dict()
@@ -140,7 +148,9 @@ class AnalysisResults:
 def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event", arm: str | None = "arm",
                    covariates: Sequence[str] = (), strata: str | None = None, cluster: str | None = None,
                    ties: str = "efron", horizons: Iterable[float] = (30, 90, 180), ending: str | None = None,
-                   cause: str | None = None, censored: Sequence[str] = CENSORING) -> AnalysisResults:
+                   cause: str | None = None, censored: Sequence[str] = CENSORING,
+                   design: StudyDesign | str | None = None, n_permutations: int = 10_000,
+                   rng: Any = 0) -> AnalysisResults:
     """Run the retention analysis of one cohort.
 
     Parameters
@@ -173,6 +183,13 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
         The ending of interest (default ``"dropout"`` when ``ending`` is given).
     censored : sequence of str, default ("retained", "lost_to_follow_up")
         Values of ``ending`` that mean censoring; every other value is a competing ending.
+    design : StudyDesign or {"individual", "cluster", "observational"}, optional
+        How the arms were formed (:func:`~peerstudy.survival.primary.design_of`; a string is completed with the
+        ``site`` column). Adds the primary analysis valid for it (``primary``).
+    n_permutations : int, default 10000
+        Re-randomisations of the randomisation test of a cluster design.
+    rng : int or numpy.random.Generator, default 0
+        Seed of those re-randomisations.
 
     Returns
     -------
@@ -205,6 +222,13 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
             lr_s = logrank_test(df, time=time, event=event, group=arm, strata=strata)
     rm = _rmst_by_horizon(km, hz, notes)
 
+    primary = None
+    if design is not None:
+        if arm is None:
+            raise ParameterError("design needs an arm column: the primary analysis compares the arms")
+        design = design if isinstance(design, StudyDesign) else design_of(df, design)
+        primary = primary_analysis(df, design, time=time, event=event, arm=arm, covariates=covariates, ties=ties,
+                                   n_permutations=n_permutations, rng=rng)
     cox = None
     cox_terms = ((arm,) if arm is not None else ()) + covariates
     if not cox_terms:
@@ -225,10 +249,11 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
         warnings.warn(note, PeerstudyWarning, stacklevel=2)
     settings = {"time": time, "event": event, "arm": arm, "covariates": list(covariates), "strata": strata,
                 "cluster": cluster, "ties": ties, "horizons": [horizon_key(h) for h in hz], "ending": ending,
-                "cause": cause, "censored": [str(c) for c in censored] if ending is not None else None}
+                "cause": cause, "censored": [str(c) for c in censored] if ending is not None else None,
+                "design": primary.design.to_dict() if primary is not None else None}
     return AnalysisResults(n=n, events=events, settings=settings, km=km, logrank=lr,
                            logrank_stratified=lr_s, cox=cox, rmst=rm, cif=cif, fine_gray=fg, cause_specific=cs,
-                           notes=tuple(notes))
+                           primary=primary, notes=tuple(notes))
 
 
 def _checked(df: pd.DataFrame, *, time: str, event: str, arm: str | None, covariates: Sequence[str],

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from peerstudy.exceptions import AnalysisError, ConvergenceWarning, ParameterError, SeparationWarning
+from peerstudy.exceptions import AnalysisError, ConvergenceWarning, FewClustersWarning, ParameterError, SeparationWarning
 from peerstudy.data.schema import CENSORING
 from peerstudy.survival._display import terms_html
 from peerstudy.survival._validate import (EVENTS_PER_TERM, as_list, case_weights, categorical_levels, check_choice,
@@ -46,6 +46,7 @@ from peerstudy.survival._validate import (EVENTS_PER_TERM, as_list, case_weights
                                           require_columns, require_frame, start_stop, time_event)
 from peerstudy.survival.competing import ending_codes
 from peerstudy.survival.cox import kernels as K
+from peerstudy.survival.cox.small_sample import FEW_CLUSTERS, SMALL_SAMPLE, cluster_information, mancl_derouen_variance
 
 __all__ = ["CoxResult", "CoxData", "fit_cox", "fit_cause_specific_cox", "prepare", "fit_prepared", "design_matrix",
            "term_dict", "TIES", "EVENTS_PER_TERM"]
@@ -247,6 +248,30 @@ class _Engine:
         return resid
 
 
+def _evaluate(engine: _Engine, beta: np.ndarray) -> dict:
+    """The engine at ``beta``; a step so large that every risk score underflows counts as a worse fit."""
+    try:
+        return engine.evaluate(beta)
+    except ZeroDivisionError:
+        return {"ll": -np.inf}
+
+
+def _within_strata(data: CoxData) -> None:
+    """Refuse a covariate that is constant within every stratum: no within-stratum comparison estimates it."""
+    if data.strata.max() == 0:
+        return
+    for j, name in enumerate(data.names):
+        x = data.X[:, j]
+        lo = np.full(int(data.strata.max()) + 1, np.inf)
+        hi = np.full_like(lo, -np.inf)
+        np.minimum.at(lo, data.strata, x)
+        np.maximum.at(hi, data.strata, x)
+        if np.all(hi - lo == 0):
+            raise AnalysisError(f"covariate {name!r} is constant within every stratum: a stratified model compares "
+                                f"people within strata, so its effect cannot be estimated (when whole sites were "
+                                f"allocated, do not stratify by site)")
+
+
 def _newton(engine: _Engine, p: int) -> tuple[np.ndarray, dict, dict, int, bool]:
     beta = np.zeros(p)
     ev0 = engine.evaluate(beta)
@@ -260,11 +285,11 @@ def _newton(engine: _Engine, p: int) -> tuple[np.ndarray, dict, dict, int, bool]
             raise AnalysisError("the information matrix is singular: covariates are collinear "
                                 "(one is a combination of others); drop one") from None
         new = beta + step
-        ev_new = engine.evaluate(new)
+        ev_new = _evaluate(engine, new)
         halvings = 0
         while not np.isfinite(ev_new["ll"]) or ev_new["ll"] < ev["ll"] - 1e-12 * abs(ev["ll"]):
             new = (new + beta) / 2
-            ev_new = engine.evaluate(new)
+            ev_new = _evaluate(engine, new)
             halvings += 1
             if halvings > 30:
                 break
@@ -277,15 +302,22 @@ def _newton(engine: _Engine, p: int) -> tuple[np.ndarray, dict, dict, int, bool]
 
 
 # --------------------------------------------------------------------------------------------- result
-def term_dict(coef: float, se: float, robust_se: float | None = None) -> dict[str, float]:
-    """One term of a proportional-hazards fit: coef, SE, HR and its 95% CI and p (robust SE when given, as R)."""
+def term_dict(coef: float, se: float, robust_se: float | None = None, df: int | None = None) -> dict[str, float]:
+    """One term of a proportional-hazards fit: coef, SE, HR and its 95% CI and p (robust SE when given, as R).
+
+    With ``df`` the CI and p-value use a t distribution on ``df`` degrees of freedom (small-sample inference)
+    instead of the normal."""
     use = robust_se if robust_se is not None else se
     z = coef / use
+    crit = _Z975 if df is None else float(stats.t.ppf(0.975, df))
+    p = 2 * stats.norm.sf(abs(z)) if df is None else 2 * stats.t.sf(abs(z), df)
     out = {"coef": float(coef), "se": float(se), "hr": float(np.exp(coef)),
-           "ci_lower": float(np.exp(coef - _Z975 * use)), "ci_upper": float(np.exp(coef + _Z975 * use)),
-           "p": float(2 * stats.norm.sf(abs(z)))}
+           "ci_lower": float(np.exp(coef - crit * use)), "ci_upper": float(np.exp(coef + crit * use)),
+           "p": float(p)}
     if robust_se is not None:
         out["robust_se"] = float(robust_se)
+    if df is not None:
+        out["df"] = int(df)
     return out
 
 
@@ -316,6 +348,14 @@ class CoxResult:
         ``"efron"`` or ``"breslow"``.
     iterations : int
         Newton-Raphson iterations.
+    variance : str
+        Which variance the CIs use: ``"model"`` (inverse information), ``"robust"`` (R's grouped
+        sandwich) or ``"robust_md"`` (the Mancl-DeRouen small-sample sandwich,
+        :mod:`~peerstudy.survival.cox.small_sample`).
+    n_clusters : int or None
+        Clusters of the sandwich variance.
+    df : int or None
+        Degrees of freedom of the t reference (``n_clusters - 1`` with ``small_sample="md"``), else normal.
     internals : dict
         What :func:`~peerstudy.survival.cox.zph.cox_zph` needs to test the fit: ``data``
         (:class:`CoxData`), ``engine``, ``beta`` and ``naive_var``; not compared, not shown.
@@ -333,6 +373,9 @@ class CoxResult:
     events: int
     ties: str
     iterations: int
+    variance: str = "model"
+    n_clusters: int | None = None
+    df: int | None = None
     internals: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -343,17 +386,25 @@ class CoxResult:
         """JSON-ready: ``{"ties", "terms": {TERM: {"coef","se","hr","ci_lower","ci_upper","p"[, "robust_se"]}},
         "loglik", "loglik_null", "concordance", "n", "events"}``."""
         rse = self.robust_se
-        terms = {t: term_dict(self.coef[i], self.se[i], None if rse is None else rse[i])
+        terms = {t: term_dict(self.coef[i], self.se[i], None if rse is None else rse[i], self.df)
                  for i, t in enumerate(self.terms)}
-        return {"ties": self.ties, "terms": terms, "loglik": float(self.loglik),
-                "loglik_null": float(self.loglik_null), "concordance": float(self.concordance),
-                "n": int(self.n), "events": int(self.events)}
+        out = {"ties": self.ties, "terms": terms, "loglik": float(self.loglik),
+               "loglik_null": float(self.loglik_null), "concordance": float(self.concordance),
+               "n": int(self.n), "events": int(self.events), "variance": self.variance}
+        if self.n_clusters is not None:
+            out["n_clusters"] = int(self.n_clusters)
+        return out
 
     def _repr_html_(self) -> str:
         d = self.to_dict()
         foot = (f"n = {self.n}, events = {self.events}, ties = {self.ties}, log-likelihood = {self.loglik:.3f}, "
-                f"concordance = {self.concordance:.3f}" + ("; robust SE" if self.robust_se is not None else ""))
+                f"concordance = {self.concordance:.3f}" + _VARIANCE_NOTE[self.variance].format(g=self.n_clusters,
+                                                                                              df=self.df))
         return terms_html("Cox proportional hazards", d["terms"], "hr", foot)
+
+
+_VARIANCE_NOTE = {"model": "", "robust": "; robust SE ({g} clusters)",
+                  "robust_md": "; small-sample robust SE (Mancl-DeRouen, {g} clusters, t on {df} df)"}
 
 
 def _concordance(data: CoxData, eta: np.ndarray) -> float:
@@ -377,10 +428,15 @@ def _concordance(data: CoxData, eta: np.ndarray) -> float:
     return (c + t / 2) / tot if tot > 0 else float("nan")
 
 
-def fit_prepared(data: CoxData, ties: str = "efron") -> CoxResult:
-    """Fit a Cox model to checked data from :func:`prepare` (``ties`` as :func:`fit_cox`)."""
+def fit_prepared(data: CoxData, ties: str = "efron", small_sample: str | None = None) -> CoxResult:
+    """Fit a Cox model to checked data from :func:`prepare` (``ties`` and ``small_sample`` as :func:`fit_cox`)."""
     check_choice(ties, TIES, name="ties")
+    if small_sample is not None:
+        check_choice(small_sample, SMALL_SAMPLE, name="small_sample")
+        if data.cluster is None:
+            raise ParameterError(f"small_sample={small_sample!r} corrects a cluster-robust SE: give cluster=COLUMN")
     p = data.X.shape[1]
+    _within_strata(data)
     engine = _Engine(data, efron=ties == "efron")
     beta, ev, ev0, it, converged = _newton(engine, p)
     try:
@@ -402,27 +458,45 @@ def fit_prepared(data: CoxData, ties: str = "efron") -> CoxResult:
     se = np.sqrt(np.diag(naive))
     robust = None
     var = naive
+    kind, n_clusters, df = "model", None, None
     whole = np.all(data.weights == np.floor(data.weights))
     if data.cluster is not None or not whole:
-        resid = engine.score_residuals(ev) @ naive
-        resid *= data.weights[:, None]
+        scores = engine.score_residuals(ev) * data.weights[:, None]
         if data.cluster is not None:
-            D = np.zeros((int(data.cluster.max()) + 1, p))
-            np.add.at(D, data.cluster, resid)
+            n_clusters = int(data.cluster.max()) + 1
+            U = np.zeros((n_clusters, p))
+            np.add.at(U, data.cluster, scores)
         else:
-            D = resid
-        var = D.T @ D
+            U = scores
+        kind = "robust"
+        if small_sample == "md":
+            if not whole or np.any(data.weights != 1):
+                raise ParameterError("small_sample='md' is for unweighted fits: the correction has no case weights")
+            omega = cluster_information(data.X, data.stop, data.start, data.status, data.strata,
+                                        data.cluster, beta)
+            var = mancl_derouen_variance(U, omega, naive)
+            kind, df = "robust_md", n_clusters - 1
+        else:
+            D = U @ naive
+            var = D.T @ D
+            if n_clusters is not None and n_clusters < FEW_CLUSTERS:
+                warnings.warn(f"the cluster-robust SE rests on {n_clusters} clusters, too few to trust (it is too "
+                              f"small below about {FEW_CLUSTERS}): use the small-sample correction "
+                              f"(small_sample='md', t on {n_clusters - 1} df), stratify by the clusters, a frailty "
+                              f"model, or a permutation test", FewClustersWarning, stacklevel=3)
         robust = np.sqrt(np.diag(var))
     conc = _concordance(data, ev["eta"])
     return CoxResult(terms=tuple(data.names), coef=beta, se=se, robust_se=robust, var=var, loglik=float(ev["ll"]),
                      loglik_null=float(ev0["ll"]), concordance=float(conc), n=len(data.stop),
-                     events=int(data.status.sum()), ties=ties, iterations=it,
+                     events=int(data.status.sum()), ties=ties, iterations=it, variance=kind,
+                     n_clusters=n_clusters, df=df,
                      internals={"data": data, "naive_var": naive, "engine": engine, "beta": beta})
 
 
 def fit_cox(df: pd.DataFrame, *, time: str = "time", event: str = "event", covariates: Sequence[str] = ("arm",),
             strata: str | Sequence[str] | None = None, cluster: str | None = None,
-            weights: str | np.ndarray | None = None, ties: str = "efron", start: str | None = None) -> CoxResult:
+            weights: str | np.ndarray | None = None, ties: str = "efron", start: str | None = None,
+            small_sample: str | None = None) -> CoxResult:
     """Fit a Cox proportional-hazards model for time to dropout.
 
     Parameters
@@ -446,6 +520,9 @@ def fit_cox(df: pd.DataFrame, *, time: str = "time", event: str = "event", covar
         Handling of tied event times.
     start : str, optional
         Column of interval starts for counting-process data (R's ``Surv(start, stop, event)``).
+    small_sample : {"md"}, optional
+        With ``cluster``: the Mancl-DeRouen bias-corrected sandwich and a t reference on ``G - 1`` degrees of
+        freedom (:mod:`~peerstudy.survival.cox.small_sample`), for few clusters. Unweighted fits only.
 
     Returns
     -------
@@ -468,6 +545,8 @@ def fit_cox(df: pd.DataFrame, *, time: str = "time", event: str = "event", covar
         Fewer than ``EVENTS_PER_TERM`` (10) events per term.
     SeparationWarning
         A coefficient diverges (monotone likelihood), naming the term.
+    FewClustersWarning
+        A plain cluster-robust SE from fewer than 30 clusters (naming the number and the better options).
 
     Examples
     --------
@@ -482,7 +561,7 @@ def fit_cox(df: pd.DataFrame, *, time: str = "time", event: str = "event", covar
     check_choice(ties, TIES, name="ties")
     data = prepare(df, time=time, event=event, covariates=covariates, strata=strata, cluster=cluster,
                    weights=weights, start=start)
-    return fit_prepared(data, ties)
+    return fit_prepared(data, ties, small_sample)
 
 
 def fit_cause_specific_cox(df: pd.DataFrame, *, time: str = "time", ending: str = "outcome", cause: str = "dropout",

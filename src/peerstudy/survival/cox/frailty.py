@@ -448,7 +448,13 @@ class _Model:
         converged = False
         it = 0
         for it in range(_ITER_MAX + 1):
-            b, newlk, pl, u, H, second, eta = self._evaluate(beta, b, theta)
+            try:
+                b, newlk, pl, u, H, second, eta = self._evaluate(beta, b, theta)
+            except ZeroDivisionError:   # a step so long that every risk score underflows: halve it, as R would
+                if it == 0:
+                    raise AnalysisError("the frailty model cannot be evaluated at its starting values "
+                                        "(risk scores overflow): rescale the covariates") from None
+                newlk = -np.inf
             if abs(newlk) < _EPS or (abs(1 - loglik / newlk) <= _EPS and not halving):
                 converged = True
                 break
