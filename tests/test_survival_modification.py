@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peerstudy.exceptions import AnalysisError, ParameterError, PeerstudyWarning, SchemaError
+from peerstudy.exceptions import AnalysisError, FewClustersWarning, ParameterError, SchemaError
 from peerstudy.survival.cox.modification import fit_effect_modification, own_clusters
 
 REF = Path(__file__).parent / "reference"
@@ -65,7 +65,7 @@ def test_strata_and_interaction_equal_r(case, cohort, r_fits):
 
 
 def test_few_coaches_warn_for_the_sandwich(cohort):
-    with pytest.warns(PeerstudyWarning, match=r"rests on 12 clusters of 'coach' in the peer arm \(fewer than 30\)"):
+    with pytest.warns(FewClustersWarning, match=r"rests on 12 clusters of 'coach' in the peer arm \(fewer than 30\)"):
         fit_effect_modification(cohort, "coach_match", cluster="coach")
 
 

@@ -41,20 +41,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from peerstudy.exceptions import AnalysisError, ParameterError, PeerstudyWarning, SchemaError
+from peerstudy.exceptions import AnalysisError, FewClustersWarning, ParameterError, SchemaError
 from peerstudy.survival._display import terms_html
 from peerstudy.survival._validate import (as_list, check_choice, group_codes, level_order, require_columns,
                                           require_frame, row_list, show)
 from peerstudy.survival.cox.engine import TIES, fit_cox
 from peerstudy.survival.cox.frailty import DISTRIBUTIONS, fit_frailty_cox
+from peerstudy.survival.cox.small_sample import FEW_CLUSTERS
 
 __all__ = ["EffectModificationResult", "fit_effect_modification", "own_clusters", "MAX_MODIFIER_LEVELS"]
 
 _Z975 = stats.norm.ppf(0.975)
 #: Most levels a modifier may have (each adds an interaction term).
 MAX_MODIFIER_LEVELS = 20
-#: Fewest clusters in the treated arm for which the sandwich variance is trusted without a warning.
-FEW_CLUSTERS = 30
 #: Label prefix of the clusters of one made for participants without a cluster (usual care without a coach).
 OWN_CLUSTER = "(own cluster) "
 
@@ -297,7 +296,7 @@ def fit_effect_modification(df: pd.DataFrame, modifier: str = "coach_match", *, 
 
     Warns
     -----
-    PeerstudyWarning
+    FewClustersWarning
         With ``cluster``, fewer than :data:`FEW_CLUSTERS` clusters in the treated arm (the usual-care clusters
         of one do not make the sandwich any better for the contrasts within the peer arm).
 
@@ -340,7 +339,7 @@ def fit_effect_modification(df: pd.DataFrame, modifier: str = "coach_match", *, 
         if k < FEW_CLUSTERS:
             warnings.warn(f"the cluster-robust variance rests on {k} clusters of {cluster!r} in the {treated_arm} arm "
                           f"(fewer than {FEW_CLUSTERS}): its tests can reject too often; compare with the frailty "
-                          f"model (frailty={cluster!r}) or the model-based variance", PeerstudyWarning, stacklevel=2)
+                          f"model (frailty={cluster!r}) or the model-based variance", FewClustersWarning, stacklevel=2)
     data, a_term, mains, inters = _design(df, arm=arm, modifier=modifier, time=time, event=event,
                                           covariates=covariates, cluster=group, levels=levels, nested=nested,
                                           treated=treated, reference_arm=reference_arm, treated_arm=treated_arm)
