@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= outpatient_default
-PRESETS := outpatient_default ed_bridge moud_clinic cluster_randomised null_effect
+PRESETS := outpatient_default ed_bridge moud_clinic cluster_randomised null_effect coach_clustered
 
 .PHONY: venv test report data bench lab lock browser r-reference docs clean help
 

@@ -338,6 +338,9 @@ FIELD_DOCS: dict[str, dict[str, FieldDoc]] = {
         "outcomes": FieldDoc("", "an ``Outcomes`` block",
                              "Secondary outcomes, follow-up interviews and missing covariates; off unless "
                              "``outcomes.enabled``."),
+        "coaches": FieldDoc("", "a ``Coaches`` block",
+                            "Coaches within sites: caseloads, a coach frailty and coach-client matching; off "
+                            "unless ``coaches.enabled``."),
     },
     "BinaryCovariate": {
         "prevalence": FieldDoc("proportion", P, "P(x = 1)."),
@@ -452,13 +455,32 @@ FIELD_DOCS: dict[str, dict[str, FieldDoc]] = {
         "odds_ratio_peer": FieldDoc("odds ratio", Range(0.001, 1000),
                                     "With ``mar``: odds ratio of a missing value in the peer arm."),
     },
+    "Coaches": {
+        "enabled": FieldDoc("", "true or false",
+                            "Give peer-arm clients coaches (written as the ``coach`` and ``coach_match`` columns); "
+                            "usual-care participants have none.",
+                            ((True, True), (False, True), ("yes", False))),
+        "per_site": FieldDoc("coaches", Range(1, 1_000, integer=True),
+                             "Coaches at each site; a peer-arm client gets one of their site's coaches, each equally "
+                             "likely (caseload about ``n_peer / (n_sites * per_site)``)."),
+        "frailty_variance": FieldDoc("variance", Range(0, 10),
+                                     "Variance of the gamma coach frailty (mean 1) multiplying the dropout hazard of "
+                                     "the coach's clients, on top of the site frailty; 0 = coaches do not differ."),
+        "match_on": FieldDoc("", "``primary_substance`` or ``lived_experience``",
+                             "What a matched client shares with their coach (a label: it changes no number).",
+                             (("primary_substance", True), ("lived_experience", True), ("age", False))),
+        "match_probability": FieldDoc("proportion", P, "P(a peer-arm client is matched with their coach)."),
+        "match_hazard_ratio": FieldDoc("hazard ratio", Range(0, 100, lo_open=True),
+                                       "Multiplies a matched client's dropout hazard (over the whole follow-up): the "
+                                       "interaction of arm and match."),
+    },
 }
 
 #: Where each class sits in a scenario, for probing (dotted override prefix of one instance of it).
 _PROBE_PREFIX = {"Scenario": "", "Covariates": "covariates.", "BinaryCovariate": "covariates.homeless.",
                  "NumericCovariate": "covariates.age.", "CountCovariate": "covariates.prior_treatments.",
                  "Assignment": "assignment.", "Contacts": "contacts.", "Outcomes": "outcomes.",
-                 "MissingCovariates": "outcomes.missing."}
+                 "MissingCovariates": "outcomes.missing.", "Coaches": "coaches."}
 
 
 def _scenario_module():
@@ -652,7 +674,11 @@ COLUMN_DOCS: dict[str, str] = {
     "discharged_on": "Discharge date, or the date follow-up ended. Empty (with an empty reason) = still in "
                      "treatment at the data cut-off.",
     "reason": "Discharge reason, mapped to an ending through ``reasons``. Empty exactly when the discharge date is.",
-    "coach": "Peer coach (optional, kept as it is: a possible cluster for ``--cluster coach``).",
+    "coach": "Peer coach (optional, kept as it is: a cluster for ``--cluster coach`` or ``--frailty coach``); empty "
+             "for people without a coach (usual care), never in the peer arm.",
+    "coach_match": "Coach-client match (optional): 0/1 (or codes through ``values.coach_match``), 1 when the client "
+                   "shares the coach's primary substance or lived experience; empty without a coach. The effect "
+                   "modifier of ``--effect-modifier coach_match``.",
     "age": "Age in years, within ``age_range``.",
     "female": "0/1 (or values mapped to 0/1; ``yes``/``no``, ``y``/``n``, ``true``/``false`` always work).",
     "homeless": "0/1, as ``female``.",

@@ -59,6 +59,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "fit_cox": ("peerstudy.survival.cox.engine", "fit_cox"),
     "fit_cause_specific_cox": ("peerstudy.survival.cox.engine", "fit_cause_specific_cox"),
     "fit_frailty_cox": ("peerstudy.survival.cox.frailty", "fit_frailty_cox"),
+    "fit_effect_modification": ("peerstudy.survival.cox.modification", "fit_effect_modification"),
     "cox_zph": ("peerstudy.survival.cox.zph", "cox_zph"),
     "fit_fine_gray": ("peerstudy.survival.cox.finegray", "fit_fine_gray"),
     "fit_weibull_aft": ("peerstudy.survival.cox.aft", "fit_weibull_aft"),

@@ -50,6 +50,8 @@ __all__ = [
     "Contacts",
     "MissingCovariates",
     "Outcomes",
+    "Coaches",
+    "MATCH_BASES",
     "Scenario",
     "PRESETS",
     "list_presets",
@@ -392,6 +394,49 @@ class Outcomes:
         if not isinstance(self.missing, MissingCovariates):
             _fail(f"{name}.missing", "a mapping of covariate shares missing and the mechanism", self.missing)
         self.missing._validate(f"{name}.missing")
+#: What a coach and a client can be matched on.
+MATCH_BASES: tuple[str, ...] = ("primary_substance", "lived_experience")
+
+
+@dataclass(frozen=True)
+class Coaches:
+    """Peer coaches within sites: caseloads, a coach frailty and coach-client matching (peer arm only).
+
+    Each site has ``per_site`` coaches. A participant in the peer arm is assigned to one of their site's
+    coaches, each equally likely, so a coach's caseload is about ``n_peer / (n_sites * per_site)``;
+    usual-care participants have no coach. Coach ``c`` has a frailty ``W_c``, gamma with mean 1 and
+    variance ``frailty_variance`` (0 = coaches do not differ), multiplying the dropout hazard of each of
+    their clients on top of the site frailty. A client shares the coach's ``match_on`` (primary substance
+    or lived experience) with probability ``match_probability``; a matched client's dropout hazard is
+    multiplied by ``match_hazard_ratio``. Coach frailty and match are constant over follow-up (they do
+    not stop at ``effect_stops_day``), so a peer-arm client's hazard ratio against usual care, given
+    covariates and frailties, is ``hazard_ratio`` unmatched and ``hazard_ratio * match_hazard_ratio``
+    matched (while the arm effect lasts).
+    """
+
+    enabled: bool = False
+    per_site: int = 3
+    frailty_variance: float = 0.0
+    match_on: str = "primary_substance"
+    match_probability: float = 0.5
+    match_hazard_ratio: float = 1.0
+
+    def _validate(self, name: str = "coaches") -> None:
+        if not isinstance(self.enabled, bool):
+            _fail(f"{name}.enabled", "true or false", self.enabled)
+        k = _integer(f"{name}.per_site", self.per_site)
+        if not 1 <= k <= 1_000:
+            _fail(f"{name}.per_site", "a whole number from 1 to 1,000", self.per_site)
+        fv = _number(f"{name}.frailty_variance", self.frailty_variance)
+        if not 0 <= fv <= 10:
+            _fail(f"{name}.frailty_variance", "in [0, 10]", self.frailty_variance)
+        if self.match_on not in MATCH_BASES:
+            _fail(f"{name}.match_on", " or ".join(repr(b) for b in MATCH_BASES), self.match_on)
+        _prob(f"{name}.match_probability", self.match_probability)
+        hr = _positive(f"{name}.match_hazard_ratio", self.match_hazard_ratio)
+        if hr > 100:
+            _fail(f"{name}.match_hazard_ratio", "in (0, 100]", self.match_hazard_ratio)
+        object.__setattr__(self, "per_site", k)
 
 
 @dataclass(frozen=True)
@@ -440,6 +485,9 @@ class Scenario:
         Peer-coach session log and the effect of recent contact (off unless ``contacts.enabled``).
     outcomes : Outcomes
         Secondary outcomes, follow-up interviews and missing covariates (off unless ``outcomes.enabled``).
+    coaches : Coaches
+        Coaches within sites (caseloads, coach frailty, coach-client matching); off unless
+        ``coaches.enabled``.
     """
 
     name: str = "custom"
@@ -464,6 +512,7 @@ class Scenario:
     assignment: Assignment = field(default_factory=Assignment)
     contacts: Contacts = field(default_factory=Contacts)
     outcomes: Outcomes = field(default_factory=Outcomes)
+    coaches: Coaches = field(default_factory=Coaches)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -483,6 +532,9 @@ class Scenario:
         if not isinstance(self.outcomes, Outcomes):
             _fail("outcomes", "an Outcomes object", self.outcomes)
         self.outcomes._validate()
+        if not isinstance(self.coaches, Coaches):
+            _fail("coaches", "a Coaches object", self.coaches)
+        self.coaches._validate()
         _prob("peer_fraction", self.peer_fraction, open_low=True, open_high=True)
         if self.allocation == "cluster":
             if sites < 2:
@@ -547,10 +599,16 @@ class Scenario:
 
     # ----- round trip -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (YAML/JSON-ready); ``outcomes`` is left out while it is off and at its defaults."""
+        """Plain nested dict (YAML/JSON-ready).
+
+        The ``outcomes`` and ``coaches`` blocks are left out while they are at their defaults (off), so scenarios
+        without them read and write as they always have; :meth:`from_dict` fills them in again.
+        """
         out = dataclasses.asdict(self)
         if self.outcomes == Outcomes():
             del out["outcomes"]
+        if self.coaches == Coaches():
+            del out["coaches"]
         return out
 
     @classmethod
@@ -560,13 +618,14 @@ class Scenario:
             raise ScenarioError(f"a scenario must be a mapping of field names to values; got {type(data).__name__}")
         data = dict(data)
         _reject_unknown(data, [f.name for f in fields(cls)], "")
-        for key in ("covariates", "assignment", "contacts", "outcomes"):
+        for key in ("covariates", "assignment", "contacts", "outcomes", "coaches"):
             if key in data and data[key] is None:
                 raise ScenarioError(f"{key} must be a mapping of its fields (leave it out to keep the defaults); got null")
         cov = data.pop("covariates", None)
         if cov is not None:
             data["covariates"] = _covariates_from_dict(cov)
-        for key, kind in (("assignment", Assignment), ("contacts", Contacts), ("outcomes", Outcomes)):
+        for key, kind in (("assignment", Assignment), ("contacts", Contacts), ("outcomes", Outcomes),
+                          ("coaches", Coaches)):
             block = data.pop(key, None)
             if block is None or isinstance(block, kind):
                 if block is not None:
@@ -620,7 +679,7 @@ def _covariates_from_dict(data: Any) -> Covariates:
 
 # ----- presets ------------------------------------------------------------------------------
 PRESETS: tuple[str, ...] = ("outpatient_default", "ed_bridge", "moud_clinic", "cluster_randomised", "null_effect",
-                            "observational", "navigator_trial", "hospital_coach_pilot")
+                            "observational", "coach_clustered", "navigator_trial", "hospital_coach_pilot")
 
 
 def _preset_text(name: str) -> str:
@@ -705,7 +764,7 @@ def apply_overrides(scenario: Scenario, overrides: "Mapping[str, Any] | list[str
             except ScenarioError:
                 parsed[key] = raw  # not YAML: keep the text, the field's own check names what it must be
         overrides = parsed
-    data = dataclasses.asdict(scenario)
+    data = dataclasses.asdict(scenario)  # every block, including default ones (outcomes, coaches)
     for key, value in overrides.items():
         parts = key.split(".")
         node = data

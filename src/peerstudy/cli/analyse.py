@@ -15,6 +15,9 @@ With ``--adjust gformula|aipw|overlap`` it adds the adjusted comparison of
 With ``--adjust iptw --propensity A,B,...`` (non-randomised arms) it adds the inverse probability of
 treatment weighted analysis of :func:`peerstudy.survival.observational.iptw_analysis` under ``"iptw"``
 in ``results.json`` and ``iptw_balance.csv``, ``iptw_km.csv``, ``iptw_cox.csv``.
+With ``--effect-modifier COL`` (e.g. ``coach_match``) it adds the arm's hazard ratio in each stratum of ``COL`` and
+the test of no interaction (:func:`peerstudy.survival.cox.modification.fit_effect_modification`) under
+``"effect_modification"`` in ``results.json`` and ``effect_modification.csv``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--frailty-distribution", default="gamma", choices=("gamma", "gaussian"),
                    help="frailty distribution for --frailty (default: gamma, as R's frailty(); gaussian as "
                         "frailty(COL, distribution = 'gaussian'))")
+    p.add_argument("--effect-modifier", default=None, metavar="COL",
+                   help="also estimate the arm's hazard ratio in each stratum of COL (e.g. coach_match) with the test "
+                        "of no interaction, from a Cox model with their interaction (frailty with --frailty, else "
+                        "cluster-robust with --cluster); results under 'effect_modification' in results.json")
     p.add_argument("--horizons", default="30,90,180", metavar="D1,D2,...",
                    help="days for retention, RMST and cumulative incidence (default: 30,90,180)")
     p.add_argument("--ending", default=None, metavar="COL", help="column of endings: enables competing endings")
@@ -124,7 +131,7 @@ def _horizons(text: str) -> tuple[float, ...]:
 
 def _wanted(args: argparse.Namespace) -> list[str]:
     cols = [args.time, args.event, args.arm, args.strata, args.cluster, "site", args.ending,
-            getattr(args, "frailty", None),
+            getattr(args, "frailty", None), getattr(args, "effect_modifier", None),
             *_csv_list(args.covariates),
             *_csv_list(getattr(args, "propensity", "") or "")]
     return [c for c in dict.fromkeys(cols) if c and c.lower() != "none"]
@@ -230,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
         iptw = _iptw(df, args, arm, propensity, horizons) if adjust == "iptw" else None
         adjusted = _adjusted(df, args, arm, propensity, horizons) if adjust not in (None, "iptw") else None
         frailty = _frailty(df, args, arm) if args.frailty else None
+        modification = _modification(df, args, arm) if getattr(args, "effect_modifier", None) else None
     import numpy as np
 
     with np.errstate(over="ignore"):  # exp of a separated coefficient is inf: shown as such, warned about above
@@ -242,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
         payload["frailty"] = frailty.to_dict()
     if imputed is not None:
         payload["imputed"] = imputed
+    if modification is not None:
+        payload["effect_modification"] = modification.to_dict()
     # every warning reaches the user: on stderr now, and in results.json's notes
     said = (list(res.notes) + (list(iptw.notes) if iptw is not None else [])
             + (list(adjusted.notes) if adjusted is not None else []))
@@ -252,6 +262,11 @@ def run(args: argparse.Namespace) -> int:
     if iptw is not None:
         payload["iptw"] = iptw_dict
         tables.update(iptw.tables())
+    if modification is not None:
+        import pandas as pd
+
+        tables["effect_modification"] = pd.DataFrame([{"stratum": f"{modification.modifier} = {lev}", **v}
+                                                      for lev, v in modification.strata.items()])
     if adjusted is not None:
         payload[adjusted.method] = adjusted.to_dict()
         tables.update(adjusted.tables)
@@ -301,7 +316,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"frailty Cox ({frailty.distribution}, {frailty.clusters} clusters of {args.frailty}): {first} HR "
               f"{hr['hr']:.3f} (95% CI {hr['ci_lower']:.3f}-{hr['ci_upper']:.3f}); frailty variance "
               f"{frailty.variance:.3g}, test of no frailty p = {frailty.lrt_p:.3g}")
+    if modification is not None:
+        parts = ", ".join(f"{modification.modifier} = {lev}: HR {v['hr']:.3f} (95% CI {v['ci_lower']:.3f}-"
+                          f"{v['ci_upper']:.3f})" for lev, v in modification.strata.items())
+        print(f"effect modification ({modification.model}): {parts}; test of no interaction p = "
+              f"{modification.interaction['p']:.3g}")
     return 0
+
+
+def _modification(df, args: argparse.Namespace, arm: str | None):
+    """The arm's hazard ratio by stratum of --effect-modifier (survival.cox.modification), with the frailty of
+    --frailty or else the clusters of --cluster."""
+    from peerstudy.exceptions import ParameterError
+    from peerstudy.survival.cox.modification import fit_effect_modification
+
+    if arm is None:
+        raise ParameterError("--effect-modifier needs an arm column (--arm COL)")
+    frailty = args.frailty or None
+    return fit_effect_modification(df, args.effect_modifier, arm=arm, covariates=_csv_list(args.covariates),
+                                   time=args.time, event=args.event, cluster=None if frailty else args.cluster,
+                                   frailty=frailty, distribution=args.frailty_distribution, ties=args.ties)
 
 
 def _frailty(df, args: argparse.Namespace, arm: str | None):
@@ -312,6 +346,9 @@ def _frailty(df, args: argparse.Namespace, arm: str | None):
     terms = ([arm] if arm is not None else []) + _csv_list(args.covariates)
     if not terms:
         raise ParameterError("--frailty needs an arm or --covariates to model")
+    from peerstudy.survival.cox.modification import own_clusters
+
+    df = own_clusters(df, args.frailty, arm=arm)  # usual care without a coach: clusters of one
     return fit_frailty_cox(df, covariates=terms, frailty=args.frailty, distribution=args.frailty_distribution,
                            time=args.time, event=args.event, ties=args.ties)
 

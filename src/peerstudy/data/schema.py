@@ -1,7 +1,7 @@
 """The canonical cohort: one row per participant, its columns, types, validation and file I/O.
 
-Columns (all required; ``coach`` is an optional extra; a covariate the data do not record is a column
-missing (NA) for everyone, see :func:`not_recorded`):
+Columns (all required; ``coach`` and ``coach_match`` are optional extras; a covariate the data do not record
+is a column missing (NA) for everyone, see :func:`not_recorded`):
 
 ================ ========================== ====================================================
 column           type                       meaning
@@ -22,6 +22,10 @@ time             int >= 1, days             days from enrolment to the end of ob
 outcome          see ``OUTCOMES``           how observation ended
 event            0/1                        1 if ``outcome == "dropout"`` (the event of interest)
 ================ ========================== ====================================================
+
+Optional: ``coach`` (str or int), the participant's peer coach, missing for people without one (usual care), and
+never missing in the peer arm; ``coach_match`` (0/1 or missing), 1 when the client shares the coach's primary
+substance or lived experience, missing when there is no coach (or the match is not known).
 
 ``outcome``: ``dropout`` (left treatment: the event), ``retained`` (still in treatment at the end
 of follow-up: censored), ``lost_to_follow_up`` (research contact lost: censored, *not* dropout),
@@ -65,7 +69,7 @@ BINARY_COVARIATES: tuple[str, ...] = ("female", "homeless", "stimulant_use", "in
 COVARIATES: tuple[str, ...] = ("age", "female", "homeless", "stimulant_use", "injects", "unemployed",
                                "depression", "prior_treatments")
 COLUMNS: tuple[str, ...] = ("participant_id", "site", "arm", "enrolled_on", *COVARIATES, "time", "outcome", "event")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("coach",)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("coach", "coach_match")
 
 #: column -> (type, unit, meaning); written beside the synthetic data as its codebook.
 CODEBOOK: dict[str, tuple[str, str, str]] = {
@@ -81,7 +85,9 @@ CODEBOOK: dict[str, tuple[str, str, str]] = {
     "unemployed": ("0/1", "-", "1 = unemployed at enrolment"),
     "depression": ("integer", "points (0-63)", "depression score at enrolment (BDI-like)"),
     "prior_treatments": ("integer >= 0", "episodes", "number of earlier treatment episodes"),
-    "coach": ("string (optional)", "-", "peer coach, for clustering by coach"),
+    "coach": ("string (optional)", "-", "peer coach, for clustering by coach; empty without a coach (usual care)"),
+    "coach_match": ("0/1 (optional)", "-", "1 = client matched with their coach (primary substance or lived "
+                    "experience); empty without a coach"),
     "time": ("integer >= 1", "days", "days from enrolment to the end of observation"),
     "outcome": ("dropout | retained | lost_to_follow_up | incarcerated | died", "-",
                 "how observation ended: dropout is the event; retained and lost_to_follow_up are censored; "
@@ -133,6 +139,43 @@ def not_recorded(df: pd.DataFrame, columns: "tuple[str, ...] | list[str]" = COVA
     ('female', 'injects')
     """
     return tuple(c for c in columns if c not in df.columns or (len(df) > 0 and bool(df[c].isna().all())))
+def _check_coach(df: pd.DataFrame, problems: list[str]) -> None:
+    """``coach``: labels (text or whole numbers), present in the peer arm; ``coach_match``: 0/1, only with a coach."""
+    coach = df["coach"] if "coach" in df.columns else None
+    if coach is not None:
+        s = coach.astype("object")
+        has = s.notna().to_numpy()
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)  # check each distinct label once
+        bad_u = [isinstance(v, (bool, np.bool_)) or (isinstance(v, (float, np.floating)) and not float(v).is_integer())
+                 or (isinstance(v, str) and not v.strip()) for v in uniques]
+        bad = np.append(np.array(bad_u, dtype=bool), False)[codes]
+        if bad.any():
+            problems.append(f"column 'coach' must hold coach labels (text or whole numbers); {int(bad.sum())} value(s) "
+                            f"are not (e.g. {_show(s[bad].iloc[0])}) at {_ids(df, bad)}")
+        if "arm" in df.columns:
+            peer_missing = (df["arm"].astype("object") == "peer").to_numpy() & ~has
+            if peer_missing.any():
+                problems.append(f"column 'coach' has missing values in the peer arm at {_ids(df, peer_missing)} "
+                                "(every peer-arm participant has a coach; leave the column out if coaches are not "
+                                "recorded)")
+    if "coach_match" not in df.columns:
+        return
+    m = df["coach_match"]
+    if coach is None:
+        problems.append("column 'coach_match' needs the 'coach' column (a match is between a client and a coach)")
+    if not (pd.api.types.is_numeric_dtype(m) or pd.api.types.is_bool_dtype(m)) and m.notna().any():
+        problems.append(f"column 'coach_match' must be 0/1 or missing; got type {m.dtype}")
+        return
+    given = m.notna().to_numpy()
+    bad = given & ~m.isin([0, 1]).to_numpy()
+    if bad.any():
+        problems.append(f"column 'coach_match' must be 0/1 or missing; {int(bad.sum())} value(s) are not (e.g. "
+                        f"{_show(m[bad].iloc[0])}) at {_ids(df, bad)}")
+    if coach is not None:
+        orphan = given & coach.isna().to_numpy()
+        if orphan.any():
+            problems.append(f"column 'coach_match' is given without a coach at {_ids(df, orphan)} (leave it missing "
+                            "where 'coach' is missing)")
 
 
 def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFrame:
@@ -143,7 +186,7 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
     df : pandas.DataFrame
         One row per participant.
     allow_extra : bool, default False
-        Accept columns beyond the canonical ones (``coach`` is always accepted).
+        Accept columns beyond the canonical ones (``coach`` and ``coach_match`` are always accepted).
 
     Returns
     -------
@@ -154,7 +197,8 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
     ------
     SchemaError
         Listing each problem (missing or extra columns, wrong types, times <= 0, unknown
-        outcomes, ``event`` inconsistent with ``outcome``, duplicate ids), naming the column and
+        outcomes, ``event`` inconsistent with ``outcome``, duplicate ids, a peer-arm participant without a
+        coach, a ``coach_match`` that is not 0/1 or is given without a coach), naming the column and
         up to five offending participant ids. ``err.problems`` holds them as a list.
     """
     if not isinstance(df, pd.DataFrame):
@@ -180,6 +224,7 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
             problems.append(f"column 'participant_id' has duplicate ids: {_ids(df, dup)}")
     if "site" in df.columns and df["site"].isna().any():
         problems.append(f"column 'site' has missing values at {_ids(df, df['site'].isna())}")
+    _check_coach(df, problems)
     if "arm" in df.columns:
         arm = df["arm"].astype("object")
         bad = ~arm.isin(ARMS).to_numpy()

@@ -287,6 +287,13 @@ def scenario_table(scenario: Mapping[str, Any]) -> pd.DataFrame:
                                           f"death {scenario['death_rate']:g}"),
         ("Lost to follow-up", f"{100 * scenario['loss_to_follow_up_per_year']:.0f}% a year"),
     ]
+    coaches = scenario.get("coaches") or {}
+    if coaches.get("enabled"):
+        rows[6] = (rows[6][0], rows[6][1] + " for clients not matched with their coach")
+        rows.insert(7, ("Coaches", f"{coaches['per_site']} per site, coach frailty variance "
+                                   f"{coaches['frailty_variance']:g}; {100 * coaches['match_probability']:.0f}% of "
+                                   f"clients matched on {coaches['match_on'].replace('_', ' ')}, match hazard ratio "
+                                   f"{coaches['match_hazard_ratio']:g}"))
     return pd.DataFrame(rows, columns=["", "Assumed"]).set_index("")
 
 

@@ -47,7 +47,8 @@ def simulate_replicates(scenario: Scenario, reps: Sequence[int], *, seed: int,
     -------
     dict
         ``time`` (whole days, float64), ``event`` (int64, 1 = dropout), ``peer`` (int64 0/1), ``site``
-        (int64 codes), and each covariate drawn (float64).
+        (int64 codes), and each covariate drawn (float64); with ``coaches.enabled`` also ``coach`` (int64 codes,
+        -1 = no coach, as in usual care) and ``coach_match`` (int8 1/0, -1 = no coach).
     """
     unknown = [c for c in covariates if c not in COVARIATE_NAMES]
     if unknown:
@@ -57,4 +58,6 @@ def simulate_replicates(scenario: Scenario, reps: Sequence[int], *, seed: int,
     out = {name: stack[name].astype(np.float64) for name in COVARIATE_NAMES if name in stack}
     out.update(time=stack["time"], event=(stack["outcome"] == DROPOUT).astype(np.int64),
                peer=stack["peer"].astype(np.int64), site=stack["site"])
+    if "coach" in stack:
+        out.update(coach=stack["coach"], coach_match=stack["coach_match"])
     return out

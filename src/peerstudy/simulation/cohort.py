@@ -33,13 +33,17 @@ Each cohort takes all its randomness from one generator ``rng`` (normalised with
 
    Every row is drawn whatever the scenario (a feature switched off leaves its row unused), so the layout
    depends on ``n`` and ``n_sites`` alone.
-2. Spawned children ``rng.spawn(2)``: child 0 draws the enrolment days, child 1 the coach-contact sessions
-   and their type. Children of a seed sequence do not depend on how many draws their parent made, so
-   these streams never change each other's draws or the blocks'.
+2. Spawned children ``rng.spawn(3)``: child 0 draws the enrolment days, child 1 the coach-contact sessions
+   and their type, child 2 (only with ``coaches.enabled``) the coaches: first the coach block
+   ``random(n_sites * per_site)`` (coach frailties, by inverting the gamma CDF; coach ``c`` works at site
+   ``c // per_site``), then ``random((2, n))``: row 0 each peer-arm client's coach within their site, row 1
+   the coach-client match (:func:`peerstudy.simulation.hazards.coach_assignment`). Children of a seed
+   sequence do not depend on how many draws their parent made, so these streams never change each other's
+   draws or the blocks'; a scenario without coaches draws exactly what it drew before coaches existed.
 
 Adding a feature must not change the other streams' draws: a new person-level quantity appends a row at
 the end of the person block; anything else (site-level quantities, draws of variable count) takes a new
-spawned child (``rng.spawn(3)`` keeps children 0 and 1 as they are).
+spawned child (``rng.spawn(4)`` keeps children 0 to 2 as they are).
 
 The truth (:mod:`peerstudy.simulation.truth`) travels with every cohort in ``df.attrs["truth"]``.
 """
@@ -53,15 +57,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from numba import njit
-from scipy.special import gammaincinv
 
 from peerstudy.data.schema import ARMS, COVARIATES, OUTCOMES
 from peerstudy.exceptions import ScenarioError
 from peerstudy.scenario import Scenario, apply_overrides, load_scenario
 from peerstudy.simulation.contacts import contact_horizon, draw_sessions, invert_with_windows
-from peerstudy.simulation.hazards import (COVARIATE_NAMES, arm_cumulative_hazard, arm_tables, covariate_coefficients,
-                                          covariate_tables, ending_hazards, exponential_time, invert_cdf,
-                                          invert_pieces, unit_exponential)
+from peerstudy.simulation.hazards import (COVARIATE_NAMES, NO_COACH, arm_cumulative_hazard, arm_tables,
+                                          coach_assignment, coach_multiplier, covariate_coefficients,
+                                          covariate_tables, ending_hazards, exponential_time, gamma_frailty,
+                                          invert_arm_hazard, invert_cdf, invert_pieces, unit_exponential)
 from peerstudy.simulation.truth import compute_truth, net_survival_given_sites, weibull_scale
 from peerstudy.simulation.visits import outcomes_truth, simulate_visits
 
@@ -210,8 +214,9 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
     -------
     dict
         ``site`` (int64 codes), ``peer`` (bool), ``time`` (float64 whole days >= 1), ``outcome`` (int8 codes in
-        the order of :data:`peerstudy.data.schema.OUTCOMES`), each covariate drawn (int64), each of shape
-        ``(len(rngs), n)``; and, with ``full``, the per-cohort lists above.
+        the order of :data:`peerstudy.data.schema.OUTCOMES`), each covariate drawn (int64), with
+        ``coaches.enabled`` also ``coach`` (int64 codes, -1 = no coach) and ``coach_match`` (int8 1/0, -1 = no
+        coach), each of shape ``(len(rngs), n)``; and, with ``full``, the per-cohort lists above.
     """
     n = scenario.n if n is None else int(n)
     rngs = [np.random.default_rng(g) for g in rngs]
@@ -221,8 +226,7 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
     for r, g in enumerate(rngs):
         g.random(out=site_u[r])
         g.random(out=u[r])
-    theta = float(scenario.frailty_variance)
-    frailty = theta * gammaincinv(1.0 / theta, site_u[:, _FRAILTY_ROW]) if theta > 0 else np.ones((reps, n_sites))
+    frailty = gamma_frailty(site_u[:, _FRAILTY_ROW], scenario.frailty_variance)
 
     coefs = covariate_coefficients(scenario)
     allocation = _ALLOCATION[scenario.allocation]
@@ -247,11 +251,16 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
     follow = float(scenario.follow_up_days)
     h_follow = np.array([float(arm_cumulative_hazard(follow, scale, shape, scenario.hazard_ratio,
                                                      scenario.effect_stops_day, peer_arm)) for peer_arm in (False, True)])
+    coaches = scenario.coaches
     _people_kernel(u, site_u, frailty, allocation, k_peer, float(assignment.intercept), gamma, values, cdfs, guides,
-                   need, betas, centres, h0_start, cum_start, mult, m, scale, shape, h_follow, effect, site, peer, X,
-                   target, t_drop)
+                   need, betas, centres, h0_start, cum_start, mult, m, scale, shape, h_follow,
+                   effect or coaches.enabled, site, peer, X, target, t_drop)
 
-    children = [g.spawn(2) for g in rngs] if (full or effect) else []
+    children = [g.spawn(3) for g in rngs] if (full or effect or coaches.enabled) else []
+    coach = match = None
+    if coaches.enabled:
+        coach, match = _with_coaches(scenario, [c[2] for c in children], site, peer, target, t_drop, h_follow[1],
+                                     scale, shape)
     sessions = []
     if contacts.enabled and (full or effect):
         stop = np.inf if scenario.effect_stops_day is None else float(scenario.effect_stops_day)
@@ -270,6 +279,8 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
 
     out: dict[str, Any] = {name: X[:, j, :] for j, name in enumerate(COVARIATE_NAMES) if need[j]}
     out.update(site=site, peer=peer, time=time, outcome=outcome)
+    if coaches.enabled:
+        out.update(coach=coach, coach_match=match)
     if full:
         out["site_frailty"] = frailty
         out["enrol_day"] = [_enrolment_days(scenario, n, c[0]) for c in children]
@@ -279,6 +290,32 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
             for j, key in enumerate(("contact_person", "contact_day", "contact_phone")):
                 out[key] = [log[j] for log in logs]
     return out
+
+
+def _with_coaches(scenario: Scenario, rngs: list, site: np.ndarray, peer: np.ndarray, target: np.ndarray,
+                  t_drop: np.ndarray, h_follow_peer: float, scale: float, shape: float) -> tuple[np.ndarray, np.ndarray]:
+    """Draw coaches and matches (child 2 of each cohort) and redo the peer arm's dropout times with them.
+
+    A client's multiplier gains the coach factor (:func:`~peerstudy.simulation.hazards.coach_multiplier`), so
+    their target ``E / k`` is divided by it and inverted again, exactly; ``target`` and ``t_drop`` change in place.
+    """
+    coaches = scenario.coaches
+    reps, n = site.shape
+    coach = np.empty((reps, n), dtype=np.int64)
+    match = np.empty((reps, n), dtype=np.int8)
+    for r, g in enumerate(rngs):
+        w = gamma_frailty(g.random(scenario.n_sites * coaches.per_site), coaches.frailty_variance)
+        uc = g.random((2, n))
+        coach[r], match[r] = coach_assignment(uc[0], uc[1], site[r], peer[r], coaches)
+        idx = np.flatnonzero(peer[r])
+        with np.errstate(divide="ignore"):  # a coach frailty of 0 (possible at large variances): no dropout
+            tg = target[r, idx] / coach_multiplier(coach[r, idx], match[r, idx], w, coaches)
+        target[r, idx] = tg
+        late = tg >= h_follow_peer * (1.0 + 1e-9)  # the kernel's rule: dropout after follow-up is left at inf
+        times = invert_arm_hazard(np.where(late, 0.0, tg), True, scale, shape, scenario.hazard_ratio,
+                                  scenario.effect_stops_day)
+        t_drop[r, idx] = np.where(late, np.inf, times)
+    return coach, match
 
 
 def _enrolment_days(scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -340,7 +377,8 @@ def simulate_cohort(scenario: "Scenario | str", *, rng: Any = None, n: int | Non
     -------
     pandas.DataFrame
         One row per participant, ordered by enrolment date (``participant_id`` 1..n in that order);
-        columns as :data:`peerstudy.data.schema.COLUMNS`. ``attrs["truth"]`` holds the estimands
+        columns as :data:`peerstudy.data.schema.COLUMNS`, then, with ``coaches.enabled``, ``coach`` (missing in
+        usual care) and ``coach_match`` (1 = client matched with their coach; missing without a coach). ``attrs["truth"]`` holds the estimands
         (:func:`peerstudy.simulation.truth.compute_truth`), ``attrs["scenario"]`` the resolved scenario dict.
 
     Examples
@@ -375,6 +413,8 @@ def _cohort_frame(scenario: Scenario, *, rng: Any, n: int | None) -> tuple[pd.Da
     data["time"] = a["time"]
     data["outcome"] = pd.Categorical.from_codes(a["outcome"], categories=list(OUTCOMES))
     data["event"] = a["event"]
+    if scenario.coaches.enabled:
+        data.update(_coach_columns(a["coach"], a["coach_match"], site_labels, scenario.coaches.per_site))
     df = pd.DataFrame(data, copy=False)  # no block consolidation: 1M rows stay cheap
     df.attrs["truth"] = compute_truth(scenario).to_dict()
     given = net_survival_given_sites(scenario, np.ravel(a["site_frailty"]), a["site"], a["peer"])
@@ -383,6 +423,15 @@ def _cohort_frame(scenario: Scenario, *, rng: Any, n: int | None) -> tuple[pd.Da
     df.attrs["scenario"] = scenario.to_dict()
     df.attrs["design"] = {"allocation": scenario.allocation, "cluster": "site"}
     return df, a
+
+
+def _coach_columns(coach: np.ndarray, match: np.ndarray, site_labels: list[str], per_site: int) -> dict[str, Any]:
+    """``coach`` (labels ``S1-C1`` ...: site, then coach within site; missing in usual care) and ``coach_match``
+    (nullable 0/1, missing without a coach)."""
+    width = len(str(per_site))
+    labels = [f"{s}-C{k + 1:0{width}d}" for s in site_labels for k in range(per_site)]
+    return {"coach": pd.Categorical.from_codes(np.where(coach == NO_COACH, -1, coach), categories=labels),
+            "coach_match": pd.array(np.where(match < 0, None, match), dtype="Int8")}
 
 
 def simulate_with_contacts(scenario: "Scenario | str", *, rng: Any = None,
@@ -467,6 +516,7 @@ def truth_sidecar(scenario: Scenario, *, seed: Any, n: int | None = None,
         "weibull_scale": truth["weibull_scale"],
         "coefficients": truth["coefficients"],
         "estimands": truth["estimands"],
+        **({"coach": truth["coach"]} if "coach" in truth else {}),
         "notes": {
             "net_survival": "P(no dropout by day t), net of other endings, marginal over covariates and site frailty",
             "net_survival_given_sites": "the same given the site frailties this cohort drew, weighted by each "
@@ -478,6 +528,9 @@ def truth_sidecar(scenario: Scenario, *, seed: Any, n: int | None = None,
             "cif": "cumulative incidence of each ending with loss to follow-up as independent censoring",
             "rmst": "restricted mean days in treatment (whole days, i.e. the area under a whole-day KM curve)",
             "hazard_ratio": "conditional hazard ratio of dropout (peer vs usual care) given covariates and site frailty",
+            **({"coach": "peer-arm clients have coaches: hazard_ratio is that of clients not matched with their coach, "
+                         "given covariates, site and coach frailty; matched clients have hazard_ratio * "
+                         "match_hazard_ratio (see coach)"} if scenario.coaches.enabled else {}),
         },
     }
 

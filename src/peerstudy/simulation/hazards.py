@@ -24,6 +24,12 @@ Parameterisation (all times in days)
 * Dropout time of a person with multiplier ``k = Z * exp(lp)`` (site frailty times covariates): the ``T``
   solving ``k * H(T) = E`` with ``E ~ Exp(1)``, found exactly by :func:`invert_pieces` (closed form on
   each piece: no time grid).
+* Frailties: site ``Z_j`` and coach ``W_c`` are gamma with mean 1 and variance ``theta``, drawn by inverting
+  the gamma CDF at a uniform, ``theta * P^-1(1 / theta, u)`` (:func:`gamma_frailty`; 1 when ``theta = 0``).
+* Coaches (peer arm only, :class:`~peerstudy.scenario.Coaches`): a client at site ``j`` has coach
+  ``j * per_site + floor(u * per_site)`` and is matched with them when ``u' < match_probability``
+  (:func:`coach_assignment`); their multiplier becomes ``Z_j * W_c * match_hazard_ratio ** match * exp(lp)``
+  (:func:`coach_multiplier`). Usual-care participants have no coach (code -1) and multiplier ``Z_j exp(lp)``.
 * Competing endings and loss to follow-up: exponential with constant daily hazards (rates per day,
   not means), ``T = E / rate`` (:func:`exponential_time`).
 
@@ -38,16 +44,17 @@ from typing import Any
 
 import numpy as np
 from numba import njit
-from scipy.special import ndtr
+from scipy.special import gammaincinv, ndtr
 
 from peerstudy.data.schema import COVARIATES
-from peerstudy.scenario import BinaryCovariate, CountCovariate, Covariates, NumericCovariate, Scenario
+from peerstudy.scenario import BinaryCovariate, Coaches, CountCovariate, Covariates, NumericCovariate, Scenario
 
 __all__ = ["COVARIATE_NAMES", "GUIDE", "covariate_pmf", "covariate_coefficients", "covariate_tables",
            "draw_covariate", "invert_cdf", "cumulative_baseline", "inverse_cumulative_baseline", "weibull_cumulative",
            "weibull_inverse", "arm_pieces", "arm_tables", "arm_cumulative_hazard", "invert_pieces",
            "cumulative_pieces", "cumulative_on_piece", "invert_arm_hazard", "unit_exponential", "exponential_time",
-           "exponential_times", "ending_hazards"]
+           "exponential_times", "ending_hazards", "gamma_frailty", "coach_assignment", "coach_multiplier",
+           "NO_COACH"]
 
 #: Covariates in the order of the scenario (and of :data:`peerstudy.data.schema.COVARIATES`).
 COVARIATE_NAMES: tuple[str, ...] = tuple(Covariates.__dataclass_fields__)
@@ -165,6 +172,57 @@ def draw_covariate(spec: Any, u: Any) -> np.ndarray:
     values, cdfs, guides = _tables([spec])
     u = np.ascontiguousarray(u, dtype=float)
     return _invert_cdf_many(values[0], cdfs[0], guides[0], u.ravel()).reshape(u.shape)
+
+
+# ----- frailties and coaches -------------------------------------------------------------------------
+def gamma_frailty(u: Any, variance: float) -> np.ndarray:
+    """Gamma frailties with mean 1 and variance ``variance`` at uniforms ``u`` (inverse CDF); 1 if the variance is 0.
+
+    ``variance * P^-1(1 / variance, u)`` with ``P^-1`` the inverse regularised lower incomplete gamma function.
+
+    Examples
+    --------
+    >>> gamma_frailty([0.5], 0.0)
+    array([1.])
+    >>> round(float(gamma_frailty([0.5], 1.0)[0]), 4)   # the median of Exp(1)
+    0.6931
+    """
+    u = np.asarray(u, dtype=float)
+    theta = float(variance)
+    return theta * gammaincinv(1.0 / theta, u) if theta > 0 else np.ones(u.shape)
+
+
+#: Coach code of a participant without a coach (usual care).
+NO_COACH = -1
+
+
+def coach_assignment(u_coach: Any, u_match: Any, site: Any, peer: Any,
+                     coaches: Coaches) -> tuple[np.ndarray, np.ndarray]:
+    """Coach codes and coach-client matches from uniforms (peer arm only).
+
+    A peer-arm participant at site ``j`` has coach ``j * per_site + floor(u_coach * per_site)`` (each of the
+    site's coaches equally likely) and is matched when ``u_match < match_probability``.
+
+    Returns
+    -------
+    (coach, match) : tuple of numpy.ndarray
+        ``coach`` int64 codes ``0 .. n_sites * per_site - 1``, :data:`NO_COACH` in usual care; ``match``
+        int8 1/0, -1 in usual care (no coach, so no match).
+    """
+    k = int(coaches.per_site)
+    site = np.asarray(site, dtype=np.int64)
+    peer = np.asarray(peer, dtype=bool)
+    within = np.minimum((np.asarray(u_coach, dtype=float) * k).astype(np.int64), k - 1)
+    coach = np.where(peer, site * k + within, NO_COACH)
+    match = np.where(peer, (np.asarray(u_match, dtype=float) < coaches.match_probability).astype(np.int8), -1)
+    return coach.astype(np.int64), match.astype(np.int8)
+
+
+def coach_multiplier(coach: np.ndarray, match: np.ndarray, frailty: np.ndarray, coaches: Coaches) -> np.ndarray:
+    """Each participant's coach factor of the dropout hazard: ``W_c * match_hazard_ratio ** match`` (1 without a coach)."""
+    has = coach >= 0
+    w = np.where(has, frailty[np.where(has, coach, 0)], 1.0)
+    return w * np.where(match == 1, float(coaches.match_hazard_ratio), 1.0)
 
 
 # ----- baseline ---------------------------------------------------------------------------------------

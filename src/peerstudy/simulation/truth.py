@@ -22,6 +22,13 @@ Marginalisation is exact up to a binning of the linear predictor: each covariate
 distribution (see :mod:`peerstudy.simulation.hazards`, where the model lives), their independent sum is formed by convolution on a grid of
 width 5e-4 (each bin keeps its probability-weighted mean), and the gamma frailty is integrated in closed
 form, ``E[exp(-Z x)] = (1 + theta x) ** (-1 / theta)``. Survival is accurate to well below 1e-4.
+
+With coaches (``coaches.enabled``), the peer arm's survival is also marginal over the coach-client match (a
+two-point mixture) and the gamma coach frailty, whose quadrature nodes (generalised Gauss-Laguerre on its
+density, 64 nodes; for a variance below 0.01, Gauss-Legendre over its quantile function, 400 nodes) join the
+linear predictor's distribution by the same binned convolution. Usual care has no coaches, so the calibration of the Weibull scale is
+unchanged. The truth's ``coach`` block states the match effect, the coach frailty variance and survival by
+match.
 """
 
 from __future__ import annotations
@@ -32,13 +39,16 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from numpy.polynomial.legendre import leggauss
+from scipy.special import gammaincinv, roots_genlaguerre
 
-from peerstudy.scenario import Assignment, Scenario
+from peerstudy.scenario import Assignment, Coaches, Scenario
 from peerstudy.simulation.contacts import contact_horizon, draw_sessions, mean_survival_with_windows
 from peerstudy.simulation.hazards import (COVARIATE_NAMES, arm_cumulative_hazard as _arm_hazard, arm_pieces,
                                           covariate_coefficients, covariate_pmf, cumulative_baseline)
 
-__all__ = ["Truth", "compute_truth", "linear_predictor_distribution", "covariate_coefficients", "cox_limit",
+__all__ = ["Truth", "compute_truth", "linear_predictor_distribution", "arm_lp_distribution", "covariate_coefficients",
+           "cox_limit", "gamma_nodes",
            "net_survival_given_sites",
            "weibull_scale", "cumulative_baseline", "arm_cumulative_hazard", "HORIZONS", "ENDINGS"]
 
@@ -58,15 +68,20 @@ def linear_predictor_distribution(scenario: Scenario) -> tuple[np.ndarray, np.nd
         support, p = covariate_pmf(getattr(scenario.covariates, name))
         keep = p > 0
         contrib, p = beta * (support[keep] - centre), p[keep]
-        v = (values[:, None] + contrib[None, :]).ravel()
-        w = (probs[:, None] * p[None, :]).ravel()
-        bins = np.rint(v / _BIN).astype(np.int64)
-        uniq, inv = np.unique(bins, return_inverse=True)
-        wsum = np.bincount(inv, weights=w)
-        vsum = np.bincount(inv, weights=w * v)
-        nz = wsum > 1e-300
-        values, probs = vsum[nz] / wsum[nz], wsum[nz]
+        values, probs = _convolve(values, probs, contrib, p)
     return values, probs / probs.sum()
+
+
+def _convolve(values: np.ndarray, probs: np.ndarray, add: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distribution of the sum of two independent discrete variables, binned at width 5e-4 (bin means kept)."""
+    v = (values[:, None] + add[None, :]).ravel()
+    w = (probs[:, None] * p[None, :]).ravel()
+    bins = np.rint(v / _BIN).astype(np.int64)
+    uniq, inv = np.unique(bins, return_inverse=True)
+    wsum = np.bincount(inv, weights=w)
+    vsum = np.bincount(inv, weights=w * v)
+    nz = wsum > 1e-300
+    return vsum[nz] / wsum[nz], wsum[nz]
 
 
 def _frailty_transform(x: np.ndarray, theta: float) -> np.ndarray:
@@ -124,15 +139,60 @@ CONTACT_TRUTH_DRAWS = 200_000
 CONTACT_TRUTH_SEED = 20261123
 
 
-def _marginal_survival(t: np.ndarray, scenario: Scenario, peer: bool) -> np.ndarray:
-    if peer and scenario.contacts.enabled and scenario.contacts.hazard_ratio_recent != 1.0:
-        return _marginal_survival_with_contacts(t, scenario)
+def gamma_nodes(variance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature nodes and weights (summing to 1) for expectations over a gamma frailty of mean 1.
+
+    Generalised Gauss-Laguerre (64 nodes) on the gamma density for a variance of at least 0.01, where it is
+    exact for polynomials of degree 127; Gauss-Legendre (400 nodes) over the quantile function below (where the
+    Laguerre weights underflow), with an error of about 1e-8 on survival-type integrands. Variance 0: one node at 1.
+    """
+    v = float(variance)
+    if v == 0:
+        return np.ones(1), np.ones(1)
+    shape = 1.0 / v
+    if v >= 0.01:
+        x, w = roots_genlaguerre(64, shape - 1.0)
+        return x / shape, w / w.sum()
+    g, w = leggauss(400)
+    return v * gammaincinv(shape, (g + 1.0) / 2.0), w / w.sum()
+
+
+def _coach_factors(coaches: Coaches, matched: bool | None) -> tuple[np.ndarray, np.ndarray]:
+    """Values and probabilities of a peer-arm client's coach factor ``W * match_hazard_ratio ** match``.
+
+    ``matched`` None: over the match too (probability ``match_probability``); True/False: given it."""
+    w, q = gamma_nodes(coaches.frailty_variance)
+    if matched is not None:
+        return w * (coaches.match_hazard_ratio if matched else 1.0), q
+    pm = coaches.match_probability
+    return (np.concatenate([w, w * coaches.match_hazard_ratio]), np.concatenate([q * (1.0 - pm), q * pm]))
+
+
+def arm_lp_distribution(scenario: Scenario, peer: bool, matched: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Atoms and probabilities of an arm's log multiplier of the hazard, beside the site frailty.
+
+    The covariate linear predictor (:func:`linear_predictor_distribution`); for the peer arm with coaches, plus
+    the log coach factor ``log(W * match_hazard_ratio ** match)`` (independent of the covariates), over the match
+    (``matched`` None) or given it, by the same binned convolution.
+    """
     lp, p = linear_predictor_distribution(scenario)
+    if not (peer and scenario.coaches.enabled):
+        return lp, p
+    factors, q = _coach_factors(scenario.coaches, matched)
+    keep = (q > 0) & (factors > 0)
+    lp, p = _convolve(lp, p, np.log(factors[keep]), q[keep])
+    return lp, p / p.sum()
+
+
+def _marginal_survival(t: np.ndarray, scenario: Scenario, peer: bool, matched: bool | None = None) -> np.ndarray:
+    if peer and scenario.contacts.enabled and scenario.contacts.hazard_ratio_recent != 1.0:
+        return _marginal_survival_with_contacts(t, scenario, matched)
+    lp, p = arm_lp_distribution(scenario, peer, matched)
     H = arm_cumulative_hazard(t, scenario, peer)
     return _frailty_transform(H[:, None] * np.exp(lp)[None, :], scenario.frailty_variance) @ p
 
 
-def _marginal_survival_with_contacts(t: np.ndarray, scenario: Scenario) -> np.ndarray:
+def _marginal_survival_with_contacts(t: np.ndarray, scenario: Scenario, matched: bool | None = None) -> np.ndarray:
     """Peer-arm net survival when recent contact multiplies the hazard: no closed form over session processes.
 
     Rao-Blackwellised Monte Carlo: for ``CONTACT_TRUTH_DRAWS`` draws of the linear predictor (from its exact
@@ -144,6 +204,10 @@ def _marginal_survival_with_contacts(t: np.ndarray, scenario: Scenario) -> np.nd
     lp_atoms, p = linear_predictor_distribution(scenario)
     lp = lp_atoms[rng.choice(len(p), size=CONTACT_TRUTH_DRAWS, p=p)]
     offsets, days = draw_sessions(CONTACT_TRUTH_DRAWS, scenario.contacts, contact_horizon(scenario), rng=rng)
+    if scenario.coaches.enabled:  # each draw's coach factor, from the same quadrature, enters its linear predictor
+        factors, q = _coach_factors(scenario.coaches, matched)
+        with np.errstate(divide="ignore"):
+            lp = lp + np.log(factors[rng.choice(len(q), size=CONTACT_TRUTH_DRAWS, p=q)])
     stop = np.inf if scenario.effect_stops_day is None else float(scenario.effect_stops_day)
     order = np.argsort(t)
     S = mean_survival_with_windows(np.asarray(t, dtype=float)[order], lp, offsets, days,
@@ -167,11 +231,14 @@ class Truth:
     rmst: dict
     horizons: tuple
     contact: dict | None = None
+    coach: dict | None = None
     log_hazard_ratios: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         rmst_diff = {h: v["peer"] - v["usual_care"] for h, v in self.rmst.items()}
         extra = {"contact": self.contact} if self.contact else {}
+        if self.coach:
+            extra["coach"] = self.coach
         return {**extra,
             "hazard_ratio": self.hazard_ratio,
             "log_hazard_ratio": math.log(self.hazard_ratio),
@@ -245,7 +312,8 @@ def cox_limit(scenario: Scenario, *, within_site: bool) -> float:
     site frailty (the estimand of an unadjusted Cox model or log-rank). ``within_site=True``: the score is
     averaged over the site frailty with ``S_a`` given the frailty (a Gauss-Laguerre rule of
     :data:`FRAILTY_NODES` nodes), the estimand of a Cox model stratified by site. Covariates enter through the
-    distribution of their linear predictor (in bins of :data:`LIMIT_BIN`). Solved by Brent's method to 1e-12;
+    distribution of their linear predictor (in bins of :data:`LIMIT_BIN`); with coaches, the peer arm's through
+    :func:`arm_lp_distribution` (marginal over coach frailty and match). Solved by Brent's method to 1e-12;
     the integration settings change the result by less than 1e-4 (checked in the tests against finer ones).
     """
     from scipy import optimize, special
@@ -254,8 +322,7 @@ def cox_limit(scenario: Scenario, *, within_site: bool) -> float:
     grid = np.unique(np.concatenate([np.geomspace(1e-9, 1.0, GRID_NEAR_ZERO), np.linspace(1.0, F, int(F) * GRID_PER_DAY + 1)]))
     lam = scenario.incarceration_hazard + scenario.death_hazard + scenario.loss_hazard
     C = np.exp(-lam * grid)
-    lp, p = _coarse(*linear_predictor_distribution(scenario), LIMIT_BIN)
-    e = np.exp(lp)
+    dists = [_coarse(*arm_lp_distribution(scenario, peer), LIMIT_BIN) for peer in (False, True)]  # coaches: peer
     scale, shape = weibull_scale(scenario), scenario.weibull_shape
     pi1 = scenario.peer_fraction
     pi0 = 1.0 - pi1
@@ -274,6 +341,8 @@ def cox_limit(scenario: Scenario, *, within_site: bool) -> float:
         z, wz = np.array([1.0]), np.array([1.0])
 
     def arm_curves(k: int, zz: float | None) -> tuple[np.ndarray, np.ndarray]:
+        lp, p = dists[k]
+        e = np.exp(lp)
         if zz is None:   # marginal over the frailty, closed form
             base = 1.0 + theta * H[k][:, None] * e[None, :] if theta > 0 else None
             if theta > 0:
@@ -344,7 +413,38 @@ def _compute_truth(scenario: Scenario) -> Truth:
         rmst=rmst_by_h,
         horizons=horizons,
         contact=_contact_truth(scenario),
+        coach=_coach_truth(scenario, grid, day_index, horizons),
     )
+
+
+def _coach_truth(scenario: Scenario, grid: np.ndarray, day_index: dict, horizons: tuple) -> dict | None:
+    c = scenario.coaches
+    if not c.enabled:
+        return None
+    by_match = {}
+    for label, matched in (("matched", True), ("unmatched", False)):
+        S = _marginal_survival(grid, scenario, True, matched)
+        by_match[label] = {str(h): float(S[day_index[h]]) for h in horizons}
+    hr = scenario.hazard_ratio
+    return {
+        "per_site": c.per_site,
+        "frailty_variance": c.frailty_variance,
+        "match_on": c.match_on,
+        "match_probability": c.match_probability,
+        "match_hazard_ratio": c.match_hazard_ratio,
+        "log_match_hazard_ratio": math.log(c.match_hazard_ratio),
+        "hazard_ratio_unmatched": hr,
+        "hazard_ratio_matched": hr * c.match_hazard_ratio,
+        "log_hazard_ratio_unmatched": math.log(hr),
+        "log_hazard_ratio_matched": math.log(hr * c.match_hazard_ratio),
+        "net_survival_by_match": by_match,
+        "meaning": "peer-arm clients only (usual care has no coach): match_hazard_ratio is the conditional dropout "
+                   "hazard ratio of clients matched with their coach against unmatched ones, given covariates, site "
+                   "and coach frailty (the interaction of arm and match); hazard_ratio_matched and "
+                   "hazard_ratio_unmatched compare each group with usual care while the arm effect lasts; "
+                   "frailty_variance is the variance of the gamma coach frailty (mean 1); net_survival_by_match is "
+                   "marginal over covariates, site and coach frailty",
+    }
 
 
 def _contact_truth(scenario: Scenario) -> dict | None:
@@ -388,10 +488,10 @@ def net_survival_given_sites(scenario: Scenario, frailty: np.ndarray, site: np.n
         return None
     F = scenario.follow_up_days
     horizons = sorted({h for h in HORIZONS if h <= F} | {F})
-    lp, p = linear_predictor_distribution(scenario)
-    e = np.exp(lp)
     out: dict[str, dict[str, float]] = {}
     for arm, is_peer in zip(ARMS, (False, True)):
+        lp, p = arm_lp_distribution(scenario, is_peer)  # with coaches, the peer arm is marginal over them
+        e = np.exp(lp)
         mask = np.asarray(peer, dtype=bool) == is_peer
         if not mask.any():
             continue

@@ -36,6 +36,7 @@ from peerstudy.survival._validate import (as_list, recorded_covariates, check_ch
 from peerstudy.survival.competing import CumulativeIncidenceResult, cumulative_incidence, ending_codes
 from peerstudy.survival.cox.engine import TIES, fit_cause_specific_cox, fit_cox
 from peerstudy.survival.cox.finegray import fit_fine_gray
+from peerstudy.survival.cox.modification import own_clusters
 from peerstudy.survival.km import KaplanMeierResult, kaplan_meier
 from peerstudy.survival.logrank import LogrankResult, logrank_test
 from peerstudy.survival.primary import PrimaryAnalysis, StudyDesign, design_of, primary_analysis
@@ -171,7 +172,9 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
     strata : str, optional
         Stratify the Cox model and the log-rank test (e.g. ``"site"``).
     cluster : str, optional
-        Cluster-robust (sandwich) SEs in the Cox model (e.g. ``"site"``, ``"coach"``).
+        Cluster-robust (sandwich) SEs in the Cox model (e.g. ``"site"``, ``"coach"``). A cluster column missing
+        exactly in usual care (``coach``: usual care has no coach) makes each of those participants a cluster of
+        one (:func:`~peerstudy.survival.cox.modification.own_clusters`).
     ties : {"efron", "breslow"}, default "efron"
     horizons : iterable of float, default (30, 90, 180)
         Days for retention, RMST and cumulative incidence. RMST is skipped (with a note) at a
@@ -205,6 +208,7 @@ def analyse_cohort(df: pd.DataFrame, *, time: str = "time", event: str = "event"
     """
     require_frame(df)
     check_choice(ties, TIES, name="ties")
+    df = own_clusters(df, cluster, arm=arm)
     covariates = tuple(c for c in covariates.split(",") if c) if isinstance(covariates, str) else tuple(covariates)
     censored = as_list(censored)
     hz = check_horizons(horizons)

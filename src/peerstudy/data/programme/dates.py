@@ -83,6 +83,8 @@ def build_dates(raw: pd.DataFrame, m: dict[str, Any], cutoff: Any, first_row: in
         return Built(ck, unavailable=tuple(unavailable))
     ck.exclude("admitted after the data cut-off", ~np.isnat(adm) & (adm > cut))
     frame = _derive(get, arm, adm, dis, reason, values, cut)
+    if "coach_match" in get:
+        frame["coach_match"] = _coach_match(get, m, ck)
     return Built(ck, columns=frame, cutoff=str(cut), unavailable=tuple(unavailable))
 
 
@@ -187,6 +189,19 @@ def _covariates(get: dict[str, pd.Series], m: dict[str, Any], ck: Checker) -> tu
             continue
         values[f] = _number(f, c, s, m, ck)
     return values, unavailable
+
+
+def _coach_match(get: dict[str, pd.Series], m: dict[str, Any], ck: Checker) -> np.ndarray:
+    """0/1 coach-client matches (through ``values.coach_match``), None where missing; other values are problems."""
+    c, s = m["columns"]["coach_match"], get["coach_match"]
+    v, bad = _binary(s, m["values"].get("coach_match", {}))
+    given = s.notna().to_numpy()
+    ck.row_problem("invalid value", c, bad & given, f"column {c!r} (coach_match) must be 0/1, empty or a value in "
+                   "the mapping")
+    if "coach" in get:
+        ck.row_problem("match without coach", c, given & get["coach"].isna().to_numpy(),
+                       f"column {c!r} (coach_match) is given where {m['columns']['coach']!r} (coach) is empty")
+    return np.where(bad, None, v).astype(object)
 
 
 def _number(f: str, c: Any, s: pd.Series, m: dict[str, Any], ck: Checker) -> np.ndarray:

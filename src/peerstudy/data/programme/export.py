@@ -199,6 +199,8 @@ def _finish(frame: dict[str, np.ndarray], keep: np.ndarray, unavailable: tuple[s
     if "coach" in frame:
         coach = np.asarray(frame["coach"], dtype=object)[keep]
         out["coach"] = np.where(pd.isna(coach), None, coach)
+    if "coach_match" in frame:
+        out["coach_match"] = pd.array(np.asarray(frame["coach_match"], dtype=object)[keep], dtype="Int8")
     return pd.DataFrame(out)
 
 
@@ -339,6 +341,8 @@ def to_export(cohort: pd.DataFrame) -> pd.DataFrame:
     })
     if "coach" in cohort.columns:
         out["coach"] = cohort["coach"].to_numpy()
+    if "coach_match" in cohort.columns:
+        out["coach_match"] = pd.array(cohort["coach_match"], dtype="Int8")
     out["enrolled_on"] = adm.dt.strftime("%Y-%m-%d").to_numpy()
     out["discharged_on"] = (adm + pd.to_timedelta(cohort["time"].astype(np.int64) - 1, unit="D")).dt.strftime("%Y-%m-%d").to_numpy()
     out["discharge_reason"] = cohort["outcome"].astype(str).to_numpy()

@@ -31,7 +31,10 @@ REASON_TABLES: dict[str, dict[str, str]] = {
 REQUIRED_FIELDS: tuple[str, ...] = ("participant_id", "site", "arm", "admitted_on", "discharged_on", "reason")
 
 
-FIELDS: tuple[str, ...] = (*REQUIRED_FIELDS, "coach", *COVARIATES)
+#: Fields a mapping's ``columns`` may name: the required ones, the optional ``coach`` (the client's peer coach)
+#: and ``coach_match`` (0/1 or a code in ``values.coach_match``: the client shares the coach's primary substance
+#: or lived experience), and the covariates.
+FIELDS: tuple[str, ...] = (*REQUIRED_FIELDS, "coach", "coach_match", *COVARIATES)
 
 
 BINARY_WORDS = {"1": 1, "0": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "true": 1, "false": 0}
