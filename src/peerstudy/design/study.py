@@ -201,10 +201,16 @@ def _replicate_by_replicate(data: Mapping[str, np.ndarray], methods: Sequence[st
             warnings.simplefilter("ignore")
             try:
                 md = perm = None
-                if "cox_stratified" in methods or ("primary" in methods and design == "individual"):
+                coached = "coach" in data and design == "individual"
+                if "primary" in methods and coached:   # clients clustered by coach: coach sandwich (survival.primary)
+                    own = np.where(data["coach"][i] >= 0, data["coach"][i], -1 - np.arange(df.shape[0]))
+                    f = fit_cox(df.assign(coach=own), covariates=["arm"], cluster="coach")
+                    se = f.robust_se[0]
+                    put("primary", i, f.coef[0], se, 2 * stats.norm.sf(abs(f.coef[0] / se)), z)
+                if "cox_stratified" in methods or ("primary" in methods and design == "individual" and not coached):
                     f = fit_cox(df, covariates=["arm"], strata="site")
                     for m in ("cox_stratified", "primary"):
-                        if m in methods and (m == "cox_stratified" or design == "individual"):
+                        if m in methods and (m == "cox_stratified" or (design == "individual" and not coached)):
                             put(m, i, f.coef[0], f.se[0], 2 * stats.norm.sf(abs(f.coef[0] / f.se[0])), z)
                 if "cox_robust_small_sample" in methods or ("primary" in methods and design == "cluster"):
                     md = fit_cox(df, covariates=["arm"], cluster="site", small_sample="md")
@@ -410,7 +416,7 @@ def _truths(scenario: Scenario, methods: Sequence[str], tau: int) -> dict[str, f
 def estimand_of(method: str, scenario: Scenario) -> str:
     """The estimand a study judges ``method`` against (:data:`ESTIMANDS`; ``primary`` follows the allocation)."""
     if method == "primary":
-        return "marginal" if scenario.allocation == "cluster" else "within_site"
+        return "marginal" if scenario.allocation == "cluster" or scenario.coaches.enabled else "within_site"
     return ESTIMANDS[method]
 
 

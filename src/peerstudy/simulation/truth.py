@@ -316,8 +316,6 @@ def cox_limit(scenario: Scenario, *, within_site: bool) -> float:
     :func:`arm_lp_distribution` (marginal over coach frailty and match). Solved by Brent's method to 1e-12;
     the integration settings change the result by less than 1e-4 (checked in the tests against finer ones).
     """
-    from scipy import optimize, special
-
     F = float(scenario.follow_up_days)
     grid = np.unique(np.concatenate([np.geomspace(1e-9, 1.0, GRID_NEAR_ZERO), np.linspace(1.0, F, int(F) * GRID_PER_DAY + 1)]))
     lam = scenario.incarceration_hazard + scenario.death_hazard + scenario.loss_hazard

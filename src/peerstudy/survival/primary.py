@@ -20,6 +20,10 @@ time; with 16 sites randomised whole, the log-rank test and the Cox model that i
   allocation, adjusted for the covariates given, reported as an association, never an effect; when each site
   had one arm, the small-sample sandwich as for cluster allocation (no randomisation to re-run).
 
+* **clients clustered by coach** (a ``coach`` column; peer arm only, individual allocation): the Cox model
+  with SEs robust to clustering by coach, each usual-care participant a cluster of one (measured: type I
+  error 0.057 on 2,000 null trials of ``coach_clustered``, where the site-stratified model rejected 0.126).
+
 Methods that are not valid for the design stay available in :func:`~peerstudy.survival.analyse.analyse_cohort`
 (``cluster=``, ``strata=``); :attr:`PrimaryAnalysis.not_valid` names the usual ones and why.
 """
@@ -35,6 +39,7 @@ import pandas as pd
 from peerstudy.exceptions import AnalysisError, ParameterError
 from peerstudy.survival._validate import check_choice, group_codes, require_columns, show
 from peerstudy.survival.cox.engine import CoxResult, fit_cox
+from peerstudy.survival.cox.modification import own_clusters
 from peerstudy.survival.cox.small_sample import FEW_CLUSTERS
 from peerstudy.survival.permutation import PermutationResult, permutation_test
 
@@ -121,8 +126,9 @@ class PrimaryAnalysis:
     ----------
     design : StudyDesign
     method : str
-        ``"cox_stratified"``, ``"cox"``, ``"cox_small_sample_permutation"`` (cluster randomised) or
-        ``"cox_small_sample"`` (not randomised, one arm per site).
+        ``"cox_stratified"``, ``"cox"``, ``"cox_small_sample_permutation"`` (cluster randomised),
+        ``"cox_small_sample"`` (not randomised, one arm per site) or ``"cox_coach_robust"`` (clients clustered
+        by coach).
     label : str
         The method for people (one line).
     reason : str
@@ -214,6 +220,10 @@ def primary_analysis(df: pd.DataFrame, design: StudyDesign, *, time: str = "time
                                 f"participants; state the design as cluster (--design cluster)")
         return _cluster(df, design, time=time, event=event, arm=arm, terms=terms, ties=ties,
                         n_permutations=n_permutations, rng=rng, adjusted=adjusted)
+    coach = "coach" if "coach" in df.columns and df["coach"].notna().any() else None
+    if coach is not None:
+        return _by_coach(df, design, time=time, event=event, arm=arm, covariates=covariates, ties=ties,
+                         adjusted=adjusted, G=G)
     not_valid = []
     if G >= 2:
         fit = fit_cox(df, time=time, event=event, covariates=terms, strata=site, ties=ties)
@@ -241,6 +251,30 @@ def primary_analysis(df: pd.DataFrame, design: StudyDesign, *, time: str = "time
         key = None if covariates else "marginal"
     return PrimaryAnalysis(design=design, method=method, label=label, reason=reason, estimand=estimand,
                            estimand_key=key, term=term, fit=fit, n_clusters=G or None, not_valid=tuple(not_valid))
+
+
+def _by_coach(df: pd.DataFrame, design: StudyDesign, *, time: str, event: str, arm: str, covariates: Sequence[str],
+              ties: str, adjusted: str, G: int) -> PrimaryAnalysis:
+    """Clients clustered by coach (peer arm only): Cox with a coach sandwich, usual care as clusters of one.
+
+    Measured on 2,000 null trials of the ``coach_clustered`` preset (4 sites, 12 coaches): this held its level
+    (type I error 0.057), where the model SE ignoring coaches rejected 0.136 and the site-stratified model 0.126.
+    """
+    work = own_clusters(df, "coach", arm=arm)
+    fit = fit_cox(work, time=time, event=event, covariates=[arm, *covariates], cluster="coach", ties=ties)
+    n_coaches = int(df["coach"].nunique())
+    label = f"Cox model{adjusted} with SEs robust to clustering by coach"
+    who = "participants were randomised individually" if design.allocation == "individual" else \
+        "the arms were not randomised, so the hazard ratio describes an association that may still be confounded"
+    reason = (f"Here {who}; clients of the same coach share that coach ({n_coaches} coaches), so the standard "
+              f"errors allow for it, each usual-care participant (no coach) counting as a cluster of one.")
+    not_valid = (("Cox model with the model-based SE, stratified by site or not",
+                  "ignores that clients of one coach are alike: too many false positives"),)
+    return PrimaryAnalysis(design=design, method="cox_coach_robust", label=label, reason=reason[0].upper() + reason[1:],
+                           estimand="population-averaged hazard ratio of dropout" +
+                           (" given the covariates" if covariates else ""),
+                           estimand_key=None if covariates else "marginal", term=_arm_term(fit), fit=fit,
+                           n_clusters=G or None, not_valid=not_valid)
 
 
 def _site_level(df: pd.DataFrame, arm: str, site: str) -> bool:
