@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
+from scipy import optimize
 from scipy.special import gammaincinv, roots_genlaguerre
 
 from peerstudy.scenario import Assignment, Coaches, Scenario
@@ -333,7 +334,7 @@ def cox_limit(scenario: Scenario, *, within_site: bool) -> float:
         h.append(mult[q] * shape / scale * (grid / scale) ** (shape - 1.0))
     if within_site and theta > 0:
         a = 1.0 / theta
-        x, w = special.roots_genlaguerre(FRAILTY_NODES, a - 1.0)
+        x, w = roots_genlaguerre(FRAILTY_NODES, a - 1.0)
         z, wz = x / a, w / w.sum()       # Z ~ Gamma(shape a, scale 1/a): mean 1, variance theta
     else:
         z, wz = np.array([1.0]), np.array([1.0])
