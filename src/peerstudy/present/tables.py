@@ -519,3 +519,38 @@ def operating_table(oc: pd.DataFrame) -> Any:
                f"({oc['allocation'].iloc[0]} allocation); Monte Carlo SE in brackets")
     return (table.style.hide(axis="index").set_caption(caption)
             .apply(lambda r: ["font-weight: bold" if oc["primary"].iloc[r.name] else "" for _ in r], axis=1))
+
+
+def hazard_ratio_table(fit: Any) -> pd.DataFrame:
+    """Hazard ratios of a Cox-type fit for people: term, hazard ratio with its 95% CI, p-value.
+
+    No numbers of people or events (which could be small counts); the CI uses the fit's own variance and reference
+    distribution (robust, small-sample t, ...), as its ``to_dict()`` does.
+    """
+    from peerstudy.present.wording import format_interval, label
+
+    terms = fit.to_dict()["terms"]
+    rows = [{"term": label(t), "hazard ratio": f"{v['hr']:.2f}",
+             "95% CI": format_interval(v["ci_lower"], v["ci_upper"], decimals=2, null=1.0),
+             "p-value": format_p(v["p"])} for t, v in terms.items()]
+    return pd.DataFrame(rows).set_index("term")
+
+
+def rmst_people_table(rmst: Mapping[str, Any]) -> pd.DataFrame:
+    """Restricted mean days in treatment by horizon for people: each arm's mean and the difference with its 95% CI
+    (``rmst``: horizon key -> :class:`~peerstudy.survival.rmst.RMSTResult`). Days to one decimal, signs kept."""
+    from peerstudy.present.wording import format_interval
+
+    rows = []
+    for h, r in rmst.items():
+        d = r.to_dict()
+        row = {"first days": int(float(h))}
+        for arm in ("usual_care", "peer"):
+            if arm in d:
+                row[f"mean days, {_ARM_WORDS[arm]}"] = f"{d[arm]['estimate']:.1f}"
+        diff = d.get("difference")
+        if diff:
+            row["difference (peer - usual care)"] = f"{diff['estimate']:+.1f}"
+            row["95% CI"] = format_interval(diff["ci_lower"], diff["ci_upper"], decimals=1)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("first days")
