@@ -472,7 +472,20 @@ def _select_notebooks(notebooks: Sequence[str | os.PathLike] | None, notebook_di
         if not keep:
             raise ParameterError("no notebook takes a 'data' parameter, so none can analyse a data file")
         specs = [specs[i] for i in keep]
+    elif not (notebooks or only):
+        # a scenario report leaves out the pages about programme data (notebook metadata
+        # peerstudy.needs_data): without --data they would describe a bundled example, not this scenario
+        specs = [s for s in specs if not _needs_data(s.path)]
     return specs
+
+
+def _needs_data(path: Path) -> bool:
+    """Whether a notebook is about programme data only (``metadata.peerstudy.needs_data``)."""
+    try:
+        meta = json.loads(Path(path).read_text(encoding="utf-8")).get("metadata", {})
+    except (OSError, ValueError):
+        return False
+    return bool(meta.get("peerstudy", {}).get("needs_data", False))
 
 
 def _provenance(resolved: Mapping[str, Any], data_path: str | None,
