@@ -30,7 +30,7 @@ def half(tmp_path_factory):
     export = folder / "half.csv"
     to_export(cohort).drop(columns=list(LACKING)).to_csv(export, index=False)
     mapping = folder / "half.mapping.yaml"
-    mapping.write_text(yaml.safe_dump({"extends": "canonical", "optional": ["coach", *LACKING]}))
+    mapping.write_text(yaml.safe_dump({"extends": "canonical", "optional": ["coach", "coach_match", *LACKING]}))
     return cohort, export, mapping
 
 

@@ -41,7 +41,7 @@ def _canonical(folder: Path, n: int, drop: tuple[str, ...] = ()) -> tuple[Path, 
     cohort = simulate_cohort("outpatient_default", rng=n, n=n)
     export, mpath = folder / f"canonical{n}.csv", folder / f"canonical{n}.mapping.yaml"
     to_export(cohort).drop(columns=list(drop)).to_csv(export, index=False)
-    mpath.write_text(yaml.safe_dump({"extends": "canonical", "optional": ["coach", *drop]}))
+    mpath.write_text(yaml.safe_dump({"extends": "canonical", "optional": ["coach", "coach_match", *drop]}))
     return export, mpath, [str(i) for i in cohort["participant_id"]]
 
 
