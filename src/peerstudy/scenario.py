@@ -48,6 +48,7 @@ __all__ = [
     "Covariates",
     "Assignment",
     "Contacts",
+    "Recurrent",
     "Scenario",
     "PRESETS",
     "list_presets",
@@ -271,6 +272,60 @@ class Contacts:
         _positive(f"{name}.hazard_ratio_recent", self.hazard_ratio_recent)
 
 
+#: Kinds of simulated recurrent events (see :class:`Recurrent`).
+RECURRENT_KINDS: tuple[str, ...] = ("relapse", "overdose")
+
+
+@dataclass(frozen=True)
+class Recurrent:
+    """Recurrent episodes after enrolment (relapses, overdoses): a counting process with a subject frailty.
+
+    Person ``i`` has a frailty ``W_i``, gamma with mean 1 and variance ``frailty_variance`` (0 = none), drawn
+    independently of everything else in the cohort. Episodes form a Poisson process given ``W_i`` with rate
+    ``W_i * rate_per_year / 365.25 * rr(t)`` per day, where ``rr(t) = rate_ratio`` in the peer arm while
+    ``t <= effect_stops_day`` (always if ``None``; set it to ``contacts.cap_day`` for an effect that stops at
+    the coaching cap) and 1 otherwise. Each episode is an overdose with probability ``overdose_fraction``,
+    else a relapse; it is recorded on day ``ceil(t)``, at most one a day (the first of the day).
+
+    Death is the terminal event: the cohort's death hazard becomes ``death_rate * W_i ** death_frailty``
+    (``death_frailty = 0``: death independent of the episode rate; 1: proportional to it), and no episode
+    happens after death. Episodes are observed up to the end of the participant's observation in the
+    cohort (its ``time``), so dropout, loss to follow-up, incarceration and the end of follow-up censor them.
+    Nothing else in the cohort changes; with ``enabled: false`` (the default) nothing is drawn.
+    """
+
+    enabled: bool = False
+    rate_per_year: float = 2.0
+    rate_ratio: float = 0.80
+    effect_stops_day: int | None = None
+    frailty_variance: float = 0.5
+    death_frailty: float = 1.0
+    overdose_fraction: float = 0.3
+
+    def _validate(self, name: str = "recurrent") -> None:
+        if not isinstance(self.enabled, bool):
+            _fail(f"{name}.enabled", "true or false", self.enabled)
+        r = _number(f"{name}.rate_per_year", self.rate_per_year)
+        if not 0 < r <= 100:
+            _fail(f"{name}.rate_per_year", "in (0, 100] episodes per person-year", self.rate_per_year)
+        rr = _positive(f"{name}.rate_ratio", self.rate_ratio)
+        if rr > 100:
+            _fail(f"{name}.rate_ratio", "in (0, 100]", self.rate_ratio)
+        if self.effect_stops_day is not None:
+            v = _integer(f"{name}.effect_stops_day", self.effect_stops_day)
+            if not 1 <= v <= LIMITS["effect_stops_day"]:
+                _fail(f"{name}.effect_stops_day", f"a whole number from 1 to {LIMITS['effect_stops_day']:,} or null",
+                      self.effect_stops_day)
+            object.__setattr__(self, "effect_stops_day", v)
+        fv = _number(f"{name}.frailty_variance", self.frailty_variance)
+        if not 0 <= fv <= 10:
+            _fail(f"{name}.frailty_variance", "in [0, 10]", self.frailty_variance)
+        dp = _number(f"{name}.death_frailty", self.death_frailty)
+        if not 0 <= dp <= 3:
+            _fail(f"{name}.death_frailty", "in [0, 3] (the power of the frailty in the death hazard)", self.death_frailty)
+        _prob(f"{name}.overdose_fraction", self.overdose_fraction)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A peer-support cohort study, frozen and validated at construction.
@@ -315,6 +370,8 @@ class Scenario:
         Logistic model for peer support when ``allocation == "observational"``.
     contacts : Contacts
         Peer-coach session log and the effect of recent contact (off unless ``contacts.enabled``).
+    recurrent : Recurrent
+        Recurrent episodes with a subject frailty and death as terminal event (off unless ``recurrent.enabled``).
     """
 
     name: str = "custom"
@@ -338,6 +395,7 @@ class Scenario:
     death_rate: float = 0.0201
     assignment: Assignment = field(default_factory=Assignment)
     contacts: Contacts = field(default_factory=Contacts)
+    recurrent: Recurrent = field(default_factory=Recurrent)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -354,6 +412,9 @@ class Scenario:
         if not isinstance(self.contacts, Contacts):
             _fail("contacts", "a Contacts object", self.contacts)
         self.contacts._validate()
+        if not isinstance(self.recurrent, Recurrent):
+            _fail("recurrent", "a Recurrent object", self.recurrent)
+        self.recurrent._validate()
         _prob("peer_fraction", self.peer_fraction, open_low=True, open_high=True)
         if self.allocation == "cluster":
             if sites < 2:
@@ -418,8 +479,15 @@ class Scenario:
 
     # ----- round trip -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (YAML/JSON-ready)."""
-        return dataclasses.asdict(self)
+        """Plain nested dict (YAML/JSON-ready).
+
+        ``recurrent`` is left out while it has its default (switched-off) values, so a scenario without
+        recurrent episodes reads and writes as it did before they existed.
+        """
+        out = dataclasses.asdict(self)
+        if self.recurrent == Recurrent():
+            del out["recurrent"]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Scenario":
@@ -428,13 +496,13 @@ class Scenario:
             raise ScenarioError(f"a scenario must be a mapping of field names to values; got {type(data).__name__}")
         data = dict(data)
         _reject_unknown(data, [f.name for f in fields(cls)], "")
-        for key in ("covariates", "assignment", "contacts"):
+        for key in ("covariates", "assignment", "contacts", "recurrent"):
             if key in data and data[key] is None:
                 raise ScenarioError(f"{key} must be a mapping of its fields (leave it out to keep the defaults); got null")
         cov = data.pop("covariates", None)
         if cov is not None:
             data["covariates"] = _covariates_from_dict(cov)
-        for key, kind in (("assignment", Assignment), ("contacts", Contacts)):
+        for key, kind in (("assignment", Assignment), ("contacts", Contacts), ("recurrent", Recurrent)):
             block = data.pop(key, None)
             if block is None or isinstance(block, kind):
                 if block is not None:
@@ -574,6 +642,7 @@ def apply_overrides(scenario: Scenario, overrides: "Mapping[str, Any] | list[str
                 parsed[key] = raw  # not YAML: keep the text, the field's own check names what it must be
         overrides = parsed
     data = scenario.to_dict()
+    data.setdefault("recurrent", dataclasses.asdict(scenario.recurrent))  # a switched-off block can be set too
     for key, value in overrides.items():
         parts = key.split(".")
         node = data
