@@ -10,6 +10,9 @@ exits with status 2 and one line.
 With ``--adjust iptw --propensity A,B,...`` (non-randomised arms) it adds the inverse probability of
 treatment weighted analysis of :func:`peerstudy.survival.observational.iptw_analysis` under ``"iptw"``
 in ``results.json`` and ``iptw_balance.csv``, ``iptw_km.csv``, ``iptw_cox.csv``.
+With ``--events EVENTS.csv`` (``participant_id, day, kind``; follow-up ends at the cohort's ``time``, death
+where ``outcome`` is ``died``) it adds the recurrent-event analysis of
+:func:`peerstudy.survival.recurrent.analyse_recurrent` under ``"recurrent"`` and ``recurrent_*.csv``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "(weighted KM, weighted Cox with robust SE, weighted RMST difference; results under 'iptw')")
     p.add_argument("--propensity", default="", metavar="A,B,...",
                    help="propensity-model covariates for --adjust iptw, comma-separated")
+    p.add_argument("--events", default=None, metavar="EVENTS.csv",
+                   help="recurrent events (participant_id, day, kind): mean cumulative functions, Ghosh-Lin means "
+                        "with death as terminal event, Andersen-Gill, PWP and negative binomial models of the arm "
+                        "and --covariates; results under 'recurrent' in results.json")
+    p.add_argument("--events-mapping", default=None, metavar="MAP.yaml",
+                   help="with --events: which events column is which (peerstudy.data.programme.events)")
     return p
 
 
@@ -81,7 +90,8 @@ def _horizons(text: str) -> tuple[float, ...]:
 def _wanted(args: argparse.Namespace) -> list[str]:
     cols = [args.time, args.event, args.arm, args.strata, args.cluster, args.ending, getattr(args, "frailty", None),
             *_csv_list(args.covariates),
-            *_csv_list(getattr(args, "propensity", "") or "")]
+            *_csv_list(getattr(args, "propensity", "") or ""),
+            *(("participant_id", "outcome", "enrolled_on") if getattr(args, "events", None) else ())]
     return [c for c in dict.fromkeys(cols) if c and c.lower() != "none"]
 
 
@@ -149,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
                              ending=args.ending, cause=args.cause, censored=tuple(_csv_list(args.censored)))
         iptw = _iptw(df, args, arm, propensity, horizons) if adjust == "iptw" else None
         frailty = _frailty(df, args, arm) if args.frailty else None
+        recurrent = _recurrent(df, args, arm) if getattr(args, "events", None) else None
     import numpy as np
 
     with np.errstate(over="ignore"):  # exp of a separated coefficient is inf: shown as such, warned about above
@@ -159,6 +170,9 @@ def run(args: argparse.Namespace) -> int:
         payload["flow"] = flow
     if frailty is not None:
         payload["frailty"] = frailty.to_dict()
+    if recurrent is not None:
+        payload["recurrent"] = {**recurrent[0].to_dict(), "input": {"file": str(args.events),
+                                "mapping": args.events_mapping, "flow": recurrent[1].flow}}
     # every warning reaches the user: on stderr now, and in results.json's notes
     said = list(res.notes) + (list(iptw.notes) if iptw is not None else [])
     extra = [str(w.message) for w in caught if str(w.message) not in said]
@@ -168,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
     if iptw is not None:
         payload["iptw"] = iptw_dict
         tables.update(iptw.tables())
+    if recurrent is not None:
+        tables.update(recurrent[0].tables())
     with OutputDir(target, made_by="peerstudy analyse") as build:
         for name, table in tables.items():
             table.to_csv(build / f"{name}.csv", index=False, lineterminator="\n")
@@ -185,6 +201,13 @@ def run(args: argparse.Namespace) -> int:
               f"effective sample size {iptw.weights.ess:,.1f} of {iptw.weights.n:,}")
         for note in iptw.notes:
             print(f"note: {note}")
+    if recurrent is not None:
+        rec = recurrent[0]
+        ag = rec.andersen_gill.to_dict()["terms"] if rec.andersen_gill is not None else {}
+        first = next(iter(ag), None)
+        said = (f"; Andersen-Gill {first} rate ratio {ag[first]['hr']:.3f} (95% CI {ag[first]['ci_lower']:.3f}-"
+                f"{ag[first]['ci_upper']:.3f}, robust SE)" if first else "")
+        print(f"recurrent events: {rec.events:,} events, {rec.deaths:,} deaths{said}")
     if frailty is not None:
         first = next(iter(frailty.terms))
         hr = frailty.terms[first]
@@ -192,6 +215,19 @@ def run(args: argparse.Namespace) -> int:
               f"{hr['hr']:.3f} (95% CI {hr['ci_lower']:.3f}-{hr['ci_upper']:.3f}); frailty variance "
               f"{frailty.variance:.3g}, test of no frailty p = {frailty.lrt_p:.3g}")
     return 0
+
+
+def _recurrent(df, args: argparse.Namespace, arm: str | None):
+    """Recurrent-event analysis (survival.recurrent) of --events, read and checked by data.programme.events."""
+    from peerstudy.data.programme.events import read_events
+    from peerstudy.survival.recurrent import analyse_recurrent
+
+    ending = args.ending or ("outcome" if "outcome" in df.columns else None)
+    events = read_events(args.events, df, mapping=args.events_mapping,
+                         invalid_rows="exclude" if getattr(args, "exclude_invalid", False) else None)
+    res = analyse_recurrent(df, events.events, arm=arm, covariates=_csv_list(args.covariates), time=args.time,
+                            ending=ending, ties=args.ties)
+    return res, events
 
 
 def _frailty(df, args: argparse.Namespace, arm: str | None):

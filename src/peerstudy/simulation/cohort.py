@@ -49,6 +49,7 @@ The truth (:mod:`peerstudy.simulation.truth`) travels with every cohort in ``df.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from typing import Any, Mapping, Sequence
@@ -522,7 +523,7 @@ def note_overrides(base: Scenario, scenario: Scenario) -> Scenario:
         The scenario actually run.
     """
     head, noted = _noted_fields(base.description)
-    old, new = _flatten(base.to_dict()), _flatten(scenario.to_dict())
+    old, new = (_flatten({**s.to_dict(), "recurrent": dataclasses.asdict(s.recurrent)}) for s in (base, scenario))
     changed = [k for k in new if k not in ("name", "description") and new[k] != old.get(k)]
     fields = list(dict.fromkeys([*noted, *changed]))
     fields = [f for f in fields if f in new]

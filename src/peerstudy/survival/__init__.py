@@ -3,7 +3,8 @@
 Submodules: :mod:`.km` (Kaplan-Meier, weighted or not), :mod:`.logrank`, :mod:`.rmst`, :mod:`.competing`
 (Aalen-Johansen), :mod:`.interval` (Turnbull, interval-censored Weibull), :mod:`.cox` (engine, ``cox.zph``,
 Fine-Gray, Weibull AFT), :mod:`.parametric` (AFT families: Weibull, log-normal, log-logistic),
-:mod:`.observational` (weighting, IPTW, time-varying exposure), :mod:`.permutation` (randomisation tests), :mod:`.fast` (batched fits for
+:mod:`.observational` (weighting, IPTW, time-varying exposure), :mod:`.recurrent` (recurrent events),
+:mod:`.permutation` (randomisation tests), :mod:`.fast` (batched fits for
 simulation studies) and :mod:`.analyse` (the ``results.json`` orchestrator). Input checks shared by all
 estimators are in :mod:`._validate`, display helpers in :mod:`._display`.
 
@@ -55,6 +56,19 @@ _EXPORTS: dict[str, str] = {
     "fit_weibull_aft": "cox",
     "FrailtyCoxResult": "cox",
     "fit_frailty_cox": "cox",
+    "RecurrentData": "recurrent",
+    "RecurrentResults": "recurrent",
+    "MCFResult": "recurrent",
+    "recurrent_data": "recurrent",
+    "counting_process": "recurrent",
+    "mean_cumulative_function": "recurrent",
+    "ghosh_lin": "recurrent",
+    "mcf_test": "recurrent",
+    "fit_andersen_gill": "recurrent",
+    "fit_marginal_rate": "recurrent",
+    "fit_pwp": "recurrent",
+    "fit_negative_binomial": "recurrent",
+    "analyse_recurrent": "recurrent",
     "PermutationResult": "permutation",
     "permutation_test": "permutation",
     "permutation_allocations": "permutation",
