@@ -21,7 +21,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--reps", type=int, required=True, help="replicates (per grid point)")
     p.add_argument("--n", type=int, default=None, help="participants per cohort (default: the scenario's n)")
     p.add_argument("--seed", type=int, default=0, help="study seed (default 0)")
-    p.add_argument("--methods", default=None, help="comma-separated subset of logrank,cox,cox_adjusted,cox_robust,rmst")
+    p.add_argument("--methods", default=None, help="comma-separated subset of logrank,cox,cox_adjusted,cox_robust,rmst (default: all "
+                   "five) and, with recurrent.enabled, andersen_gill,andersen_gill_naive,negative_binomial")
     p.add_argument("--tau", type=int, default=None, help="RMST horizon in days (default: follow-up)")
     p.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level")
     where = p.add_mutually_exclusive_group()

@@ -9,8 +9,12 @@
   time in treatment to ``tau`` days (peer minus usual care, :mod:`peerstudy.simulation.truth`) for ``rmst``.
 * **Methods** (:data:`METHODS`): ``logrank`` (Peto log-HR ``(O - E) / V`` with the log-rank test),
   ``cox`` (arm alone, model SE), ``cox_adjusted`` (arm plus the covariates that affect dropout),
-  ``cox_robust`` (arm alone, SE robust to clustering by site), ``rmst`` (Kaplan-Meier RMST difference).
-  All run on the compiled fast path :mod:`peerstudy.survival.fast`. Unadjusted methods estimate a
+  ``cox_robust`` (arm alone, SE robust to clustering by site), ``rmst`` (Kaplan-Meier RMST difference),
+  all on the compiled fast path :mod:`peerstudy.survival.fast`; and, for scenarios with recurrent episodes
+  (:data:`RECURRENT_METHODS`, estimand the log episode rate ratio ``log(recurrent.rate_ratio)``),
+  ``andersen_gill`` (SE robust by participant), ``andersen_gill_naive`` (model SE, which ignores that a
+  person's episodes share a frailty) and ``negative_binomial`` (counts over follow-up, log follow-up offset),
+  fitted per replicate by :mod:`peerstudy.survival.recurrent`. Unadjusted methods estimate a
   marginal hazard ratio, which is closer to 1 than the conditional one when covariates or site
   frailty affect dropout (non-collapsibility): their "bias" against the conditional truth is real.
 * **Performance measures**: power (rejection rate at ``alpha``), bias, empirical SE, model SE, relative
@@ -44,10 +48,12 @@ from peerstudy.scenario import Scenario, load_scenario
 from peerstudy.simulation.batch import replicate_seed, simulate_replicates
 from peerstudy.simulation.cohort import override
 
-__all__ = ["replicate_seed", "simulate_replicates", "METHODS", "analyse_replicates", "performance", "StudyResult", "run_study"]
+__all__ = ["replicate_seed", "simulate_replicates", "METHODS", "RECURRENT_METHODS", "analyse_replicates", "performance", "StudyResult", "run_study"]
 
 
 METHODS: tuple[str, ...] = ("logrank", "cox", "cox_adjusted", "cox_robust", "rmst")
+#: Methods for recurrent episodes (scenarios with ``recurrent.enabled``); estimand the log episode rate ratio.
+RECURRENT_METHODS: tuple[str, ...] = ("andersen_gill", "andersen_gill_naive", "negative_binomial")
 
 
 _HR_METHODS = ("logrank", "cox", "cox_adjusted", "cox_robust")
@@ -119,12 +125,53 @@ def analyse_replicates(data: Mapping[str, np.ndarray], *, methods: Sequence[str]
     if "rmst" in methods:
         rm = fast.rmst_batch(t, e, g, tau=tau)
         res["rmst"] = wald(rm.difference, rm.se_difference, np.isfinite(rm.se_difference))
+    wanted = [m for m in methods if m in RECURRENT_METHODS]
+    if wanted:
+        for m, (est, se, conv) in _recurrent_methods(data, wanted).items():
+            res[m] = wald(est, se, conv)
     for r in res.values():
         with np.errstate(invalid="ignore"):
             r["reject"] = r["p_value"] < alpha
         r["ci_low"] = r["estimate"] - z * r["se"]
         r["ci_high"] = r["estimate"] + z * r["se"]
     return {m: res[m] for m in methods}
+
+
+def _recurrent_methods(data: Mapping[str, Any], methods: Sequence[str]) -> dict[str, tuple[np.ndarray, ...]]:
+    """Log rate ratio, SE and convergence of each recurrent-episode method in each replicate."""
+    import warnings
+
+    import pandas as pd
+
+    from peerstudy.survival.recurrent import RecurrentData, fit_andersen_gill, fit_negative_binomial
+
+    if "episode_person" not in data:
+        raise ParameterError(f"methods {', '.join(methods)} need a scenario with recurrent episodes "
+                             "(recurrent.enabled: true)")
+    reps, n = data["time"].shape
+    out = {m: (np.full(reps, np.nan), np.full(reps, np.nan), np.zeros(reps, dtype=bool)) for m in methods}
+    ids = np.arange(1, n + 1)
+    for r in range(reps):
+        person = np.asarray(data["episode_person"][r], dtype=np.int64)
+        rd = RecurrentData(cohort=pd.DataFrame({"peer": data["peer"][r].astype(float)}), ids=ids,
+                           end=data["time"][r].astype(float), died=np.zeros(n, dtype=bool), person=person,
+                           time=np.asarray(data["episode_day"][r], dtype=float))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                if "andersen_gill" in methods or "andersen_gill_naive" in methods:
+                    fit = fit_andersen_gill(rd, covariates=["peer"])
+                    for m, se in (("andersen_gill", fit.robust_se[0]), ("andersen_gill_naive", fit.se[0])):
+                        if m in out:
+                            out[m][0][r], out[m][1][r], out[m][2][r] = fit.coef[0], se, True
+                if "negative_binomial" in methods:
+                    nb = fit_negative_binomial(rd, covariates=["peer"]).terms["peer"]
+                    out["negative_binomial"][0][r], out["negative_binomial"][1][r] = nb["coef"], nb["se"]
+                    out["negative_binomial"][2][r] = True
+            except Exception as exc:  # a replicate too small to fit: recorded as not converged
+                if not isinstance(exc, (ValueError, np.linalg.LinAlgError)):
+                    raise
+    return out
 
 
 def _run_chunk(spec: dict[str, Any], start: int, stop: int) -> dict[str, np.ndarray]:
@@ -277,7 +324,12 @@ def _truths(scenario: Scenario, methods: Sequence[str], tau: int) -> dict[str, f
     diffs = t["estimands"]["rmst_difference"]
     if "rmst" in methods and str(tau) not in diffs:
         raise ParameterError(f"tau must be one of the truth's horizons {sorted(int(h) for h in diffs)}; got {tau!r}")
-    return {m: (t["log_hazard_ratio"] if m in _HR_METHODS else diffs[str(tau)]) for m in methods}
+    if any(m in RECURRENT_METHODS for m in methods) and not scenario.recurrent.enabled:
+        raise ParameterError(f"methods {', '.join(m for m in methods if m in RECURRENT_METHODS)} need a scenario "
+                             "with recurrent episodes (recurrent.enabled: true)")
+    return {m: (t["log_hazard_ratio"] if m in _HR_METHODS else
+                math.log(scenario.recurrent.rate_ratio) if m in RECURRENT_METHODS else diffs[str(tau)])
+            for m in methods}
 
 
 def _analytic(scenario: Scenario, events_mean: float, alpha: float) -> dict[str, Any]:
@@ -435,9 +487,9 @@ def run_study(
     seed = _whole("seed", seed, 0)
     workers = _whole("workers", workers, 1)
     methods = tuple(methods)
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in METHODS + RECURRENT_METHODS]
     if unknown or not methods:
-        raise ParameterError(f"methods must be some of {', '.join(METHODS)}; got {list(methods)!r}")
+        raise ParameterError(f"methods must be some of {', '.join(METHODS + RECURRENT_METHODS)}; got {list(methods)!r}")
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
         raise ParameterError(f"alpha must be in (0, 1); got {alpha!r}")
     if scheduler is not None:

@@ -47,7 +47,8 @@ def simulate_replicates(scenario: Scenario, reps: Sequence[int], *, seed: int,
     -------
     dict
         ``time`` (whole days, float64), ``event`` (int64, 1 = dropout), ``peer`` (int64 0/1), ``site``
-        (int64 codes), and each covariate drawn (float64).
+        (int64 codes), and each covariate drawn (float64); with ``recurrent.enabled`` also ``episode_person``
+        and ``episode_day``, lists (one entry per replicate) of the episodes' person index and day.
     """
     unknown = [c for c in covariates if c not in COVARIATE_NAMES]
     if unknown:
@@ -57,4 +58,6 @@ def simulate_replicates(scenario: Scenario, reps: Sequence[int], *, seed: int,
     out = {name: stack[name].astype(np.float64) for name in COVARIATE_NAMES if name in stack}
     out.update(time=stack["time"], event=(stack["outcome"] == DROPOUT).astype(np.int64),
                peer=stack["peer"].astype(np.int64), site=stack["site"])
+    if "event_person" in stack:  # recurrent episodes: per replicate, (person index, day) of each
+        out["episode_person"], out["episode_day"] = stack["event_person"], stack["event_day"]
     return out

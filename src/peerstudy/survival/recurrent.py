@@ -230,20 +230,47 @@ def counting_process(data: RecurrentData, *, columns: Sequence[str] = ()) -> pd.
 
 # --------------------------------------------------------------------------------------------- MCF kernels
 @njit(cache=True)
-def _mcf_kernel(end, died, ev_person, ev_time, utimes, terminal):
-    """Nelson-Aalen MCF and, with ``terminal``, the Ghosh-Lin mean, with their robust variances.
+def _buckets(keys, size):
+    """Counting sort of ``keys`` (ints in ``0..size-1``): (offsets of length size + 1, positions by key)."""
+    offsets = np.zeros(size + 1, np.int64)
+    for k in keys:
+        offsets[k + 1] += 1
+    for k in range(size):
+        offsets[k + 1] += offsets[k]
+    fill = offsets[:-1].copy()
+    pos = np.empty(keys.shape[0], np.int64)
+    for q in range(keys.shape[0]):
+        pos[fill[keys[q]]] = q
+        fill[keys[q]] += 1
+    return offsets, pos
 
-    ``utimes`` are the sorted distinct times of events and deaths. Each person carries three martingale
-    integrals (P: events weighted by S(u-)/Y, Q: deaths / Y, R: deaths * mu(u) / Y); the running sums of
-    their squares and cross-products give ``var(t) = w' M w`` with ``w = (1, -mu(t), 1)`` at each time.
+
+@njit(cache=True)
+def _mcf_kernel(U, exit_k, death_k, ev_person, ev_k, terminal):
+    """Nelson-Aalen MCF and, with ``terminal``, the Ghosh-Lin mean, with their robust variances, at ``U`` jump times.
+
+    Person ``i`` is at risk at jumps ``0 .. exit_k[i] - 1`` and dies at jump ``death_k[i]`` (-1: does not); event
+    ``q`` of person ``ev_person[q]`` is at jump ``ev_k[q]``. Each person carries three martingale integrals
+    (P: events weighted by S(u-)/Y, Q: deaths / Y, R: deaths * mu(u) / Y) minus a common offset (the
+    compensators, updated lazily); the running sums of their squares and cross-products give
+    ``var(t) = w' M w`` with ``w = (1, -mu(t), 1)``. The unweighted P (the MCF's) is tracked alone.
+    Everything is bucketed by jump (counting sorts): linear in people and events.
     """
-    n = end.shape[0]
-    U = utimes.shape[0]
-    order = np.argsort(end)
-    c = np.zeros((n, 3))          # person's integrals minus the common offset (lazy update)
-    off = np.zeros(3)             # common offset: sum of compensator increments so far
-    S = np.zeros(3)               # sum over people at risk of their current integrals
-    M = np.zeros((3, 3))          # sum over everyone of c_i c_i'
+    n = exit_k.shape[0]
+    ex_off, ex_pos = _buckets(exit_k, U + 1)
+    ev_off, ev_pos = _buckets(ev_k, U)
+    dk = np.where(death_k >= 0, death_k, U)
+    d_off, d_pos = _buckets(dk, U + 1)
+    c = np.zeros((n, 3))
+    off = np.zeros(3)
+    S = np.zeros(3)
+    M = np.zeros((3, 3))
+    delta = np.zeros(3)
+    cur = np.zeros(3)
+    cn = np.zeros(n)
+    offn = 0.0
+    Sn = 0.0
+    Mn = 0.0
     na = np.zeros(U)
     na_var = np.zeros(U)
     mu = np.zeros(U)
@@ -251,45 +278,18 @@ def _mcf_kernel(end, died, ev_person, ev_time, utimes, terminal):
     at_risk = np.zeros(U, np.int64)
     n_ev = np.zeros(U, np.int64)
     Y = n
-    exit_ptr = 0
-    ev_order = np.argsort(ev_time, kind="mergesort")
-    e_ptr = 0
-    d_order = np.argsort(end, kind="mergesort")
-    d_ptr = 0
     surv = 1.0
     na_c = 0.0
     mu_c = 0.0
-    # the Nelson-Aalen variance uses its own P integral (unit weights): track it separately
-    cn = np.zeros(n)
-    offn = 0.0
-    Sn = 0.0
-    Mn = 0.0
-    cur = np.zeros(3)
     for k in range(U):
-        u = utimes[k]
-        while exit_ptr < n and end[order[exit_ptr]] < u:
-            i = order[exit_ptr]
+        for q in range(ex_off[k], ex_off[k + 1]):  # people whose follow-up ended before this jump
+            i = ex_pos[q]
             for a in range(3):
                 S[a] -= c[i, a] + off[a]
             Sn -= cn[i] + offn
             Y -= 1
-            exit_ptr += 1
-        # events at u
-        e0 = e_ptr
-        while e_ptr < ev_time.shape[0] and ev_time[ev_order[e_ptr]] == u:
-            e_ptr += 1
-        dN = e_ptr - e0
-        # deaths at u (ends before u were passed: censored people's ends are not jump times)
-        while d_ptr < n and end[d_order[d_ptr]] < u:
-            d_ptr += 1
-        d0 = d_ptr
-        while d_ptr < n and end[d_order[d_ptr]] == u:
-            d_ptr += 1
-        dD = 0
-        if terminal:
-            for q in range(d0, d_ptr):
-                if died[d_order[q]]:
-                    dD += 1
+        dN = ev_off[k + 1] - ev_off[k]
+        dD = d_off[k + 1] - d_off[k] if terminal else 0
         at_risk[k] = Y
         n_ev[k] = dN
         if Y == 0:
@@ -298,8 +298,10 @@ def _mcf_kernel(end, died, ev_person, ev_time, utimes, terminal):
         inv = 1.0 / Y
         na_c += dN * inv
         mu_c += surv * dN * inv
-        # common shifts for everyone at risk: -compensator increments
-        delta = np.array([-surv * dN * inv * inv, -dD * inv * inv, -mu_c * dD * inv * inv])
+        # every person at risk: minus the compensator increments
+        delta[0] = -surv * dN * inv * inv
+        delta[1] = -dD * inv * inv
+        delta[2] = -mu_c * dD * inv * inv
         deltan = -dN * inv * inv
         for a in range(3):
             for b in range(3):
@@ -310,37 +312,42 @@ def _mcf_kernel(end, died, ev_person, ev_time, utimes, terminal):
             off[a] += delta[a]
         Sn += Y * deltan
         offn += deltan
-        # person-specific jumps
-        for q in range(e0, e_ptr):
-            i = ev_person[ev_order[q]]
-            jump = surv * inv
-            for a in range(3):
-                cur[a] = c[i, a] + off[a]
-            M[0, 0] += 2.0 * cur[0] * jump + jump * jump
-            M[0, 1] += cur[1] * jump
-            M[1, 0] += cur[1] * jump
-            M[0, 2] += cur[2] * jump
-            M[2, 0] += cur[2] * jump
+        jump = surv * inv
+        for q in range(ev_off[k], ev_off[k + 1]):  # people with an event at this jump
+            i = ev_person[ev_pos[q]]
+            c0 = c[i, 0] + off[0]
+            M[0, 0] += 2.0 * c0 * jump + jump * jump
+            c1 = c[i, 1] + off[1]
+            c2 = c[i, 2] + off[2]
+            M[0, 1] += c1 * jump
+            M[1, 0] += c1 * jump
+            M[0, 2] += c2 * jump
+            M[2, 0] += c2 * jump
             c[i, 0] += jump
             S[0] += jump
-            cn_cur = cn[i] + offn
-            Mn += 2.0 * cn_cur * inv + inv * inv
+            Mn += 2.0 * (cn[i] + offn) * inv + inv * inv
             cn[i] += inv
             Sn += inv
         if dD > 0:
-            for q in range(d0, d_ptr):
-                i = d_order[q]
-                if not died[i]:
-                    continue
-                j = np.array([0.0, inv, mu_c * inv])
+            j1 = inv
+            j2 = mu_c * inv
+            for q in range(d_off[k], d_off[k + 1]):  # deaths at this jump (after its events)
+                i = d_pos[q]
                 for a in range(3):
                     cur[a] = c[i, a] + off[a]
-                for a in range(3):
-                    for b in range(3):
-                        M[a, b] += cur[a] * j[b] + j[a] * cur[b] + j[a] * j[b]
-                for a in range(3):
-                    c[i, a] += j[a]
-                    S[a] += j[a]
+                # jump vector (0, j1, j2)
+                M[1, 1] += 2.0 * cur[1] * j1 + j1 * j1
+                M[2, 2] += 2.0 * cur[2] * j2 + j2 * j2
+                M[1, 2] += cur[1] * j2 + j1 * cur[2] + j1 * j2
+                M[2, 1] += cur[2] * j1 + j2 * cur[1] + j1 * j2
+                M[0, 1] += cur[0] * j1
+                M[1, 0] += cur[0] * j1
+                M[0, 2] += cur[0] * j2
+                M[2, 0] += cur[0] * j2
+                c[i, 1] += j1
+                c[i, 2] += j2
+                S[1] += j1
+                S[2] += j2
             surv *= 1.0 - dD * inv
         na[k] = na_c
         na_var[k] = Mn
@@ -348,6 +355,33 @@ def _mcf_kernel(end, died, ev_person, ev_time, utimes, terminal):
         mu_var[k] = M[0, 0] + mu_c * mu_c * M[1, 1] + M[2, 2] - 2.0 * mu_c * M[0, 1] + 2.0 * M[0, 2] \
             - 2.0 * mu_c * M[1, 2]
     return na, na_var, mu, mu_var, at_risk, n_ev
+
+
+def _counter(jumps: np.ndarray, end: np.ndarray):
+    """``x -> number of jumps <= x`` (``searchsorted(jumps, x, "right")``), by table lookup for whole days."""
+    whole = len(jumps) and len(end) and np.all(jumps == np.floor(jumps)) and np.all(end == np.floor(end))
+    if whole and end.max() - jumps[0] < 1e6:
+        lo = int(jumps[0])
+        seen = np.zeros(int(max(end.max(), jumps[-1])) - lo + 2, np.int64)
+        seen[jumps.astype(np.int64) - lo + 1] = 1
+        table = np.cumsum(seen)                                # table[x - lo + 1] = jumps <= x
+
+        def count(x: np.ndarray) -> np.ndarray:
+            xi = x.astype(np.int64) - lo + 1
+            return np.where(xi > 0, table[np.clip(xi, 0, None)], 0)
+        return count
+    return lambda x: np.searchsorted(jumps, x, side="right")
+
+
+def _jump_times(t: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of ``t``: by counting for whole days (linear), else by sorting."""
+    if len(t) == 0:
+        return t
+    lo, hi = float(t.min()), float(t.max())
+    if hi - lo < 1e6 and np.all(t == np.floor(t)):
+        seen = np.bincount((t - lo).astype(np.int64))
+        return np.flatnonzero(seen).astype(float) + lo
+    return np.unique(t)
 
 
 # --------------------------------------------------------------------------------------------- MCF results
@@ -427,8 +461,14 @@ def _curves(data: RecurrentData, group: str | None, terminal: bool, conf_level: 
         ev = codes[data.person] == g
         person, t = local[data.person[ev]], data.time[ev]
         end, died = data.end[rows], data.died[rows]
-        jumps = np.unique(np.concatenate([t, end[died]])) if terminal else np.unique(t)
-        na, na_var, mu, mu_var, risk, nev = _mcf_kernel(end, died, person, t, jumps, terminal)
+        jumps = _jump_times(t)
+        if terminal and died.any():
+            jumps = np.union1d(jumps, _jump_times(end[died]))
+        count = _counter(jumps, end)
+        exit_k = count(end)                                   # at risk at the jumps <= end
+        death_k = np.where(died, exit_k - 1, -1) if terminal else np.full(len(end), -1)
+        na, na_var, mu, mu_var, risk, nev = _mcf_kernel(len(jumps), exit_k, death_k, person, count(t) - 1,
+                                                        terminal)
         keep = nev > 0
         est, var = (mu, mu_var) if terminal else (na, na_var)
         est, se = est[keep], np.sqrt(np.maximum(var[keep], 0.0))
