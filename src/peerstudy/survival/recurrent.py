@@ -699,8 +699,8 @@ def fit_negative_binomial(data: RecurrentData, *, covariates: Sequence[str] = ("
                           window: float | None = None) -> NegativeBinomialResult:
     """Negative binomial regression of each person's count in ``(0, min(T_i, window)]``, offset ``log`` of that.
 
-    Maximum likelihood of statsmodels' ``NegativeBinomial`` (NB2), started from the Poisson fit and
-    polished by Newton steps to a gradient below 1e-10, so it matches R's
+    Maximum likelihood of statsmodels' ``NegativeBinomial`` (NB2) by Newton steps from the Poisson fit
+    (BFGS first if that fails), to a gradient below 1e-6, so it matches R's
     ``glm.nb(count ~ covariates + offset(log(exposure)))``.
 
     Parameters
@@ -736,8 +736,10 @@ def fit_negative_binomial(data: RecurrentData, *, covariates: Sequence[str] = ("
     model = sm.NegativeBinomial(y, X, loglike_method="nb2", offset=offset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = model.fit(disp=0, maxiter=200, method="bfgs", gtol=1e-10)
-        fit = model.fit(start_params=fit.params, disp=0, maxiter=100, method="newton", tol=1e-12)
+        fit = model.fit(disp=0, maxiter=100, method="newton", tol=1e-12)
+        if not np.all(np.isfinite(fit.params)) or np.max(np.abs(model.score(fit.params))) > 1e-6:
+            fit = model.fit(disp=0, maxiter=200, method="bfgs", gtol=1e-10)   # Newton from the Poisson start failed
+            fit = model.fit(start_params=fit.params, disp=0, maxiter=100, method="newton", tol=1e-12)
     params = np.asarray(fit.params)
     grad = model.score(params)
     converged = bool(np.all(np.isfinite(params)) and np.max(np.abs(grad)) < 1e-6)
