@@ -341,6 +341,9 @@ FIELD_DOCS: dict[str, dict[str, FieldDoc]] = {
         "coaches": FieldDoc("", "a ``Coaches`` block",
                             "Coaches within sites: caseloads, a coach frailty and coach-client matching; off "
                             "unless ``coaches.enabled``."),
+        "recurrent": FieldDoc("", "a ``Recurrent`` block",
+                              "Recurrent episodes (relapses, overdoses) with a subject frailty and death as the "
+                              "terminal event; off unless ``recurrent.enabled``."),
     },
     "BinaryCovariate": {
         "prevalence": FieldDoc("proportion", P, "P(x = 1)."),
@@ -474,13 +477,31 @@ FIELD_DOCS: dict[str, dict[str, FieldDoc]] = {
                                        "Multiplies a matched client's dropout hazard (over the whole follow-up): the "
                                        "interaction of arm and match."),
     },
+    "Recurrent": {
+        "enabled": FieldDoc("", "true or false",
+                            "Simulate recurrent episodes (written as ``FILE.events.csv``: participant_id, day, kind).",
+                            ((True, True), (False, True), ("yes", False))),
+        "rate_per_year": FieldDoc("episodes per person-year", Range(0, 100, lo_open=True),
+                                  "Usual-care episode rate of a person with frailty 1 (a Poisson process)."),
+        "rate_ratio": FieldDoc("rate ratio", Range(0, 100, lo_open=True),
+                               "Episode rate ratio, peer against usual care, given the frailty."),
+        "effect_stops_day": FieldDoc("day", Range(1, 3653, integer=True, nullable=True),
+                                     "The peer effect on the episode rate stops after this day (e.g. the coaching "
+                                     "cap); null: never."),
+        "frailty_variance": FieldDoc("variance", Range(0, 10),
+                                     "Variance of the gamma subject frailty (mean 1) on the episode rate; 0 = none."),
+        "death_frailty": FieldDoc("power", Range(0, 3),
+                                  "The death hazard is ``death_rate * W ** death_frailty``: 0 = death independent "
+                                  "of the episode rate, 1 = proportional to it."),
+        "overdose_fraction": FieldDoc("proportion", P, "Share of episodes that are overdoses (the rest relapses)."),
+    },
 }
 
 #: Where each class sits in a scenario, for probing (dotted override prefix of one instance of it).
 _PROBE_PREFIX = {"Scenario": "", "Covariates": "covariates.", "BinaryCovariate": "covariates.homeless.",
                  "NumericCovariate": "covariates.age.", "CountCovariate": "covariates.prior_treatments.",
                  "Assignment": "assignment.", "Contacts": "contacts.", "Outcomes": "outcomes.",
-                 "MissingCovariates": "outcomes.missing.", "Coaches": "coaches."}
+                 "MissingCovariates": "outcomes.missing.", "Coaches": "coaches.", "Recurrent": "recurrent."}
 
 
 def _scenario_module():

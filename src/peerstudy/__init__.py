@@ -41,6 +41,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "simulate_cohort": ("peerstudy.simulation.cohort", "simulate_cohort"),
     "simulate_with_contacts": ("peerstudy.simulation.cohort", "simulate_with_contacts"),
     "simulate_with_visits": ("peerstudy.simulation.cohort", "simulate_with_visits"),
+    "simulate_with_events": ("peerstudy.simulation.cohort", "simulate_with_events"),
     "compute_truth": ("peerstudy.simulation.truth", "compute_truth"),
     # data
     "COVARIATES": ("peerstudy.data.schema", "COVARIATES"),
@@ -50,6 +51,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "load_mapping": ("peerstudy.data.programme.mapping", "load_mapping"),
     "read_export": ("peerstudy.data.programme.export", "read_export"),
     "validate_export": ("peerstudy.data.programme.export", "validate_export"),
+    "read_events": ("peerstudy.data.programme.events", "read_events"),
     "write_programme_examples": ("peerstudy.make_data", "write_programme_examples"),
     # survival
     "kaplan_meier": ("peerstudy.survival.km", "kaplan_meier"),
@@ -88,6 +90,15 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "barc_mixed_model": ("peerstudy.survival.outcomes", "barc_mixed_model"),
     "impute": ("peerstudy.survival.missing", "impute"),
     "pool_cox": ("peerstudy.survival.missing", "pool_cox"),
+    # recurrent events
+    "recurrent_data": ("peerstudy.survival.recurrent", "recurrent_data"),
+    "mean_cumulative_function": ("peerstudy.survival.recurrent", "mean_cumulative_function"),
+    "ghosh_lin": ("peerstudy.survival.recurrent", "ghosh_lin"),
+    "mcf_test": ("peerstudy.survival.recurrent", "mcf_test"),
+    "fit_andersen_gill": ("peerstudy.survival.recurrent", "fit_andersen_gill"),
+    "fit_pwp": ("peerstudy.survival.recurrent", "fit_pwp"),
+    "fit_negative_binomial": ("peerstudy.survival.recurrent", "fit_negative_binomial"),
+    "analyse_recurrent": ("peerstudy.survival.recurrent", "analyse_recurrent"),
     # design
     "power_survival": ("peerstudy.design.power", "power_survival"),
     "sample_size": ("peerstudy.design.power", "sample_size"),

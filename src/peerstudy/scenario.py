@@ -52,6 +52,7 @@ __all__ = [
     "Outcomes",
     "Coaches",
     "MATCH_BASES",
+    "Recurrent",
     "Scenario",
     "PRESETS",
     "list_presets",
@@ -437,6 +438,58 @@ class Coaches:
         if hr > 100:
             _fail(f"{name}.match_hazard_ratio", "in (0, 100]", self.match_hazard_ratio)
         object.__setattr__(self, "per_site", k)
+#: Kinds of simulated recurrent events (see :class:`Recurrent`).
+RECURRENT_KINDS: tuple[str, ...] = ("relapse", "overdose")
+
+
+@dataclass(frozen=True)
+class Recurrent:
+    """Recurrent episodes after enrolment (relapses, overdoses): a counting process with a subject frailty.
+
+    Person ``i`` has a frailty ``W_i``, gamma with mean 1 and variance ``frailty_variance`` (0 = none), drawn
+    independently of everything else in the cohort. Episodes form a Poisson process given ``W_i`` with rate
+    ``W_i * rate_per_year / 365.25 * rr(t)`` per day, where ``rr(t) = rate_ratio`` in the peer arm while
+    ``t <= effect_stops_day`` (always if ``None``; set it to ``contacts.cap_day`` for an effect that stops at
+    the coaching cap) and 1 otherwise. Each episode is an overdose with probability ``overdose_fraction``,
+    else a relapse; it is recorded on day ``ceil(t)``, at most one a day (the first of the day).
+
+    Death is the terminal event: the cohort's death hazard becomes ``death_rate * W_i ** death_frailty``
+    (``death_frailty = 0``: death independent of the episode rate; 1: proportional to it), and no episode
+    happens after death. Episodes are observed up to the end of the participant's observation in the
+    cohort (its ``time``), so dropout, loss to follow-up, incarceration and the end of follow-up censor them.
+    Nothing else in the cohort changes; with ``enabled: false`` (the default) nothing is drawn.
+    """
+
+    enabled: bool = False
+    rate_per_year: float = 2.0
+    rate_ratio: float = 0.80
+    effect_stops_day: int | None = None
+    frailty_variance: float = 0.5
+    death_frailty: float = 1.0
+    overdose_fraction: float = 0.3
+
+    def _validate(self, name: str = "recurrent") -> None:
+        if not isinstance(self.enabled, bool):
+            _fail(f"{name}.enabled", "true or false", self.enabled)
+        r = _number(f"{name}.rate_per_year", self.rate_per_year)
+        if not 0 < r <= 100:
+            _fail(f"{name}.rate_per_year", "in (0, 100] episodes per person-year", self.rate_per_year)
+        rr = _positive(f"{name}.rate_ratio", self.rate_ratio)
+        if rr > 100:
+            _fail(f"{name}.rate_ratio", "in (0, 100]", self.rate_ratio)
+        if self.effect_stops_day is not None:
+            v = _integer(f"{name}.effect_stops_day", self.effect_stops_day)
+            if not 1 <= v <= LIMITS["effect_stops_day"]:
+                _fail(f"{name}.effect_stops_day", f"a whole number from 1 to {LIMITS['effect_stops_day']:,} or null",
+                      self.effect_stops_day)
+            object.__setattr__(self, "effect_stops_day", v)
+        fv = _number(f"{name}.frailty_variance", self.frailty_variance)
+        if not 0 <= fv <= 10:
+            _fail(f"{name}.frailty_variance", "in [0, 10]", self.frailty_variance)
+        dp = _number(f"{name}.death_frailty", self.death_frailty)
+        if not 0 <= dp <= 3:
+            _fail(f"{name}.death_frailty", "in [0, 3] (the power of the frailty in the death hazard)", self.death_frailty)
+        _prob(f"{name}.overdose_fraction", self.overdose_fraction)
 
 
 @dataclass(frozen=True)
@@ -488,6 +541,8 @@ class Scenario:
     coaches : Coaches
         Coaches within sites (caseloads, coach frailty, coach-client matching); off unless
         ``coaches.enabled``.
+    recurrent : Recurrent
+        Recurrent episodes with a subject frailty and death as terminal event (off unless ``recurrent.enabled``).
     """
 
     name: str = "custom"
@@ -513,6 +568,7 @@ class Scenario:
     contacts: Contacts = field(default_factory=Contacts)
     outcomes: Outcomes = field(default_factory=Outcomes)
     coaches: Coaches = field(default_factory=Coaches)
+    recurrent: Recurrent = field(default_factory=Recurrent)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -535,6 +591,9 @@ class Scenario:
         if not isinstance(self.coaches, Coaches):
             _fail("coaches", "a Coaches object", self.coaches)
         self.coaches._validate()
+        if not isinstance(self.recurrent, Recurrent):
+            _fail("recurrent", "a Recurrent object", self.recurrent)
+        self.recurrent._validate()
         _prob("peer_fraction", self.peer_fraction, open_low=True, open_high=True)
         if self.allocation == "cluster":
             if sites < 2:
@@ -601,14 +660,16 @@ class Scenario:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON-ready).
 
-        The ``outcomes`` and ``coaches`` blocks are left out while they are at their defaults (off), so scenarios
-        without them read and write as they always have; :meth:`from_dict` fills them in again.
+        The ``outcomes``, ``coaches`` and ``recurrent`` blocks are left out while they are at their defaults (off),
+        so scenarios without them read and write as they always have; :meth:`from_dict` fills them in again.
         """
         out = dataclasses.asdict(self)
         if self.outcomes == Outcomes():
             del out["outcomes"]
         if self.coaches == Coaches():
             del out["coaches"]
+        if self.recurrent == Recurrent():
+            del out["recurrent"]
         return out
 
     @classmethod
@@ -618,14 +679,14 @@ class Scenario:
             raise ScenarioError(f"a scenario must be a mapping of field names to values; got {type(data).__name__}")
         data = dict(data)
         _reject_unknown(data, [f.name for f in fields(cls)], "")
-        for key in ("covariates", "assignment", "contacts", "outcomes", "coaches"):
+        for key in ("covariates", "assignment", "contacts", "outcomes", "coaches", "recurrent"):
             if key in data and data[key] is None:
                 raise ScenarioError(f"{key} must be a mapping of its fields (leave it out to keep the defaults); got null")
         cov = data.pop("covariates", None)
         if cov is not None:
             data["covariates"] = _covariates_from_dict(cov)
         for key, kind in (("assignment", Assignment), ("contacts", Contacts), ("outcomes", Outcomes),
-                          ("coaches", Coaches)):
+                          ("coaches", Coaches), ("recurrent", Recurrent)):
             block = data.pop(key, None)
             if block is None or isinstance(block, kind):
                 if block is not None:
@@ -764,7 +825,7 @@ def apply_overrides(scenario: Scenario, overrides: "Mapping[str, Any] | list[str
             except ScenarioError:
                 parsed[key] = raw  # not YAML: keep the text, the field's own check names what it must be
         overrides = parsed
-    data = dataclasses.asdict(scenario)  # every block, including default ones (outcomes, coaches)
+    data = dataclasses.asdict(scenario)  # every block, including default ones (outcomes, coaches, recurrent)
     for key, value in overrides.items():
         parts = key.split(".")
         node = data

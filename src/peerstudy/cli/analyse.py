@@ -18,6 +18,9 @@ in ``results.json`` and ``iptw_balance.csv``, ``iptw_km.csv``, ``iptw_cox.csv``.
 With ``--effect-modifier COL`` (e.g. ``coach_match``) it adds the arm's hazard ratio in each stratum of ``COL`` and
 the test of no interaction (:func:`peerstudy.survival.cox.modification.fit_effect_modification`) under
 ``"effect_modification"`` in ``results.json`` and ``effect_modification.csv``.
+With ``--events EVENTS.csv`` (``participant_id, day, kind``; follow-up ends at the cohort's ``time``, death
+where ``outcome`` is ``died``) it adds the recurrent-event analysis of
+:func:`peerstudy.survival.recurrent.analyse_recurrent` under ``"recurrent"`` and ``recurrent_*.csv``.
 """
 
 from __future__ import annotations
@@ -102,6 +105,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "flow suppressed as a whole, shares rounded or suppressed, km_curves.csv with only steps "
                         "of 11 or more dropouts and no per-day counts (default: on with --mapping, a programme "
                         "export; off for a cohort file, whose outputs are working files for its holder)")
+    p.add_argument("--events", default=None, metavar="EVENTS.csv",
+                   help="recurrent events (participant_id, day, kind): mean cumulative functions, Ghosh-Lin means "
+                        "with death as terminal event, Andersen-Gill, PWP and negative binomial models of the arm "
+                        "and --covariates; results under 'recurrent' in results.json")
+    p.add_argument("--events-mapping", default=None, metavar="MAP.yaml",
+                   help="with --events: which events column is which (peerstudy.data.programme.events)")
     return p
 
 
@@ -133,7 +142,8 @@ def _wanted(args: argparse.Namespace) -> list[str]:
     cols = [args.time, args.event, args.arm, args.strata, args.cluster, "site", args.ending,
             getattr(args, "frailty", None), getattr(args, "effect_modifier", None),
             *_csv_list(args.covariates),
-            *_csv_list(getattr(args, "propensity", "") or "")]
+            *_csv_list(getattr(args, "propensity", "") or ""),
+            *(("participant_id", "outcome", "enrolled_on") if getattr(args, "events", None) else ())]
     return [c for c in dict.fromkeys(cols) if c and c.lower() != "none"]
 
 
@@ -238,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
         adjusted = _adjusted(df, args, arm, propensity, horizons) if adjust not in (None, "iptw") else None
         frailty = _frailty(df, args, arm) if args.frailty else None
         modification = _modification(df, args, arm) if getattr(args, "effect_modifier", None) else None
+        recurrent = _recurrent(df, args, arm) if getattr(args, "events", None) else None
     import numpy as np
 
     with np.errstate(over="ignore"):  # exp of a separated coefficient is inf: shown as such, warned about above
@@ -252,6 +263,9 @@ def run(args: argparse.Namespace) -> int:
         payload["imputed"] = imputed
     if modification is not None:
         payload["effect_modification"] = modification.to_dict()
+    if recurrent is not None:
+        payload["recurrent"] = {**recurrent[0].to_dict(), "input": {"file": str(args.events),
+                                "mapping": args.events_mapping, "flow": recurrent[1].flow}}
     # every warning reaches the user: on stderr now, and in results.json's notes
     said = (list(res.notes) + (list(iptw.notes) if iptw is not None else [])
             + (list(adjusted.notes) if adjusted is not None else []))
@@ -262,6 +276,8 @@ def run(args: argparse.Namespace) -> int:
     if iptw is not None:
         payload["iptw"] = iptw_dict
         tables.update(iptw.tables())
+    if recurrent is not None:
+        tables.update(recurrent[0].tables())
     if modification is not None:
         import pandas as pd
 
@@ -271,6 +287,9 @@ def run(args: argparse.Namespace) -> int:
         payload[adjusted.method] = adjusted.to_dict()
         tables.update(adjusted.tables)
     private = args.private if args.private is not None else args.mapping is not None
+    if private and recurrent is not None:
+        raise ParameterError("--events outputs are not written under the privacy rules yet: run without them, or "
+                             "with --no-private on data you hold (and do not share those outputs)")
     if private:
         from peerstudy.present.privacy import private_analysis
 
@@ -310,6 +329,13 @@ def run(args: argparse.Namespace) -> int:
               f"the main analysis used the {res.n:,} complete cases; pooled results in results.json 'imputed'")
     if adjusted is not None:
         print(adjusted.summary)
+    if recurrent is not None:
+        rec = recurrent[0]
+        ag = rec.andersen_gill.to_dict()["terms"] if rec.andersen_gill is not None else {}
+        first = next(iter(ag), None)
+        said = (f"; Andersen-Gill {first} rate ratio {ag[first]['hr']:.3f} (95% CI {ag[first]['ci_lower']:.3f}-"
+                f"{ag[first]['ci_upper']:.3f}, robust SE)" if first else "")
+        print(f"recurrent events: {rec.events:,} events, {rec.deaths:,} deaths{said}")
     if frailty is not None:
         first = next(iter(frailty.terms))
         hr = frailty.terms[first]
@@ -336,6 +362,19 @@ def _modification(df, args: argparse.Namespace, arm: str | None):
     return fit_effect_modification(df, args.effect_modifier, arm=arm, covariates=_csv_list(args.covariates),
                                    time=args.time, event=args.event, cluster=None if frailty else args.cluster,
                                    frailty=frailty, distribution=args.frailty_distribution, ties=args.ties)
+
+
+def _recurrent(df, args: argparse.Namespace, arm: str | None):
+    """Recurrent-event analysis (survival.recurrent) of --events, read and checked by data.programme.events."""
+    from peerstudy.data.programme.events import read_events
+    from peerstudy.survival.recurrent import analyse_recurrent
+
+    ending = args.ending or ("outcome" if "outcome" in df.columns else None)
+    events = read_events(args.events, df, mapping=args.events_mapping,
+                         invalid_rows="exclude" if getattr(args, "exclude_invalid", False) else None)
+    res = analyse_recurrent(df, events.events, arm=arm, covariates=_csv_list(args.covariates), time=args.time,
+                            ending=ending, ties=args.ties)
+    return res, events
 
 
 def _frailty(df, args: argparse.Namespace, arm: str | None):

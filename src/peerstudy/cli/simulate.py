@@ -11,8 +11,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "simulate",
         help="simulate a cohort (CSV or Parquet) with its truth sidecar",
         description="Simulate a peer-support cohort. Writes FILE and, beside it, FILE.truth.json "
-        "(e.g. cohort.csv -> cohort.truth.json), and FILE.contacts.csv|parquet (the coach-contact log) "
-        "when the scenario has contacts.enabled.",
+        "(e.g. cohort.csv -> cohort.truth.json), FILE.contacts.csv|parquet (the coach-contact log) "
+        "when the scenario has contacts.enabled, and FILE.events.csv|parquet (recurrent episodes: participant_id, "
+        "day, kind) when it has recurrent.enabled.",
     )
     p.add_argument("--scenario", required=True, metavar="NAME_OR_YAML", help="preset name or scenario YAML file")
     p.add_argument("--n", type=int, default=None, help="number of participants (overrides the scenario)")
@@ -29,6 +30,10 @@ def truth_path(out: Path) -> Path:
 
 def contacts_path(out: Path) -> Path:
     return out.with_name(out.stem + ".contacts" + out.suffix)
+
+
+def events_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".events" + out.suffix)
 
 
 #: Peak memory per simulated participant (bytes, the frame plus the simulation's working arrays), for messages.
@@ -52,7 +57,7 @@ def _is_truth_file(path: Path) -> bool:
     return isinstance(data, dict) and {"seed", "n", "scenario"} <= set(data)
 
 
-def check_targets(out: Path, shown: str, contacts: bool) -> None:
+def check_targets(out: Path, shown: str, contacts: bool, events: bool = False) -> None:
     """Refuse, before any work, an ``--out`` whose files peerstudy may not write or replace.
 
     The cohort FILE is replaced only together with its truth sidecar (a cohort peerstudy made); a file without
@@ -72,6 +77,9 @@ def check_targets(out: Path, shown: str, contacts: bool) -> None:
     if contacts and contacts_path(out).is_dir():
         raise DataError(f"--out {shown!r}: its contacts file {str(contacts_path(out))!r} is an existing folder; "
                         "choose another name")
+    if events and events_path(out).is_dir():
+        raise DataError(f"--out {shown!r}: its events file {str(events_path(out))!r} is an existing folder; "
+                        "choose another name")
     others = [out.with_name(out.stem + sfx) for sfx in COHORT_SUFFIXES if sfx != out.suffix.lower()]
     others = [o for o in others if o.exists() and o.name != out.name]
     if others and tpath.exists():
@@ -88,6 +96,9 @@ def check_targets(out: Path, shown: str, contacts: bool) -> None:
                             "peerstudy never replaces your files: choose another name")
     if contacts and contacts_path(out).exists():
         raise DataError(f"--out {shown!r} would replace {str(contacts_path(out))!r}, which belongs to no cohort "
+                        "there; choose another name")
+    if events and events_path(out).exists():
+        raise DataError(f"--out {shown!r} would replace {str(events_path(out))!r}, which belongs to no cohort "
                         "there; choose another name")
 
 
@@ -145,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from peerstudy.scenario import LIMITS, apply_overrides, load_scenario
     from peerstudy.data.schema import write_cohort
     from peerstudy.simulation.cohort import (note_overrides, scenario_label, simulate_cohort, simulate_with_contacts,
-                                             truth_sidecar)
+                                             simulate_with_events, truth_sidecar)
 
     out = Path(args.out)
     if out.suffix.lower() not in COHORT_SUFFIXES:
@@ -163,14 +174,16 @@ def run(args: argparse.Namespace) -> int:
     if args.n is not None:
         scenario = scenario.replace(n=args.n)
     scenario = note_overrides(base, scenario)  # the description names what --set and --n changed
-    check_targets(out, args.out, scenario.contacts.enabled)
+    check_targets(out, args.out, scenario.contacts.enabled, scenario.recurrent.enabled)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (2**63))
-    log = None
+    log = episodes = None
     try:
         if scenario.contacts.enabled:
             df, log = simulate_with_contacts(scenario, rng=seed)
-        else:
+        elif not scenario.recurrent.enabled:
             df = simulate_cohort(scenario, rng=seed)
+        if scenario.recurrent.enabled:  # the same seed gives the same cohort, so the logs belong together
+            df, episodes = simulate_with_events(scenario, rng=seed)
     except MemoryError:
         raise DataError(f"not enough memory to simulate {scenario.n:,} participants (about "
                         f"{_gb(scenario.n * BYTES_PER_PARTICIPANT)}); lower --n") from None
@@ -186,13 +199,19 @@ def run(args: argparse.Namespace) -> int:
                 tmp_log = stack.enter_context(_temp_beside(cpath))
                 pairs.append((tmp_log, cpath))
                 write_table(log, tmp_log, suffix=out.suffix)
+            if episodes is not None:
+                tmp_events = stack.enter_context(_temp_beside(events_path(out)))
+                pairs.append((tmp_events, events_path(out)))
+                write_table(episodes, tmp_events, suffix=out.suffix)
             tmp_truth.write_text(dumps_json(sidecar), encoding="utf-8")
             write_cohort(df, tmp_out, metadata={"seed": str(seed), "scenario": scenario.name})
-            check_targets(out, args.out, log is not None)  # the folder may have changed meanwhile
+            check_targets(out, args.out, log is not None, episodes is not None)  # the folder may have changed
             commit_files(pairs)
     except OSError as exc:
         raise DataError(f"cannot write --out {args.out!r}: {exc.strerror or exc}") from None
     extra = f", {cpath} ({len(log):,} sessions)" if log is not None else ""
+    if episodes is not None:
+        extra += f", {events_path(out)} ({len(episodes):,} episodes)"
     print(f"wrote {out} ({len(df):,} participants of {scenario_label(scenario)}), {tpath}{extra}")
     return 0
 

@@ -24,7 +24,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--methods", default=None,
                    help="comma-separated methods (default: logrank,cox,cox_adjusted,cox_robust,rmst); also "
                         "cox_stratified, cox_robust_small_sample, frailty, permutation and primary (the design's "
-                        "primary analysis), fitted replicate by replicate")
+                        "primary analysis), fitted replicate by replicate; with recurrent.enabled also andersen_gill, "
+                        "andersen_gill_naive and negative_binomial")
     p.add_argument("--tau", type=int, default=None, help="RMST horizon in days (default: follow-up)")
     p.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level")
     where = p.add_mutually_exclusive_group()

@@ -49,6 +49,8 @@ def simulate_replicates(scenario: Scenario, reps: Sequence[int], *, seed: int,
         ``time`` (whole days, float64), ``event`` (int64, 1 = dropout), ``peer`` (int64 0/1), ``site``
         (int64 codes), and each covariate drawn (float64); with ``coaches.enabled`` also ``coach`` (int64 codes,
         -1 = no coach, as in usual care) and ``coach_match`` (int8 1/0, -1 = no coach).
+        (int64 codes), and each covariate drawn (float64); with ``recurrent.enabled`` also ``episode_person``
+        and ``episode_day``, lists (one entry per replicate) of the episodes' person index and day.
     """
     unknown = [c for c in covariates if c not in COVARIATE_NAMES]
     if unknown:
@@ -60,4 +62,6 @@ def simulate_replicates(scenario: Scenario, reps: Sequence[int], *, seed: int,
                peer=stack["peer"].astype(np.int64), site=stack["site"])
     if "coach" in stack:
         out.update(coach=stack["coach"], coach_match=stack["coach_match"])
+    if "event_person" in stack:  # recurrent episodes: per replicate, (person index, day) of each
+        out["episode_person"], out["episode_day"] = stack["event_person"], stack["event_day"]
     return out

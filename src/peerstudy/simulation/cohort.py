@@ -41,15 +41,19 @@ Each cohort takes all its randomness from one generator ``rng`` (normalised with
    sequence do not depend on how many draws their parent made, so these streams never change each other's
    draws or the blocks'; a scenario without coaches draws exactly what it drew before coaches existed.
 
+With ``recurrent.enabled`` a fourth child ``rng.spawn(4)[3]`` draws the subject frailty (which the death hazard
+shares) and the episode log (:mod:`peerstudy.simulation.events`); children 0 to 2 are as before.
+
 Adding a feature must not change the other streams' draws: a new person-level quantity appends a row at
 the end of the person block; anything else (site-level quantities, draws of variable count) takes a new
-spawned child (``rng.spawn(4)`` keeps children 0 to 2 as they are).
+spawned child (``rng.spawn(5)`` keeps children 0 to 3 as they are).
 
 The truth (:mod:`peerstudy.simulation.truth`) travels with every cohort in ``df.attrs["truth"]``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from typing import Any, Mapping, Sequence
@@ -68,9 +72,10 @@ from peerstudy.simulation.hazards import (COVARIATE_NAMES, NO_COACH, arm_cumulat
                                           invert_arm_hazard, invert_cdf, invert_pieces, unit_exponential)
 from peerstudy.simulation.truth import compute_truth, net_survival_given_sites, weibull_scale
 from peerstudy.simulation.visits import outcomes_truth, simulate_visits
+from peerstudy.simulation.events import EVENT_KINDS, death_multiplier, draw_frailty, episode_log
 
 __all__ = ["simulate_cohort", "simulate_arrays", "simulate_stack", "simulate_with_contacts", "simulate_with_visits",
-           "LINKAGE_ENDINGS", "truth_sidecar",
+           "simulate_with_events", "LINKAGE_ENDINGS", "truth_sidecar",
            "note_overrides", "scenario_label", "CONTACT_TYPES", "PERSON_ROWS", "SITE_ROWS"]
 
 CONTACT_TYPES: tuple[str, ...] = ("face_to_face", "phone")
@@ -85,6 +90,7 @@ PERSON_ROWS: tuple[str, ...] = ("allocation", "site", "dropout", "lost_to_follow
 SITE_ROWS: tuple[str, ...] = ("cluster_allocation", "frailty")
 _ALLOCATION_ROW, _SITE_ROW, _DROPOUT_ROW, _ENDING_ROW, _COV0 = (PERSON_ROWS.index(r) for r in (
     "allocation", "site", "dropout", "lost_to_follow_up", COVARIATE_NAMES[0]))
+_DIED_ROW = PERSON_ROWS.index("died")
 _CLUSTER_ROW, _FRAILTY_ROW = (SITE_ROWS.index(r) for r in ("cluster_allocation", "frailty"))
 _ALLOCATION = {"individual": 0, "cluster": 1, "observational": 2}
 assert OUTCOMES[DROPOUT] == "dropout" and OUTCOMES[LOST] == "lost_to_follow_up"
@@ -164,10 +170,14 @@ def _people_kernel(u, site_u, frailty, allocation, k_peer, intercept, gamma, val
 
 
 @njit(cache=True)
-def _endings_kernel(u, t_drop, rates, follow, time, outcome):
-    """The first ending (dropout, loss, incarceration, death, else retained at ``follow`` days), in whole days."""
+def _endings_kernel(u, t_drop, rates, death_mult, follow, time, outcome):
+    """The first ending (dropout, loss, incarceration, death, else retained at ``follow`` days), in whole days.
+
+    ``death_mult[r, q]`` multiplies the death hazard (a subject frailty shared with recurrent episodes; 1 otherwise).
+    """
     reps, _, n = u.shape
     codes = (LOST, INCARCERATED, DIED)
+    rate = np.empty(3)
     for r in range(reps):
         for q in range(n):
             first = follow
@@ -175,11 +185,12 @@ def _endings_kernel(u, t_drop, rates, follow, time, outcome):
             if t_drop[r, q] < first:
                 first = t_drop[r, q]
                 code = DROPOUT
+            rate[0], rate[1], rate[2] = rates[0], rates[1], rates[2] * death_mult[r, q]
             for j in range(3):
                 uj = u[r, _ENDING_ROW + j, q]
                 # -log(1 - u) >= u, so when u >= rate * first the ending comes after ``first``: skip the logarithm
-                if uj < rates[j] * first * (1.0 + 1e-9):
-                    t = exponential_time(unit_exponential(uj), rates[j])
+                if uj < rate[j] * first * (1.0 + 1e-9):
+                    t = exponential_time(unit_exponential(uj), rate[j])
                     if t < first:
                         first = t
                         code = codes[j]
@@ -209,6 +220,8 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
     full : bool
         Also draw enrolment days and the coach-contact log (``contacts.enabled``); returned as lists, one
         entry per cohort, under ``enrol_day``, ``contact_person``, ``contact_day`` and ``contact_phone``.
+        With ``recurrent.enabled`` the episode log is always drawn (lists ``event_person``, ``event_day``,
+        ``event_overdose``; :mod:`peerstudy.simulation.events`).
 
     Returns
     -------
@@ -256,7 +269,10 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
                    need, betas, centres, h0_start, cum_start, mult, m, scale, shape, h_follow,
                    effect or coaches.enabled, site, peer, X, target, t_drop)
 
-    children = [g.spawn(3) for g in rngs] if (full or effect or coaches.enabled) else []
+    recurrent = scenario.recurrent.enabled
+    # spawned children: 0 enrolment, 1 contact sessions, 2 coaches, 3 recurrent episodes (spawning more keeps the
+    # first ones as they were)
+    children = [g.spawn(4 if recurrent else 3) for g in rngs] if (full or effect or coaches.enabled or recurrent) else []
     coach = match = None
     if coaches.enabled:
         coach, match = _with_coaches(scenario, [c[2] for c in children], site, peer, target, t_drop, h_follow[1],
@@ -273,9 +289,13 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
                                                      scale, shape)
             sessions.append((idx, offsets, days))
 
+    # recurrent episodes: a subject frailty (child 3) that the death hazard shares
+    subject_frailty = [draw_frailty(n, scenario.recurrent, rng=c[3]) for c in children] if recurrent else []
+    death_mult = (np.stack([death_multiplier(f, scenario.recurrent) for f in subject_frailty]) if recurrent
+                  else np.ones((reps, n)))
     time = np.empty((reps, n))
     outcome = np.empty((reps, n), dtype=np.int8)
-    _endings_kernel(u, t_drop, ending_hazards(scenario), follow, time, outcome)
+    _endings_kernel(u, t_drop, ending_hazards(scenario), death_mult, follow, time, outcome)
 
     out: dict[str, Any] = {name: X[:, j, :] for j, name in enumerate(COVARIATE_NAMES) if need[j]}
     out.update(site=site, peer=peer, time=time, outcome=outcome)
@@ -289,6 +309,11 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
                     for r, (idx, offsets, days) in enumerate(sessions)]
             for j, key in enumerate(("contact_person", "contact_day", "contact_phone")):
                 out[key] = [log[j] for log in logs]
+    if recurrent:
+        logs = [episode_log(scenario, peer[r], subject_frailty[r], time[r], u[r, _DIED_ROW], rng=children[r][3])
+                for r in range(reps)]
+        for j, key in enumerate(("event_person", "event_day", "event_overdose")):
+            out[key] = [log[j] for log in logs]
     return out
 
 
@@ -496,6 +521,40 @@ def simulate_with_visits(scenario: "Scenario | str", *, rng: Any = None,
     return cohort, visits
 
 
+def simulate_with_events(scenario: "Scenario | str", *, rng: Any = None,
+                         n: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate a cohort and its recurrent-episode log (scenario ``recurrent.enabled`` must be true).
+
+    Returns
+    -------
+    (cohort, events) : tuple of pandas.DataFrame
+        ``cohort`` as :func:`simulate_cohort` (same draws for the same seed); ``events`` has one row per
+        episode: ``participant_id``, ``day`` (whole day >= 1, at most the participant's ``time``; at most one
+        a day) and ``kind`` (``relapse`` / ``overdose``), sorted by participant and day
+        (:mod:`peerstudy.simulation.events`). The truth in ``cohort.attrs["truth"]["recurrent"]``.
+
+    Examples
+    --------
+    >>> from peerstudy.scenario import preset
+    >>> s = preset("outpatient_default")
+    >>> s = s.replace(recurrent=s.recurrent.__class__(enabled=True))
+    >>> cohort, events = simulate_with_events(s, rng=1, n=300)
+    >>> list(events.columns)
+    ['participant_id', 'day', 'kind']
+    """
+    scenario = load_scenario(scenario)
+    if not scenario.recurrent.enabled:
+        raise ScenarioError(f"recurrent.enabled must be true to simulate recurrent episodes; got false "
+                            f"(scenario {scenario.name!r})")
+    cohort, a = _cohort_frame(scenario, rng=rng, n=n)
+    events = pd.DataFrame({
+        "participant_id": a["event_person"].astype(np.int64) + 1,
+        "day": a["event_day"].astype(np.int64),
+        "kind": pd.Categorical.from_codes(a["event_overdose"].astype(np.int8), categories=list(EVENT_KINDS)),
+    })
+    return cohort, events
+
+
 def truth_sidecar(scenario: Scenario, *, seed: Any, n: int | None = None,
                   cohort: pd.DataFrame | None = None) -> dict[str, Any]:
     """The ``FILE.truth.json`` document: seed, n, resolved scenario, hazard ratio and estimands.
@@ -507,7 +566,8 @@ def truth_sidecar(scenario: Scenario, *, seed: Any, n: int | None = None,
     truth = compute_truth(scenario).to_dict()
     if cohort is not None and "net_survival_given_sites" in cohort.attrs.get("truth", {}).get("estimands", {}):
         truth["estimands"]["net_survival_given_sites"] = cohort.attrs["truth"]["estimands"]["net_survival_given_sites"]
-    return {
+    extra = {"recurrent": truth["recurrent"]} if "recurrent" in truth else {}
+    return {**extra,
         "seed": seed,
         "n": scenario.n,
         "scenario": scenario.to_dict(),
@@ -576,7 +636,7 @@ def note_overrides(base: Scenario, scenario: Scenario) -> Scenario:
         The scenario actually run.
     """
     head, noted = _noted_fields(base.description)
-    old, new = _flatten(base.to_dict()), _flatten(scenario.to_dict())
+    old, new = (_flatten({**s.to_dict(), "recurrent": dataclasses.asdict(s.recurrent)}) for s in (base, scenario))
     changed = [k for k in new if k not in ("name", "description") and new[k] != old.get(k)]
     fields = list(dict.fromkeys([*noted, *changed]))
     fields = [f for f in fields if f in new]

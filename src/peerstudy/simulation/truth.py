@@ -44,6 +44,7 @@ from scipy import optimize
 from scipy.special import gammaincinv, roots_genlaguerre
 
 from peerstudy.scenario import Assignment, Coaches, Scenario
+from peerstudy.simulation.events import death_survival, recurrent_truth
 from peerstudy.simulation.contacts import contact_horizon, draw_sessions, mean_survival_with_windows
 from peerstudy.simulation.hazards import (COVARIATE_NAMES, arm_cumulative_hazard as _arm_hazard, arm_pieces,
                                           covariate_coefficients, covariate_pmf, cumulative_baseline)
@@ -234,12 +235,15 @@ class Truth:
     contact: dict | None = None
     coach: dict | None = None
     log_hazard_ratios: dict | None = None
+    recurrent: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         rmst_diff = {h: v["peer"] - v["usual_care"] for h, v in self.rmst.items()}
         extra = {"contact": self.contact} if self.contact else {}
         if self.coach:
             extra["coach"] = self.coach
+        if self.recurrent:
+            extra["recurrent"] = self.recurrent
         return {**extra,
             "hazard_ratio": self.hazard_ratio,
             "log_hazard_ratio": math.log(self.hazard_ratio),
@@ -386,6 +390,11 @@ def _compute_truth(scenario: Scenario) -> Truth:
     net, rmst = {}, {}
     cif: dict[str, dict] = {e: {} for e in ENDINGS}
     disc = np.exp(-lam_c * grid)
+    death = death_survival(grid, scenario)  # death sharing the recurrent-episode frailty: not exponential
+    if death is not None:
+        disc = np.exp(-lam_inc * grid) * death[0]
+        dens_death = np.exp(-lam_inc * grid) * death[1]
+        dens_other = lam_inc * disc + dens_death
     for arm in ARMS:
         S = _marginal_survival(grid, scenario, arm == "peer")
         net[arm] = {str(h): float(S[day_index[h]]) for h in horizons}
@@ -396,6 +405,15 @@ def _compute_truth(scenario: Scenario) -> Truth:
         # CIF_k(t) = lam_k * int_0^t e^{-lc u} S(u) du
         int_s = _cumtrapz(disc * S, grid)
         int_f = _cumtrapz(disc * (1 - S), grid)
+        if death is not None:
+            int_f = _cumtrapz(dens_other * (1 - S), grid)
+            int_d = _cumtrapz(dens_death * S, grid)
+            for h in horizons:
+                i = day_index[h]
+                cif["dropout"].setdefault(arm, {})[str(h)] = float(disc[i] * (1 - S[i]) + int_f[i])
+                cif["incarcerated"].setdefault(arm, {})[str(h)] = float(lam_inc * int_s[i])
+                cif["died"].setdefault(arm, {})[str(h)] = float(int_d[i])
+            continue
         for h in horizons:
             i = day_index[h]
             cif["dropout"][arm] = cif["dropout"].get(arm, {})
@@ -413,6 +431,7 @@ def _compute_truth(scenario: Scenario) -> Truth:
         horizons=horizons,
         contact=_contact_truth(scenario),
         coach=_coach_truth(scenario, grid, day_index, horizons),
+        recurrent=recurrent_truth(scenario),
     )
 
 

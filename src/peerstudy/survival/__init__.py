@@ -6,6 +6,8 @@ Fine-Gray, Weibull AFT), :mod:`.parametric` (AFT families: Weibull, log-normal, 
 :mod:`.observational` (weighting, IPTW, time-varying exposure), :mod:`.permutation` (randomisation tests),
 :mod:`.outcomes` (linkage, 6-month outcomes, follow-up rates, BARC-10 mixed model), :mod:`.missing` (multiple
 imputation and Rubin's rules), :mod:`.fast` (batched fits for
+:mod:`.observational` (weighting, IPTW, time-varying exposure), :mod:`.recurrent` (recurrent events),
+:mod:`.permutation` (randomisation tests), :mod:`.fast` (batched fits for
 simulation studies) and :mod:`.analyse` (the ``results.json`` orchestrator). Input checks shared by all
 estimators are in :mod:`._validate`, display helpers in :mod:`._display`.
 
@@ -57,6 +59,19 @@ _EXPORTS: dict[str, str] = {
     "fit_weibull_aft": "cox",
     "FrailtyCoxResult": "cox",
     "fit_frailty_cox": "cox",
+    "RecurrentData": "recurrent",
+    "RecurrentResults": "recurrent",
+    "MCFResult": "recurrent",
+    "recurrent_data": "recurrent",
+    "counting_process": "recurrent",
+    "mean_cumulative_function": "recurrent",
+    "ghosh_lin": "recurrent",
+    "mcf_test": "recurrent",
+    "fit_andersen_gill": "recurrent",
+    "fit_marginal_rate": "recurrent",
+    "fit_pwp": "recurrent",
+    "fit_negative_binomial": "recurrent",
+    "analyse_recurrent": "recurrent",
     "PermutationResult": "permutation",
     "permutation_test": "permutation",
     "permutation_allocations": "permutation",
