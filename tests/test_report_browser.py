@@ -1,8 +1,9 @@
 """Open built reports in headless Debian chromium: every page loads, every figure renders with its alt text,
 nothing overlaps its neighbour, no raw output reaches the page, and the PDF is whole.
 
-Builds the default report (every notebook, on small sizes) with ``--format html,figures,pdf`` and the
-ed_bridge report (the notebooks that describe and analyse a cohort), then uses playwright (python) driving
+Builds the default report (every notebook, on small sizes) with ``--format html,figures,pdf``, the
+ed_bridge report (the notebooks that describe and analyse a cohort) and a private report of the bundled programme
+export, then uses playwright (python) driving
 /usr/bin/chromium. Screenshots are saved beside each report (under the pytest tmp dir).
 """
 
@@ -52,6 +53,17 @@ def ed_bridge_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("browser") / "ed_bridge"
     return run_report(scenario="ed_bridge", parameters={"n": "300", "seed": "11"}, out=out,
                       only=["01", "02", "03"], progress=False)
+
+
+@pytest.fixture(scope="module")
+def private_report(tmp_path_factory):
+    """A report of programme data (the bundled messy export): private, audited before it is written."""
+    from peerstudy.report import run_report
+
+    root = Path(__file__).resolve().parents[1] / "data" / "synthetic"
+    out = tmp_path_factory.mktemp("browser") / "private"
+    return run_report(data=str(root / "messy_export.csv"), mapping=str(root / "messy_export.mapping.yaml"), out=out,
+                      progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +121,7 @@ def _check_page(page, href: str, shots: Path) -> None:
     page.screenshot(path=str(shots / href.replace(".html", ".png")), full_page=True)
 
 
-@pytest.mark.parametrize("which", ["default_report", "ed_bridge_report"])
+@pytest.mark.parametrize("which", ["default_report", "ed_bridge_report", "private_report"])
 def test_every_page_renders_its_figures_cleanly(which, request, browser):
     built = request.getfixturevalue(which)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
