@@ -167,7 +167,8 @@ def test_pdf_and_single_file_hold_the_whole_report(default_report, browser):
     page.goto(single.as_uri())
     sections = page.locator(".ps-page").count()
     assert sections == len(default_report.manifest["notebooks"])
-    assert page.eval_on_selector_all("a[href^='http'], script[src]", "els => els.length") == 0  # self-contained
+    # self-contained: no script or resource loaded from elsewhere (links to cited sources are fine)
+    assert page.eval_on_selector_all("script[src], link[href^='http'], img[src^='http']", "els => els.length") == 0
     images = page.eval_on_selector_all("img", _FIGURES)
     assert images and all(c and w > 0 for c, w, *_ in images)
     # the same file printed here gives the same pages: the PDF is complete; each page of the report starts a page
