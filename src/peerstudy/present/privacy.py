@@ -694,6 +694,35 @@ def curve_share(curve: Any, day: float, value: float, *, suppress: bool = True, 
     return round(float(value), digits)
 
 
+def _whole_count(v: Any) -> int | None:
+    """A count as written in a document (an integer, an integral float, or digits with thousands commas)."""
+    if isinstance(v, (bool, np.bool_)):
+        return None
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return int(v)
+    if isinstance(v, str) and v.replace(",", "").isdigit():
+        return int(v.replace(",", ""))
+    return None
+
+
+def _hide_complements(node: Any, threshold: int) -> Any:
+    """A group's count of people beside a count of its events gives the rest away (21 people, 11 dropouts: 10
+    without): where that difference is 1 to ``threshold - 1`` the event count becomes "suppressed"."""
+    if isinstance(node, Mapping):
+        out = {k: _hide_complements(v, threshold) for k, v in node.items()}
+        n = _whole_count(out.get("n"))
+        for key in ("observed", "events", "dropouts"):
+            v = _whole_count(out.get(key))
+            if n is not None and v is not None and 1 <= n - v < threshold:
+                out[key] = COMPLEMENT_LABEL
+        return out
+    if isinstance(node, list):
+        return [_hide_complements(v, threshold) for v in node]
+    return node
+
+
 def private_analysis(payload: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], result: Any, df: pd.DataFrame,
                      *, threshold: int = THRESHOLD) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """``peerstudy analyse --private``: its ``results.json`` and CSV tables under the rules of a report.
@@ -709,6 +738,7 @@ def private_analysis(payload: Mapping[str, Any], tables: Mapping[str, pd.DataFra
     doc = dict(payload)
     flow = doc.pop("flow", None)
     doc = private_document(doc, n=int(len(df)), threshold=threshold)
+    doc = _hide_complements(doc, threshold)
     if flow is not None:
         arms = df["arm"].astype(str).value_counts().to_dict() if "arm" in df.columns else None
         doc["flow"] = suppress_flow(flow, arms, threshold=threshold)
