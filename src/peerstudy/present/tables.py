@@ -15,7 +15,7 @@ import pandas as pd
 
 from peerstudy.exceptions import DataError
 from peerstudy.present.privacy import (COMPLEMENT_LABEL, THRESHOLD, curve_share, format_count, hidden_label,
-                                       share_allowed, suppress_table, suppressed_label, suppression_kinds, suppression_mask)
+                                       share_allowed, suppress_table, suppressed_label, suppression_kinds)
 from peerstudy.present.wording import (ENDING_NOUNS, current_design, fine_gray_sentence, format_p, retention_sentence,
                                        rmst_sentence)
 

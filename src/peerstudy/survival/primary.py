@@ -35,6 +35,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from peerstudy.exceptions import AnalysisError, ParameterError
 from peerstudy.survival._validate import check_choice, group_codes, require_columns, show
@@ -274,8 +275,6 @@ def _by_coach(df: pd.DataFrame, design: StudyDesign, *, time: str, event: str, a
     term = _arm_term(fit)
     label = f"Cox model{adjusted} with SEs robust to clustering by coach"
     if few:   # the coach sandwich rests on the few coaches: Mancl-DeRouen, t on (coaches - 1) df
-        from scipy import stats
-
         dfree = max(n_coaches - 1, 1)
         crit = float(stats.t.ppf(0.975, dfree))
         se = float(fit.robust_se[0])

@@ -39,10 +39,9 @@ import numpy as np
 import pandas as pd
 
 from peerstudy.exceptions import AnalysisError, ParameterError, PeerstudyWarning
-from peerstudy.survival._validate import (as_list, check_choice, check_conf_level, check_horizons, check_number,
-                                          require_frame, time_event)
+from peerstudy.survival._validate import (as_list, require_frame, time_event)
 from peerstudy.survival.observational._coxfit import CoxModel, fit_cox_model, refit_beta
-from peerstudy.survival.observational.gformula import (N_BOOT, SE_METHODS, AdjustedRisk, _arm_design, _resolve_seed,
+from peerstudy.survival.observational.gformula import (N_BOOT, AdjustedRisk, _arm_design, _check_options, _resolve_seed,
                                                        assemble)
 from peerstudy.survival.observational.weighting import fit_propensity
 
@@ -201,15 +200,9 @@ def aipw_survival(df: pd.DataFrame, *, covariates: Sequence[str], propensity: Se
     censoring = covariates if censoring is None else as_list(censoring)
     if not propensity:
         raise ParameterError("propensity is empty: name at least one propensity covariate")
-    check_choice(se, SE_METHODS, name="se")
-    hz = check_horizons(horizons)
-    (tau,) = check_horizons([max(hz) if tau is None else tau], name="tau")
-    conf_level = check_conf_level(conf_level)
-    if se == "bootstrap":
-        n_boot = check_number(n_boot, name="n_boot", minimum=20, whole=True)
+    hz, tau, conf_level, n_boot = _check_options(df, se=se, horizons=horizons, tau=tau, conf_level=conf_level,
+                                                 n_boot=n_boot, time=time, event=event)
     T, e = time_event(df, time, event)
-    if tau > float(T.max()):
-        raise ParameterError(f"tau must be within the follow-up (last time {float(T.max()):g} days); got {tau:g}")
     out, labels = _arm_design(df, treatment, covariates, time, event, ties)
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:

@@ -181,6 +181,22 @@ class AdjustedRisk:
                             f"SE by {self.se_method})"))
 
 
+def _check_options(df: pd.DataFrame, *, se: str, horizons: Iterable[float], tau: float | None, conf_level: float,
+                   n_boot: int, time: str, event: str) -> tuple[tuple[float, ...], float, float, int]:
+    """The options shared by the g-formula and AIPW: horizons, ``tau`` (default the last horizon, within the
+    follow-up), ``conf_level`` and, for the bootstrap, ``n_boot`` (>= 20); each error names the value."""
+    check_choice(se, SE_METHODS, name="se")
+    hz = check_horizons(horizons)
+    (tau,) = check_horizons([max(hz) if tau is None else tau], name="tau")
+    conf_level = check_conf_level(conf_level)
+    if se == "bootstrap":
+        n_boot = check_number(n_boot, name="n_boot", minimum=20, whole=True)
+    t, _ = time_event(df, time, event)
+    if tau > float(t.max()):
+        raise ParameterError(f"tau must be within the follow-up (last time {float(t.max()):g} days); got {tau:g}")
+    return hz, tau, conf_level, n_boot
+
+
 def _arm_design(df: pd.DataFrame, treatment: str, covariates: Sequence[str], time: str, event: str,
                 ties: str) -> tuple[CoxModel, tuple[str, str]]:
     _, labels = group_codes(df, treatment, role="treatment")
@@ -298,15 +314,8 @@ def gformula_survival(df: pd.DataFrame, *, covariates: Sequence[str], treatment:
     """
     require_frame(df)
     covariates = as_list(covariates)
-    check_choice(se, SE_METHODS, name="se")
-    hz = check_horizons(horizons)
-    (tau,) = check_horizons([max(hz) if tau is None else tau], name="tau")
-    conf_level = check_conf_level(conf_level)
-    if se == "bootstrap":
-        n_boot = check_number(n_boot, name="n_boot", minimum=20, whole=True)
-    t, _ = time_event(df, time, event)
-    if tau > float(t.max()):
-        raise ParameterError(f"tau must be within the follow-up (last time {float(t.max()):g} days); got {tau:g}")
+    hz, tau, conf_level, n_boot = _check_options(df, se=se, horizons=horizons, tau=tau, conf_level=conf_level,
+                                                 n_boot=n_boot, time=time, event=event)
     model, labels = _arm_design(df, treatment, covariates, time, event, ties)
     pts, at, widths = _grid(model, hz, tau)
     t0 = float(min(pts[0], tau)) if len(pts) else tau
