@@ -311,24 +311,35 @@ def _number(text: str) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _decimals(text: str) -> int | None:
+    """The decimals a plain number was written with ("9.30" -> 2, "12" -> 0); None in scientific notation."""
+    t = text.replace(",", "").lstrip("+-")
+    if "e" in t.lower():
+        return None
+    return len(t.split(".", 1)[1]) if "." in t else 0
+
+
 def format_column(cells: "list[str]", header: str = "", *, numbers: bool = True) -> "list[str]":
     """The cells of one table column as people read them.
 
     Missing values become a dash, True/False yes/no, codes their labels, p-values "<0.001"; numbers get one number
-    of decimals by size (3 below 10, 2 below 100, else 1) and whole columns thousands separators, never "20000.0".
-    With ``numbers=False`` (a table whose author formatted it) numbers are left as they are.
+    of decimals by size (3 below 10, 2 below 100, else 1), never more than they came with, and whole columns
+    thousands separators, never "20000.0". With ``numbers=False`` (a table whose author formatted it) numbers are
+    left as they are.
 
     >>> format_column(["0.000015", "0.2", "nan"], "p")
     ['<0.001', '0.20', '–']
     >>> format_column(["20000.0", "1500.0"]), format_column(["0.123456", "12.5"]), format_column(["True", "peer"])
-    (['20,000', '1,500'], ['0.123', '12.50'], ['yes', 'Peer coach'])
+    (['20,000', '1,500'], ['0.123', '12.5'], ['yes', 'Peer coach'])
+    >>> format_column(["0.123456", "9.3"], numbers=False)
+    ['0.123456', '9.3']
     """
-    numbers = [_number(c) for c in cells]
-    shown = [c for c, x in zip(cells, numbers) if x is not None]
+    values = [_number(c) for c in cells]
+    shown = [x for x in values if x is not None]
     p_col = is_p_column(header)
-    whole = bool(shown) and all(float(x).is_integer() for x in numbers if x is not None)
+    whole = bool(shown) and all(float(x).is_integer() for x in shown)
     out = []
-    for c, x in zip(cells, numbers):
+    for c, x in zip(cells, values):
         s = c.strip()
         if s in _MISSING:
             out.append("–")
@@ -342,7 +353,10 @@ def format_column(cells: "list[str]", header: str = "", *, numbers: bool = True)
             elif whole:
                 out.append(f"{int(x):,}")
             else:
-                out.append(f"{x:,.1f}" if abs(x) >= 100 else _fmt(x, 2 if abs(x) >= 10 else 3))
+                by_size = 1 if abs(x) >= 100 else 2 if abs(x) >= 10 else 3
+                given = _decimals(s)
+                decimals = by_size if given is None else min(by_size, given)
+                out.append(f"{x:,.{decimals}f}" if abs(x) >= 1000 else _fmt(x, decimals))
         else:
             out.append(label(s))
     return out
