@@ -106,6 +106,23 @@ def test_subgroups_equal_separate_rma_fits(data, method):
     assert sg.df_between == 2 and list(sg.table()["allocation"]) == ref["levels"]
 
 
+def test_reference_outputs_were_made_from_the_shipped_table():
+    """metafor.json is regenerated whenever the evidence table changes (Rscript --vanilla tests/reference/metafor.R)."""
+    assert R["trials"]["study_id"] == list(trial_effects()["study_id"])
+
+
+@pytest.mark.parametrize("variable,method", [("design", "REML"), ("design", "DL"), ("setting", "REML")])
+def test_subgroups_of_the_evidence_table_equal_separate_rma_fits(data, variable, method):
+    y, v = data["trials"]
+    ref = R["trials"][f"subgroup_{variable}_{method}"]
+    sg = subgroup_analysis(y, v, trial_effects()[variable], variable=variable, method=method)
+    assert list(sg.fits) == ref["levels"]
+    close([r.estimate for r in sg.fits.values()], ref["estimate"])
+    close([r.se for r in sg.fits.values()], ref["se"])
+    close([r.tau2 for r in sg.fits.values()], ref["tau2"])
+    close([sg.q_between, sg.pvalue_between], [ref["Q_between"], ref["p_between"]])
+
+
 def test_hartung_knapp_widens_or_narrows_by_its_scale_only(data):
     y, v = data["bcg"]
     z, hk = meta_analysis(y, v, method="REML"), meta_analysis(y, v, method="REML", test="knha")
@@ -128,11 +145,12 @@ def test_zero_cells_get_half_added_as_escalc_does():
 
 
 def test_result_shows_itself_and_serialises(data):
-    res = meta_analysis(*data["trials"], measure="OR", labels=["a", "b", "c"])
+    labels = [f"s{i}" for i in range(data["trials"][0].size)]
+    res = meta_analysis(*data["trials"], measure="OR", labels=labels)
     html = res._repr_html_()
     assert "pooled (REML)" in html and "Prediction interval" in html and "<table>" in html
     d = json.loads(json.dumps(res.to_dict()))
-    assert d["labels"] == ["a", "b", "c"] and d["k"] == 3 and d["tau"] == pytest.approx(math.sqrt(res.tau2))
+    assert d["labels"] == labels and d["k"] == len(labels) and d["tau"] == pytest.approx(math.sqrt(res.tau2))
     assert res.studies()["estimate"].tolist() == pytest.approx(np.exp(data["trials"][0]).tolist())
 
 

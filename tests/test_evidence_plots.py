@@ -44,7 +44,7 @@ def test_forest_prints_every_estimate_interval_and_weight(trials):
     assert pooled in texts and "100%" in texts
     assert f"[{np.exp(trials.pi_lower):.2f}, {np.exp(trials.pi_upper):.2f}]" in texts
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels[:3] == list(trials.labels) and "95% prediction interval" in labels[-1]
+    assert labels[:trials.k] == list(trials.labels) and "95% prediction interval" in labels[-1]
     assert any("Hartung-Knapp" in s for s in labels)
 
 
@@ -61,7 +61,7 @@ def test_forest_draws_a_diamond_spanning_the_pooled_interval_on_a_log_axis(trial
 def test_forest_alt_text_names_studies_pooled_estimate_and_heterogeneity(trials):
     ax = plots.plot_meta_forest(trials)
     alt = plots.alt_text(ax)
-    assert alt.startswith("Forest plot of 3 studies' odds ratios")
+    assert alt.startswith(f"Forest plot of {trials.k} studies' odds ratios")
     assert all(label in alt for label in trials.labels)
     assert f"I² = {trials.i2:.0f}%" in alt and "prediction interval" in alt
 

@@ -43,12 +43,23 @@ def test_table_loads_with_the_documented_columns():
     assert set(t["design"]) <= set(DESIGNS) and set(t["setting"]) <= set(SETTINGS)
     assert set(t["outcome_direction"]) <= {"higher_is_better", "lower_is_better"}
     assert set(t["counts_from"]) <= {"reported", "percentages"}
+    assert all(s.endswith(f"_{y}") for s, y in zip(t["study_id"], t["year"]))
+    assert not t.duplicated(["citation"]).any()  # one outcome per study: no study is pooled twice
+
+
+def test_the_table_has_randomised_and_other_designs_with_their_outcomes_sourced():
+    t = load_peer_trials()
+    assert (t["design"] == "rct").sum() >= 4 and t["design"].nunique() >= 2
+    for _, r in t.iterrows():  # the counts used are printed in the passage named
+        assert str(r["events_peer"]) in r["where_found"] and str(r["events_control"]) in r["where_found"], r["study_id"]
+        assert str(r["n_peer"]) in r["where_found"] and str(r["n_control"]) in r["where_found"], r["study_id"]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
 def test_every_row_has_a_source_a_reader_can_open(row):
     assert row["url"].startswith("https://"), row["url"]
-    assert row["doi"] == "" or row["doi"].startswith("10.")
+    assert row["retrieved_from"].startswith("https://"), row["retrieved_from"]
+    assert row["doi"] == "" or (row["doi"].startswith("10.") and "/" in row["doi"])
     assert len(row["citation"]) > 40 and row["year"] in row["citation"]
     assert row["where_found"]
 

@@ -14,7 +14,9 @@
 # not being referred: the complement of the events when outcome_direction is higher_is_better), computed here from
 # the counts with escalc("OR"); dat.bcg as log risk ratios, escalc("RR"). REML is iterated to a change in tau2
 # below 1e-12 (metafor's default 1e-5 leaves differences of about 1e-6 in tau2), so that both sides give the
-# converged estimate.
+# converged estimate. Subgroups of the evidence table by design and by setting are separate rma fits per level (a
+# level of one study is that study, tau2 = 0) and a fixed-effect test of their estimates; study_id records which
+# rows the outputs were made from, so that a test can tell a stale metafor.json from a changed table.
 suppressPackageStartupMessages({library(metafor); library(jsonlite)})
 
 args <- commandArgs(trailingOnly = FALSE)
@@ -75,7 +77,11 @@ subgroups <- function(yi, vi, g, method) {
 }
 
 res <- list(
-  trials = c(list(yi = as.numeric(es_trials$yi), vi = as.numeric(es_trials$vi)), fit_all(es_trials$yi, es_trials$vi)),
+  trials = c(list(yi = as.numeric(es_trials$yi), vi = as.numeric(es_trials$vi), study_id = trials$study_id),
+             fit_all(es_trials$yi, es_trials$vi),
+             list(subgroup_design_REML = subgroups(es_trials$yi, es_trials$vi, trials$design, "REML"),
+                  subgroup_design_DL = subgroups(es_trials$yi, es_trials$vi, trials$design, "DL"),
+                  subgroup_setting_REML = subgroups(es_trials$yi, es_trials$vi, trials$setting, "REML"))),
   bcg = c(list(yi = as.numeric(es_bcg$yi), vi = as.numeric(es_bcg$vi)), fit_all(es_bcg$yi, es_bcg$vi),
           list(subgroup_alloc_REML = subgroups(es_bcg$yi, es_bcg$vi, dat.bcg$alloc, "REML"),
                subgroup_alloc_DL = subgroups(es_bcg$yi, es_bcg$vi, dat.bcg$alloc, "DL"))),

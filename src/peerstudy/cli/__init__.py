@@ -21,7 +21,7 @@ __all__ = ["main", "build_parser", "run"]
 #: Longest error line printed (characters); longer messages are shortened.
 MAX_MESSAGE = 400
 
-VERBS = ("scenarios", "simulate", "validate", "analyse", "report", "power", "study", "audit")
+VERBS = ("scenarios", "simulate", "validate", "analyse", "report", "power", "study", "audit", "evidence")
 
 
 class _Parser(argparse.ArgumentParser):

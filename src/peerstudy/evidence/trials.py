@@ -7,15 +7,21 @@ linkage to treatment. Every number in it was read from the source named in the r
 
 ``study_id``, ``label``, ``year``; ``design`` (``rct``, ``cluster_rct``, ``quasi_experimental``,
 ``before_after``, ``cohort``); ``setting`` (``emergency_department``, ``hospital``, ``outpatient``,
-``moud``, ``recovery_centre``); ``intervention``, ``comparator``; ``n_peer``, ``n_control`` (people
+``moud``, ``recovery_centre``, ``community``: outreach outside a clinic, e.g. by telephone after recruitment at a
+syringe service programme); ``intervention``, ``comparator``; ``n_peer``, ``n_control`` (people
 analysed); ``outcome`` and ``outcome_direction`` (``lower_is_better`` for harms such as overdose or
 dropout, ``higher_is_better`` for retention or linkage); ``follow_up_months``; ``events_peer``,
 ``events_control`` (people with the outcome) and ``counts_from`` (``reported``: counts printed in the
 source; ``percentages``: the only whole numbers that give the printed percentages of the printed group
 sizes); ``reported_pct_peer``, ``reported_pct_control`` (percent, as printed); ``reported_measure``,
 ``reported_estimate``, ``reported_ci_lower``, ``reported_ci_upper`` (an effect the source states, 95% CI),
-``reported_p``, ``reported_adjustment``; ``citation``, ``doi`` (where the source gives one), ``url``,
-``where_found``.
+``reported_p``, ``reported_adjustment``; ``citation``, ``doi`` (where the source gives one), ``url`` (where a
+reader can open the source), ``where_found`` (the passage or table each number is printed in), ``notes`` (what
+the row leaves out and why, e.g. a secondary outcome or an effect from a different model) and ``retrieved_from``
+(the address the numbers were read at; often the same page as ``url``).
+
+One outcome per study: the outcome the study was designed around where it names one, so that no study is counted
+twice in a pooled estimate.
 
 The outcomes differ (an overdose, retention on medication, a referral), so effects are pooled as odds
 ratios of the *unfavourable* outcome: an odds ratio does not depend on which of an outcome and its
@@ -42,7 +48,7 @@ DESIGNS = {"rct": "randomised trial", "cluster_rct": "cluster-randomised trial",
            "quasi_experimental": "quasi-experimental comparison", "before_after": "before-after comparison",
            "cohort": "cohort comparison"}
 SETTINGS = {"emergency_department": "emergency department", "hospital": "hospital ward", "outpatient": "outpatient",
-            "moud": "MOUD clinic", "recovery_centre": "recovery community centre"}
+            "moud": "MOUD clinic", "recovery_centre": "recovery community centre", "community": "community outreach"}
 
 
 def load_peer_trials() -> pd.DataFrame:
