@@ -494,6 +494,17 @@ FIELD_DOCS: dict[str, dict[str, FieldDoc]] = {
                                   "The death hazard is ``death_rate * W ** death_frailty``: 0 = death independent "
                                   "of the episode rate, 1 = proportional to it."),
         "overdose_fraction": FieldDoc("proportion", P, "Share of episodes that are overdoses (the rest relapses)."),
+        "effect_while_coached": FieldDoc("", "true or false",
+                                         "The episode rate ratio applies only while the person is coached: in "
+                                         "treatment (before the dropout) and up to ``contacts.cap_day``.",
+                                         ((True, True), (False, True), (1, False))),
+        "reentry_rate_per_year": FieldDoc("re-entries per person-year", Range(0, 100),
+                                          "Rate of re-entries to treatment after a dropout (kind ``reentry``), "
+                                          "times the frailty; 0 = none. Above 0, dropout no longer ends the "
+                                          "observation of episodes (cohort columns ``events_time``, "
+                                          "``events_ending``)."),
+        "reentry_rate_ratio": FieldDoc("rate ratio", Range(0, 100, lo_open=True),
+                                       "Re-entry rate ratio, peer against usual care, given the frailty."),
     },
 }
 
