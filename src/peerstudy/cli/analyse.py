@@ -19,7 +19,8 @@ With ``--effect-modifier COL`` (e.g. ``coach_match``) it adds the arm's hazard r
 the test of no interaction (:func:`peerstudy.survival.cox.modification.fit_effect_modification`) under
 ``"effect_modification"`` in ``results.json`` and ``effect_modification.csv``.
 With ``--events EVENTS.csv`` (``participant_id, day, kind``; follow-up ends at the cohort's ``time``, death
-where ``outcome`` is ``died``) it adds the recurrent-event analysis of
+where ``outcome`` is ``died``, or at ``events_time`` / ``events_ending`` when the cohort has them;
+``--events-kinds`` keeps some kinds only) it adds the recurrent-event analysis of
 :func:`peerstudy.survival.recurrent.analyse_recurrent` under ``"recurrent"`` and ``recurrent_*.csv``.
 """
 
@@ -111,6 +112,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "and --covariates; results under 'recurrent' in results.json")
     p.add_argument("--events-mapping", default=None, metavar="MAP.yaml",
                    help="with --events: which events column is which (peerstudy.data.programme.events)")
+    p.add_argument("--events-kinds", default=None, metavar="KIND[,KIND]",
+                   help="with --events: analyse only events of these kinds (e.g. reentry, or relapse,overdose); "
+                        "default all. A cohort with events_time and events_ending columns (simulated with "
+                        "re-entries) has its events followed to those, not to --time")
     return p
 
 
@@ -143,7 +148,8 @@ def _wanted(args: argparse.Namespace) -> list[str]:
             getattr(args, "frailty", None), getattr(args, "effect_modifier", None),
             *_csv_list(args.covariates),
             *_csv_list(getattr(args, "propensity", "") or ""),
-            *(("participant_id", "outcome", "enrolled_on") if getattr(args, "events", None) else ())]
+            *(("participant_id", "outcome", "enrolled_on", *_EVENTS_FOLLOW_UP) if getattr(args, "events", None)
+              else ())]
     return [c for c in dict.fromkeys(cols) if c and c.lower() != "none"]
 
 
@@ -364,16 +370,24 @@ def _modification(df, args: argparse.Namespace, arm: str | None):
                                    frailty=frailty, distribution=args.frailty_distribution, ties=args.ties)
 
 
+#: Cohort columns of the follow-up of events when it goes past a dropout (simulated with re-entries).
+_EVENTS_FOLLOW_UP = ("events_time", "events_ending")
+
+
 def _recurrent(df, args: argparse.Namespace, arm: str | None):
     """Recurrent-event analysis (survival.recurrent) of --events, read and checked by data.programme.events."""
     from peerstudy.data.programme.events import read_events
     from peerstudy.survival.recurrent import analyse_recurrent
 
-    ending = args.ending or ("outcome" if "outcome" in df.columns else None)
+    if all(c in df.columns for c in _EVENTS_FOLLOW_UP):
+        time, ending = _EVENTS_FOLLOW_UP
+    else:
+        time, ending = args.time, args.ending or ("outcome" if "outcome" in df.columns else None)
+    kinds = _csv_list(args.events_kinds) if getattr(args, "events_kinds", None) else None
     events = read_events(args.events, df, mapping=args.events_mapping,
-                         invalid_rows="exclude" if getattr(args, "exclude_invalid", False) else None)
-    res = analyse_recurrent(df, events.events, arm=arm, covariates=_csv_list(args.covariates), time=args.time,
-                            ending=ending, ties=args.ties)
+                         invalid_rows="exclude" if getattr(args, "exclude_invalid", False) else None, time=time)
+    res = analyse_recurrent(df, events.events, arm=arm, covariates=_csv_list(args.covariates), time=time,
+                            ending=ending, ties=args.ties, kinds=kinds)
     return res, events
 
 

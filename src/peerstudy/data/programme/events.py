@@ -140,7 +140,7 @@ def _match_ids(raw_ids: pd.Series, cohort_ids: pd.Series) -> np.ndarray:
 
 def read_events(source: "str | os.PathLike | pd.DataFrame", cohort: pd.DataFrame, *,
                 mapping: "str | os.PathLike | Mapping[str, Any] | None" = None,
-                invalid_rows: str | None = None) -> EventsData:
+                invalid_rows: str | None = None, time: str = "time") -> EventsData:
     """Read an events table, join it to ``cohort`` by participant and validate it (see the module docstring).
 
     Parameters
@@ -153,6 +153,9 @@ def read_events(source: "str | os.PathLike | pd.DataFrame", cohort: pd.DataFrame
         :func:`load_events_mapping`.
     invalid_rows : {"raise", "exclude"}, optional
         Default: the mapping's setting, else ``"raise"``.
+    time : str
+        The cohort column ending the follow-up of events (default ``time``; e.g. ``events_time`` when
+        events are followed past a dropout).
 
     Returns
     -------
@@ -183,7 +186,7 @@ def read_events(source: "str | os.PathLike | pd.DataFrame", cohort: pd.DataFrame
         raise DataError(f"invalid_rows must be 'raise' or 'exclude'; got {mode!r}")
     name = "<table>" if isinstance(source, pd.DataFrame) else str(source)
     raw = source if isinstance(source, pd.DataFrame) else _read(Path(source))
-    for col in ("participant_id", "time"):
+    for col in ("participant_id", time):
         if col not in cohort.columns:
             raise SchemaError(f"the cohort has no {col!r} column: events cannot be joined to it")
     ck = Checker(len(raw), 2)
@@ -216,10 +219,10 @@ def read_events(source: "str | os.PathLike | pd.DataFrame", cohort: pd.DataFrame
         day = ((when.to_numpy() - enrolled) / np.timedelta64(1, "D")).astype(float)
     known = row >= 0
     ok = np.isfinite(day) & known
-    end = cohort["time"].to_numpy(dtype=float)[safe]
+    end = cohort[time].to_numpy(dtype=float)[safe]
     ck.row_problem("before_follow_up", dc, ok & (day <= 0), f"column {dc!r}: event at or before enrolment")
     ck.row_problem("after_follow_up", dc, ok & (day > end), f"column {dc!r}: event after the end of follow-up "
-                   "(the cohort's time)")
+                   f"(the cohort's {time})")
     if "kind" in cols:
         kc = str(cols["kind"])
         kinds = raw[kc].astype(object)
