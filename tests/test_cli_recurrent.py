@@ -77,3 +77,21 @@ def test_analyse_events_of_one_kind_follows_them_past_a_dropout(tmp_path, capsys
                "readmission", "--out", str(tmp_path / "none")])
     assert rc == 2 and "no events of kind(s) 'readmission'" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
+
+
+def test_analyse_reads_the_events_named_in_the_export_mapping(simulated, tmp_path, capsys):
+    from peerstudy.data.programme import to_export
+
+    cohort = pd.read_csv(simulated / "c.csv", parse_dates=["enrolled_on"])
+    to_export(cohort).to_csv(tmp_path / "export.csv", index=False)
+    pd.read_csv(simulated / "c.events.csv").rename(columns={"participant_id": "client"}).to_csv(
+        tmp_path / "visits.csv", index=False)
+    (tmp_path / "m.yaml").write_text("name: programme\nextends: canonical\nevents:\n  file: visits.csv\n"
+                                     "  columns: {participant_id: client, day: day, kind: kind}\n")
+    out = tmp_path / "res"
+    rc = main(["analyse", str(tmp_path / "export.csv"), "--mapping", str(tmp_path / "m.yaml"), "--no-private",
+               "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    d = json.loads((out / "results.json").read_text())["recurrent"]
+    assert d["events"] == len(pd.read_csv(simulated / "c.events.csv").drop_duplicates(["participant_id", "day"]))
+    assert d["input"]["file"] == str(tmp_path / "visits.csv")

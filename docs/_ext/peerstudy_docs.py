@@ -693,6 +693,12 @@ MAPPING_DOCS: dict[str, tuple[str, str, str]] = {
              "Column -> code or list of codes to keep (e.g. ``SERVICES_D: [6, 7]`` for outpatient episodes); "
              "other rows are excluded and counted."),
     "sheet": ("``0`` (the first sheet)", "both", "Excel sheet to read, by name or position."),
+    "events": ("none", "both",
+               "The programme's events table (overdoses, ED visits, re-admissions) for ``analyse --events``: "
+               "``file`` (beside the mapping, or an absolute path) and the keys of an events mapping "
+               "(``columns`` with ``participant_id`` and ``day`` or ``date``, optional ``kind``; ``values``, "
+               "``date_format``, ``optional``, ``invalid_rows``). Checked with the rest of the mapping, every "
+               "problem listed at once; ``analyse --mapping`` then reads it without ``--events``."),
     "reason_labels": ("derived from ``reasons``", "both",
                       "Filled in by the loader (the codes as written, for \"did you mean\" hints); do not set it."),
 }

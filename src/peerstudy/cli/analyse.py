@@ -111,7 +111,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "with death as terminal event, Andersen-Gill, PWP and negative binomial models of the arm "
                         "and --covariates; results under 'recurrent' in results.json")
     p.add_argument("--events-mapping", default=None, metavar="MAP.yaml",
-                   help="with --events: which events column is which (peerstudy.data.programme.events)")
+                   help="with --events: which events column is which (peerstudy.data.programme.events); without "
+                        "--events, an 'events:' section of the --mapping (file and columns) is used")
     p.add_argument("--events-kinds", default=None, metavar="KIND[,KIND]",
                    help="with --events: analyse only events of these kinds (e.g. reentry, or relapse,overdose); "
                         "default all. A cohort with events_time and events_ending columns (simulated with "
@@ -149,7 +150,7 @@ def _wanted(args: argparse.Namespace) -> list[str]:
             *_csv_list(args.covariates),
             *_csv_list(getattr(args, "propensity", "") or ""),
             *(("participant_id", "outcome", "enrolled_on", *_EVENTS_FOLLOW_UP) if getattr(args, "events", None)
-              else ())]
+              else ())]  # a mapping's events section needs no columns here: a mapped export has them all
     return [c for c in dict.fromkeys(cols) if c and c.lower() != "none"]
 
 
@@ -254,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
         adjusted = _adjusted(df, args, arm, propensity, horizons) if adjust not in (None, "iptw") else None
         frailty = _frailty(df, args, arm) if args.frailty else None
         modification = _modification(df, args, arm) if getattr(args, "effect_modifier", None) else None
-        recurrent = _recurrent(df, args, arm) if getattr(args, "events", None) else None
+        recurrent = _recurrent(df, args, arm) if _events_source(args) is not None else None
     import numpy as np
 
     with np.errstate(over="ignore"):  # exp of a separated coefficient is inf: shown as such, warned about above
@@ -270,8 +271,9 @@ def run(args: argparse.Namespace) -> int:
     if modification is not None:
         payload["effect_modification"] = modification.to_dict()
     if recurrent is not None:
-        payload["recurrent"] = {**recurrent[0].to_dict(), "input": {"file": str(args.events),
-                                "mapping": args.events_mapping, "flow": recurrent[1].flow}}
+        source = _events_source(args)
+        payload["recurrent"] = {**recurrent[0].to_dict(), "input": {"file": str(source[0]), "mapping": source[2],
+                                                                   "flow": recurrent[1].flow}}
     # every warning reaches the user: on stderr now, and in results.json's notes
     said = (list(res.notes) + (list(iptw.notes) if iptw is not None else [])
             + (list(adjusted.notes) if adjusted is not None else []))
@@ -374,6 +376,22 @@ def _modification(df, args: argparse.Namespace, arm: str | None):
 _EVENTS_FOLLOW_UP = ("events_time", "events_ending")
 
 
+def _events_source(args: argparse.Namespace):
+    """(events file, events mapping, its label) from --events / --events-mapping, else from the ``events:``
+    section of the --mapping export mapping; ``None`` without either."""
+    if getattr(args, "events", None):
+        return args.events, args.events_mapping, args.events_mapping
+    if args.mapping is None:
+        return None
+    from peerstudy.data.programme.mapping import load_mapping
+
+    section = load_mapping(args.mapping)["events"]
+    if section is None:
+        return None
+    mapping = {k: v for k, v in section.items() if k != "file"}
+    return section["file"], mapping, f"{args.mapping} (events)"
+
+
 def _recurrent(df, args: argparse.Namespace, arm: str | None):
     """Recurrent-event analysis (survival.recurrent) of --events, read and checked by data.programme.events."""
     from peerstudy.data.programme.events import read_events
@@ -384,7 +402,8 @@ def _recurrent(df, args: argparse.Namespace, arm: str | None):
     else:
         time, ending = args.time, args.ending or ("outcome" if "outcome" in df.columns else None)
     kinds = _csv_list(args.events_kinds) if getattr(args, "events_kinds", None) else None
-    events = read_events(args.events, df, mapping=args.events_mapping,
+    file, mapping, _ = _events_source(args)
+    events = read_events(file, df, mapping=mapping,
                          invalid_rows="exclude" if getattr(args, "exclude_invalid", False) else None, time=time)
     res = analyse_recurrent(df, events.events, arm=arm, covariates=_csv_list(args.covariates), time=time,
                             ending=ending, ties=args.ties, kinds=kinds)
