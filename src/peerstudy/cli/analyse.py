@@ -21,7 +21,9 @@ the test of no interaction (:func:`peerstudy.survival.cox.modification.fit_effec
 With ``--events EVENTS.csv`` (``participant_id, day, kind``; follow-up ends at the cohort's ``time``, death
 where ``outcome`` is ``died``, or at ``events_time`` / ``events_ending`` when the cohort has them;
 ``--events-kinds`` keeps some kinds only) it adds the recurrent-event analysis of
-:func:`peerstudy.survival.recurrent.analyse_recurrent` under ``"recurrent"`` and ``recurrent_*.csv``.
+:func:`peerstudy.survival.recurrent.analyse_recurrent` under ``"recurrent"`` and ``recurrent_*.csv``
+(privately: :func:`peerstudy.present.privacy.private_recurrent`). Without ``--events``, an ``events:`` section
+of the ``--mapping`` names the events table.
 """
 
 from __future__ import annotations
@@ -295,13 +297,15 @@ def run(args: argparse.Namespace) -> int:
         payload[adjusted.method] = adjusted.to_dict()
         tables.update(adjusted.tables)
     private = args.private if args.private is not None else args.mapping is not None
-    if private and recurrent is not None:
-        raise ParameterError("--events outputs are not written under the privacy rules yet: run without them, or "
-                             "with --no-private on data you hold (and do not share those outputs)")
     if private:
-        from peerstudy.present.privacy import private_analysis
+        from peerstudy.present.privacy import private_analysis, private_recurrent
 
+        rec_doc = payload.pop("recurrent", None)
+        rec_tables = {k: tables.pop(k) for k in list(tables) if k.startswith("recurrent_")}
         payload, tables = private_analysis(payload, tables, res, df)
+        if recurrent is not None:
+            payload["recurrent"], safe = private_recurrent(rec_doc, rec_tables, recurrent[0])
+            tables.update(safe)
         payload["privacy"] = {"small_counts_suppressed": True, "threshold": 11}
     with OutputDir(target, made_by="peerstudy analyse") as build:
         for name, table in tables.items():
@@ -343,7 +347,12 @@ def run(args: argparse.Namespace) -> int:
         first = next(iter(ag), None)
         said = (f"; Andersen-Gill {first} rate ratio {ag[first]['hr']:.3f} (95% CI {ag[first]['ci_lower']:.3f}-"
                 f"{ag[first]['ci_upper']:.3f}, robust SE)" if first else "")
-        print(f"recurrent events: {rec.events:,} events, {rec.deaths:,} deaths{said}")
+        if private:
+            shown = payload["recurrent"]
+            events, deaths = (v if isinstance(v, str) else f"{v:,}" for v in (shown["events"], shown["deaths"]))
+        else:
+            events, deaths = f"{rec.events:,}", f"{rec.deaths:,}"
+        print(f"recurrent events: {events} events, {deaths} deaths{said}")
     if frailty is not None:
         first = next(iter(frailty.terms))
         hr = frailty.terms[first]
