@@ -787,23 +787,41 @@ def private_analysis(payload: Mapping[str, Any], tables: Mapping[str, pd.DataFra
     return doc, out
 
 
-def _recurrent_horizons(curve: Any, horizons: Iterable[str], threshold: int) -> dict[str, bool]:
-    """Which horizons of one MCF / Ghosh-Lin curve may be shown: at least ``threshold`` at risk there (bounded
-    below by the number at risk at the next event), and the events since the previous shown horizon (from day
-    0) 0 or at least ``threshold``, so no count of 1-10 follows from a value or a difference of two."""
+def _recurrent_points(curve: Any, horizons: Iterable[str], threshold: int) -> tuple[np.ndarray, dict[str, bool]]:
+    """Which steps and horizons of one MCF / Ghosh-Lin curve may be shown, with no two shown values apart by
+    1 to ``threshold - 1`` events (so none gives a count of 1-10 away).
+
+    Horizons first: one is shown when at least ``threshold`` are at risk there (bounded below by the number at
+    risk at the next event; none after: not shown) and the events since the previous shown horizon are 0 or at
+    least ``threshold``. Then steps (event days), while at least ``threshold`` are at risk: one is kept when the
+    events since the previous shown point reach ``threshold`` and those up to the next shown horizon are 0 or
+    at least ``threshold``. An event on a horizon's day counts before the horizon.
+    """
     t = np.asarray(curve.time, float)
     risk = np.asarray(curve.at_risk, float)
-    ev = np.asarray(curve.events, float)
-    out, last = {}, 0.0
+    cum = np.cumsum(np.asarray(curve.events, float))
+    shown: dict[str, bool] = {}
+    marks: list[float] = []  # cumulative events at each shown horizon
+    last = 0.0
     for h in sorted(horizons, key=float):
         k = int(np.searchsorted(t, float(h), side="right"))
-        enough = k < len(t) and risk[k] >= threshold
-        e = float(ev[:k].sum())
-        ok = enough and not (1 <= e - last < threshold)
-        out[h] = ok
+        e = float(cum[k - 1]) if k else 0.0
+        ok = k < len(t) and risk[k] >= threshold and not (1 <= e - last < threshold)
+        shown[h] = ok
         if ok:
+            marks.append(e)
             last = e
-    return out
+    keep = np.zeros(len(t), bool)
+    last, m = 0.0, 0
+    for i in range(len(t)):
+        while m < len(marks) and marks[m] < cum[i]:  # passed a shown horizon
+            last = marks[m]
+            m += 1
+        to_next = None if m == len(marks) else marks[m] - cum[i]
+        if risk[i] >= threshold and cum[i] - last >= threshold and (to_next is None or not 1 <= to_next < threshold):
+            keep[i] = True
+            last = cum[i]
+    return keep, shown
 
 
 def private_recurrent(doc: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], result: Any, *,
@@ -811,24 +829,27 @@ def private_recurrent(doc: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]
     """The ``recurrent`` part of ``peerstudy analyse --events --private``: results and tables made safe.
 
     * MCF and Ghosh-Lin values (and their SE and CI) at a horizon only where at least 11 were at risk and the
-      group's events since the previous shown horizon are 0 or at least 11 (else "suppressed");
+      group's events since the previous shown value (horizon or table step) are 0 or at least 11 (else
+      "suppressed"; :func:`_recurrent_points`);
     * every count of events, the deaths and the events flow: 1-10 as "<11"; an event count is "suppressed"
       everywhere when it is within 1-10 of the participants, of the events received in the flow, or when a
       group's own total is 1-10 (it would follow from the other group's and the total); deaths likewise;
       the flow is suppressed as a whole (:func:`suppress_flow`), and entirely when the event count is hidden;
-    * the ``recurrent_mcf`` / ``recurrent_ghosh_lin`` tables keep only pooled steps (:func:`private_steps`: at
-      least 11 events each while at least 11 are at risk), without the per-step ``at_risk`` and ``events``;
+    * the ``recurrent_mcf`` / ``recurrent_ghosh_lin`` tables keep only pooled steps (at least 11 events since
+      the previous shown value, while at least 11 are at risk), without the per-step ``at_risk`` and ``events``;
     * model coefficients, the MCF test and other numbers keep 3 significant digits; notes are scrubbed.
     """
     threshold = _check_threshold(threshold)
     d = {k: v for k, v in doc.items()}
     inp = dict(d.pop("input", {}) or {})
     flow = inp.pop("flow", None)
+    steps: dict[str, dict[str, np.ndarray]] = {}
     for method, res in (("mcf", result.mcf), ("ghosh_lin", result.ghosh_lin)):
-        block = {}
-        for g, values in dict(d.get(method) or {}).items():
-            shown = _recurrent_horizons(res.curves[g], values, threshold)
-            block[g] = {h: (v if shown[h] else {k: COMPLEMENT_LABEL for k in v}) for h, v in values.items()}
+        block, steps[method] = {}, {}
+        for g, c in res.curves.items():
+            values = dict((d.get(method) or {}).get(g) or {})
+            steps[method][g], shown = _recurrent_points(c, list(values), threshold)
+            block[g] = {h: (v if shown.get(h, False) else {k: COMPLEMENT_LABEL for k in v}) for h, v in values.items()}
         d[method] = block
     n, events = int(result.n), int(result.events)
     totals = [int(np.asarray(c.events).sum()) for c in result.mcf.curves.values()]
@@ -864,13 +885,13 @@ def private_recurrent(doc: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]
         inp["flow"] = shown
     out["input"] = inp
     safe: dict[str, pd.DataFrame] = {}
-    curves = {"recurrent_mcf": result.mcf.curves, "recurrent_ghosh_lin": result.ghosh_lin.curves}
+    curves = {"recurrent_mcf": ("mcf", result.mcf.curves), "recurrent_ghosh_lin": ("ghosh_lin", result.ghosh_lin.curves)}
     for name, table in tables.items():
         if name in curves:
             rows = []
-            for g, c in curves[name].items():
-                keep, _ = private_steps(c.time, c.at_risk, c.events, threshold=threshold)
-                for i in np.flatnonzero(keep):
+            method, groups = curves[name]
+            for g, c in groups.items():
+                for i in np.flatnonzero(steps[method][g]):
                     rows.append({"group": g, "time": float(c.time[i]),
                                  **{k: float(f"{float(getattr(c, a)[i]):.3g}") for k, a in
                                     (("estimate", "estimate"), ("se", "se"), ("ci_lower", "lower"),
