@@ -174,6 +174,15 @@ def _reentry_scenario(**rec):
     return s.replace(contacts=s.contacts.__class__(cap_day=120), recurrent=Recurrent(**{**base, **rec}))
 
 
+def test_reentry_fields_round_trip_through_yaml_and_overrides():
+    s = apply_overrides(preset("ed_bridge"), ["recurrent.enabled=true", "recurrent.reentry_rate_per_year=2.5",
+                                             "recurrent.reentry_rate_ratio=1.4", "recurrent.effect_while_coached=true"])
+    assert s.recurrent == Recurrent(enabled=True, reentry_rate_per_year=2.5, reentry_rate_ratio=1.4,
+                                    effect_while_coached=True)
+    assert s.recurrent.reentries and not Recurrent(reentry_rate_per_year=2.5).reentries
+    assert load_scenario(yaml.safe_load(s.to_yaml())) == s
+
+
 @pytest.mark.parametrize("field, value, match", [
     ("reentry_rate_per_year", -1, r"recurrent.reentry_rate_per_year must be in \[0, 100\]"),
     ("reentry_rate_ratio", 0, r"recurrent.reentry_rate_ratio must be > 0; got 0"),

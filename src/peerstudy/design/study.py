@@ -102,7 +102,8 @@ _ESTIMAND_TEXT = {
     "conditional": "log hazard ratio given site and covariates, as simulated (the model ignores the sites)",
     "rmst_difference": "difference in restricted mean days in treatment to tau (peer - usual care)",
     "none": "a test only: type I error and power, no estimate",
-    "rate_ratio": "log rate ratio of recurrent episodes, peer vs usual care, as simulated",
+    "rate_ratio": "log rate ratio of recurrent episodes, peer vs usual care, as simulated (a single ratio only "
+                  "when the effect is constant: not with effect_stops_day or effect_while_coached)",
     "count_ratio": "log ratio of the marginal mean numbers of episodes by the end of follow-up (stopped at death), "
                    "peer vs usual care, from the truth",
 }
