@@ -60,3 +60,40 @@ def test_missing_columns_and_bad_mappings():
         load_events_mapping("nope.yaml")
     with pytest.raises(DataError, match="events file not found"):
         read_events("nope.csv", COHORT)
+
+
+# ----- an events section in the export mapping ----------------------------------------------------------------
+def test_an_export_mapping_names_its_events_table_beside_it(tmp_path):
+    from peerstudy.data.programme.mapping import load_mapping
+
+    (tmp_path / "ed.csv").write_text("client,visit\nA1,20/01/2025\n")
+    (tmp_path / "m.yaml").write_text(
+        "name: programme\nextends: canonical\nevents:\n  file: ed.csv\n"
+        "  columns: {participant_id: client, date: visit}\n  date_format: '%d/%m/%Y'\n")
+    m = load_mapping(tmp_path / "m.yaml")
+    assert m["events"]["file"] == str(tmp_path / "ed.csv") and m["events"]["columns"]["date"] == "visit"
+    got = read_events(m["events"]["file"], COHORT, mapping={k: v for k, v in m["events"].items() if k != "file"})
+    assert got.events.values.tolist() == [["A1", 10.0, "event"]]
+    assert load_mapping("canonical")["events"] is None
+
+
+def test_every_problem_of_the_mapping_and_its_events_section_is_listed_at_once(tmp_path):
+    from peerstudy.data.programme.mapping import load_mapping
+
+    (tmp_path / "m.yaml").write_text(
+        "name: programme\nextends: canonical\nlayout: sideways\nevents:\n  file: missing.csv\n"
+        "  columns: {participant_id: client, day: d, date: visit, where: w}\n  invalid_rows: skip\n  colour: red\n")
+    with pytest.raises(SchemaError) as err:
+        load_mapping(tmp_path / "m.yaml")
+    problems = err.value.problems
+    text = str(err.value)
+    for part in ("mapping 'layout' must be 'dates' or 'teds_d'", "unknown mapping 'events' key 'colour'",
+                 "mapping 'events' 'columns' has unknown field(s) 'where'", "exactly one of day",
+                 "mapping 'events' 'invalid_rows' must be 'raise' or 'exclude'; got 'skip'",
+                 "mapping 'events.file': file not found"):
+        assert part in text, part
+    assert "has 6 problem(s)" in text and len(problems) == 6
+    with pytest.raises(SchemaError, match=r"mapping 'events' must be a table"):
+        load_mapping({"extends": "canonical", "events": "ed.csv"})
+    with pytest.raises(SchemaError, match=r"mapping 'events.file' must name the events table"):
+        load_mapping({"extends": "canonical", "events": {"columns": {"participant_id": "id", "day": "d"}}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -161,3 +162,125 @@ def test_simulated_mean_events_and_deaths_recover_the_truth():
         died = (cohort.outcome[rows] == "died").mean()
         cif = truth["estimands"]["cif"]["died"][arm]["365"]
         assert abs(died - cif) < 4 * math.sqrt(cif * (1 - cif) / rows.sum())
+
+
+# ----- re-entries to treatment and an effect only while coached ----------------------------------------------
+def _reentry_scenario(**rec):
+    """Death sharing the frailty, dropout, no loss or incarceration: observed counts are E[N(t ^ D)] directly."""
+    s = preset("outpatient_default").replace(follow_up_days=365, death_rate=0.5, frailty_variance=0.0,
+                                             loss_to_follow_up_per_year=0.0, incarceration_rate=0.0,
+                                             target_retention=0.5)
+    base = dict(enabled=True, rate_per_year=3, rate_ratio=0.5, frailty_variance=0.7, death_frailty=1.0)
+    return s.replace(contacts=s.contacts.__class__(cap_day=120), recurrent=Recurrent(**{**base, **rec}))
+
+
+def test_reentry_fields_round_trip_through_yaml_and_overrides():
+    s = apply_overrides(preset("ed_bridge"), ["recurrent.enabled=true", "recurrent.reentry_rate_per_year=2.5",
+                                             "recurrent.reentry_rate_ratio=1.4", "recurrent.effect_while_coached=true"])
+    assert s.recurrent == Recurrent(enabled=True, reentry_rate_per_year=2.5, reentry_rate_ratio=1.4,
+                                    effect_while_coached=True)
+    assert s.recurrent.reentries and not Recurrent(reentry_rate_per_year=2.5).reentries
+    assert load_scenario(yaml.safe_load(s.to_yaml())) == s
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("reentry_rate_per_year", -1, r"recurrent.reentry_rate_per_year must be in \[0, 100\]"),
+    ("reentry_rate_ratio", 0, r"recurrent.reentry_rate_ratio must be > 0; got 0"),
+    ("effect_while_coached", 1, r"recurrent.effect_while_coached must be true or false; got 1"),
+])
+def test_bad_reentry_fields_name_the_field_and_value(field, value, match):
+    with pytest.raises(ScenarioError, match=match):
+        load_scenario({"recurrent": {field: value}})
+
+
+def test_reentries_off_draw_exactly_what_they_drew():
+    s = _scenario(rate_per_year=4)
+    cohort, events = simulate_with_events(s, rng=9, n=2000)
+    assert "events_time" not in cohort and set(events.kind.cat.categories) == {"relapse", "overdose"}
+    again = simulate_with_events(s.replace(recurrent=dataclasses.replace(s.recurrent, reentry_rate_ratio=2.0)),
+                                 rng=9, n=2000)
+    pd.testing.assert_frame_equal(events, again[1])  # the ratio does nothing while the rate is 0
+
+
+def test_reentries_come_after_a_dropout_and_episodes_run_to_the_end_of_follow_up():
+    s = _reentry_scenario(reentry_rate_per_year=6).replace(loss_to_follow_up_per_year=0.2, incarceration_rate=0.05)
+    cohort, events = simulate_with_events(s, rng=4, n=4000)
+    plain = simulate_with_events(s.replace(recurrent=dataclasses.replace(s.recurrent, reentry_rate_per_year=0.0)),
+                                 rng=4, n=4000)[0]
+    pd.testing.assert_frame_equal(plain, cohort[plain.columns])  # re-entries leave the cohort as it was
+    by = cohort.set_index("participant_id")
+    re = events[events.kind == "reentry"]
+    assert len(re) > 500 and (by.outcome.loc[re.participant_id] == "dropout").all()
+    assert (re.day.to_numpy() > by.time.loc[re.participant_id].to_numpy()).all()
+    assert (events.day.to_numpy() <= by.events_time.loc[events.participant_id].to_numpy()).all()
+    episodes = events[events.kind != "reentry"]
+    after = episodes.day.to_numpy() > by.time.loc[episodes.participant_id].to_numpy()
+    assert after.sum() > 500  # dropout no longer ends the observation of episodes
+    kept = by.outcome != "dropout"
+    assert (by.events_time[kept] == by.time[kept]).all()
+    assert (by.events_ending[kept].astype(str) == by.outcome[kept].astype(str).replace("retained",
+                                                                                       "end_of_follow_up")).all()
+    assert not events.duplicated(["participant_id", "day", "kind"]).any()
+
+
+def test_truth_of_reentries_without_death_or_frailty_has_the_closed_form():
+    s = _reentry_scenario(frailty_variance=0.0, death_frailty=0.0, reentry_rate_per_year=2,
+                          reentry_rate_ratio=1.5).replace(death_rate=0.0)
+    t = recurrent_truth(s)
+    from peerstudy.simulation.truth import net_survival_curve
+    for arm, rr in (("usual_care", 1.0), ("peer", 1.5)):
+        dropped = 1 - net_survival_curve(np.arange(365.0), s, peer=arm == "peer")
+        per_day = -math.expm1(-rr * 2 / 365.25)
+        assert t["mean_reentries"][arm]["365"] == pytest.approx(per_day * dropped.sum(), rel=1e-9)
+
+
+def test_effect_while_coached_truth_mixes_the_two_rates_by_the_chance_of_being_coached():
+    s = _reentry_scenario(frailty_variance=0.0, death_frailty=0.0, effect_while_coached=True).replace(death_rate=0.0)
+    t = recurrent_truth(s)
+    from peerstudy.simulation.truth import net_survival_curve
+    lam = 3 / 365.25
+    coached = net_survival_curve(np.arange(120.0), s, peer=True)  # P(in treatment on day d), d = 1..120
+    expected = coached.sum() * -math.expm1(-0.5 * lam) + (365 - coached.sum()) * -math.expm1(-lam)
+    assert t["mean_events"]["peer"]["365"] == pytest.approx(expected, rel=1e-9)
+    assert t["mean_events"]["usual_care"]["365"] == pytest.approx(365 * -math.expm1(-lam), rel=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rec", [dict(reentry_rate_per_year=4, reentry_rate_ratio=1.5),
+                                 dict(effect_while_coached=True, reentry_rate_per_year=4, reentry_rate_ratio=1.5),
+                                 dict(effect_while_coached=True, effect_stops_day=60, reentry_rate_per_year=1)])
+def test_simulated_reentries_and_coached_episodes_recover_the_truth(rec):
+    """Mean episodes and re-entries by day 90/180/365 per arm equal the truth within 4 Monte Carlo SE."""
+    s = _reentry_scenario(**rec)
+    cohort, events = simulate_with_events(s, rng=20261203, n=200_000)
+    truth = cohort.attrs["truth"]["recurrent"]
+    checks = [(("relapse", "overdose"), "mean_events")] + ([(("reentry",), "mean_reentries")]
+                                                          if "reentry_rate_per_year" in rec else [])
+    for kinds, key in checks:
+        ev = events[events.kind.isin(kinds)]
+        for arm in ("usual_care", "peer"):
+            rows = (cohort.arm == arm).to_numpy()
+            for h in (90, 180, 365):
+                count = np.bincount(ev.participant_id[ev.day <= h] - 1, minlength=len(cohort))[rows]
+                z = (count.mean() - truth[key][arm][str(h)]) / (count.std() / math.sqrt(rows.sum()))
+                assert abs(z) < 4, (key, arm, h, z)
+
+
+@pytest.mark.slow
+def test_ghosh_lin_by_kind_on_the_events_follow_up_recovers_the_truth_under_censoring():
+    """Loss and incarceration censor; Ghosh-Lin of each kind on ``events_time`` is the truth within 4 SE."""
+    from peerstudy.survival.recurrent import analyse_recurrent
+
+    s = _reentry_scenario(effect_while_coached=True, reentry_rate_per_year=4, reentry_rate_ratio=1.5).replace(
+        loss_to_follow_up_per_year=0.3, incarceration_rate=0.1)
+    cohort, events = simulate_with_events(s, rng=77, n=40_000)
+    truth = cohort.attrs["truth"]["recurrent"]
+    assert (cohort.events_ending.astype(str).isin(["lost_to_follow_up", "incarcerated"])).mean() > 0.15
+    for kinds, key in ((["relapse", "overdose"], "mean_events"), (["reentry"], "mean_reentries")):
+        res = analyse_recurrent(cohort, events, time="events_time", ending="events_ending", kinds=kinds)
+        assert res.settings["kinds"] == kinds
+        gl = res.ghosh_lin.to_dict()
+        for arm in ("usual_care", "peer"):
+            for h in ("90", "180", "365"):
+                z = (gl[arm][h]["estimate"] - truth[key][arm][h]) / gl[arm][h]["se"]
+                assert abs(z) < 4, (key, arm, h, z)

@@ -494,6 +494,17 @@ FIELD_DOCS: dict[str, dict[str, FieldDoc]] = {
                                   "The death hazard is ``death_rate * W ** death_frailty``: 0 = death independent "
                                   "of the episode rate, 1 = proportional to it."),
         "overdose_fraction": FieldDoc("proportion", P, "Share of episodes that are overdoses (the rest relapses)."),
+        "effect_while_coached": FieldDoc("", "true or false",
+                                         "The episode rate ratio applies only while the person is coached: in "
+                                         "treatment (before the dropout) and up to ``contacts.cap_day``.",
+                                         ((True, True), (False, True), (1, False))),
+        "reentry_rate_per_year": FieldDoc("re-entries per person-year", Range(0, 100),
+                                          "Rate of re-entries to treatment after a dropout (kind ``reentry``), "
+                                          "times the frailty; 0 = none. Above 0, dropout no longer ends the "
+                                          "observation of episodes (cohort columns ``events_time``, "
+                                          "``events_ending``)."),
+        "reentry_rate_ratio": FieldDoc("rate ratio", Range(0, 100, lo_open=True),
+                                       "Re-entry rate ratio, peer against usual care, given the frailty."),
     },
 }
 
@@ -682,6 +693,12 @@ MAPPING_DOCS: dict[str, tuple[str, str, str]] = {
              "Column -> code or list of codes to keep (e.g. ``SERVICES_D: [6, 7]`` for outpatient episodes); "
              "other rows are excluded and counted."),
     "sheet": ("``0`` (the first sheet)", "both", "Excel sheet to read, by name or position."),
+    "events": ("none", "both",
+               "The programme's events table (overdoses, ED visits, re-admissions) for ``analyse --events``: "
+               "``file`` (beside the mapping, or an absolute path) and the keys of an events mapping "
+               "(``columns`` with ``participant_id`` and ``day`` or ``date``, optional ``kind``; ``values``, "
+               "``date_format``, ``optional``, ``invalid_rows``). Checked with the rest of the mapping, every "
+               "problem listed at once; ``analyse --mapping`` then reads it without ``--events``."),
     "reason_labels": ("derived from ``reasons``", "both",
                       "Filled in by the loader (the codes as written, for \"did you mean\" hints); do not set it."),
 }

@@ -440,6 +440,8 @@ class Coaches:
         object.__setattr__(self, "per_site", k)
 #: Kinds of simulated recurrent events (see :class:`Recurrent`).
 RECURRENT_KINDS: tuple[str, ...] = ("relapse", "overdose")
+#: Kind of a simulated re-entry to treatment after a dropout (see :class:`Recurrent`).
+REENTRY_KIND = "reentry"
 
 
 @dataclass(frozen=True)
@@ -458,6 +460,19 @@ class Recurrent:
     happens after death. Episodes are observed up to the end of the participant's observation in the
     cohort (its ``time``), so dropout, loss to follow-up, incarceration and the end of follow-up censor them.
     Nothing else in the cohort changes; with ``enabled: false`` (the default) nothing is drawn.
+
+    With ``effect_while_coached`` the rate ratio applies only on the days a peer-arm person is coached: in
+    treatment (on day ``d`` when the dropout did not come before day ``d - 1`` ended) and on or before the
+    coaching cap ``contacts.cap_day`` (``null``: no cap), besides ``effect_stops_day``. Without re-entries
+    dropout then censors episodes informatively (the rate changes at dropout): simulate re-entries, which
+    keep episodes observed after a dropout, to estimate this effect.
+
+    With ``reentry_rate_per_year > 0`` a person who drops out re-enters treatment (kind ``reentry``) as a
+    Poisson process from the day after the dropout, with rate ``W_i * reentry_rate_per_year / 365.25``, times
+    ``reentry_rate_ratio`` in the peer arm, at most one a day, stopped at death. Dropout then no longer
+    ends the observation of episodes: every kind is observed up to the end of research follow-up, death,
+    loss to follow-up or incarceration (the cohort gains ``events_time`` and ``events_ending``). At 0 (the
+    default) nothing more is drawn and episodes are what they were.
     """
 
     enabled: bool = False
@@ -467,6 +482,9 @@ class Recurrent:
     frailty_variance: float = 0.5
     death_frailty: float = 1.0
     overdose_fraction: float = 0.3
+    effect_while_coached: bool = False
+    reentry_rate_per_year: float = 0.0
+    reentry_rate_ratio: float = 1.0
 
     def _validate(self, name: str = "recurrent") -> None:
         if not isinstance(self.enabled, bool):
@@ -490,6 +508,20 @@ class Recurrent:
         if not 0 <= dp <= 3:
             _fail(f"{name}.death_frailty", "in [0, 3] (the power of the frailty in the death hazard)", self.death_frailty)
         _prob(f"{name}.overdose_fraction", self.overdose_fraction)
+        if not isinstance(self.effect_while_coached, bool):
+            _fail(f"{name}.effect_while_coached", "true or false", self.effect_while_coached)
+        rr = _number(f"{name}.reentry_rate_per_year", self.reentry_rate_per_year)
+        if not 0 <= rr <= 100:
+            _fail(f"{name}.reentry_rate_per_year", "in [0, 100] re-entries per person-year (0: none)",
+                  self.reentry_rate_per_year)
+        ratio = _positive(f"{name}.reentry_rate_ratio", self.reentry_rate_ratio)
+        if ratio > 100:
+            _fail(f"{name}.reentry_rate_ratio", "in (0, 100]", self.reentry_rate_ratio)
+
+    @property
+    def reentries(self) -> bool:
+        """True when re-entries to treatment are drawn (``reentry_rate_per_year > 0``)."""
+        return self.enabled and self.reentry_rate_per_year > 0
 
 
 @dataclass(frozen=True)

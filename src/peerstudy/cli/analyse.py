@@ -19,8 +19,11 @@ With ``--effect-modifier COL`` (e.g. ``coach_match``) it adds the arm's hazard r
 the test of no interaction (:func:`peerstudy.survival.cox.modification.fit_effect_modification`) under
 ``"effect_modification"`` in ``results.json`` and ``effect_modification.csv``.
 With ``--events EVENTS.csv`` (``participant_id, day, kind``; follow-up ends at the cohort's ``time``, death
-where ``outcome`` is ``died``) it adds the recurrent-event analysis of
-:func:`peerstudy.survival.recurrent.analyse_recurrent` under ``"recurrent"`` and ``recurrent_*.csv``.
+where ``outcome`` is ``died``, or at ``events_time`` / ``events_ending`` when the cohort has them;
+``--events-kinds`` keeps some kinds only) it adds the recurrent-event analysis of
+:func:`peerstudy.survival.recurrent.analyse_recurrent` under ``"recurrent"`` and ``recurrent_*.csv``
+(privately: :func:`peerstudy.present.privacy.private_recurrent`). Without ``--events``, an ``events:`` section
+of the ``--mapping`` names the events table.
 """
 
 from __future__ import annotations
@@ -110,7 +113,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "with death as terminal event, Andersen-Gill, PWP and negative binomial models of the arm "
                         "and --covariates; results under 'recurrent' in results.json")
     p.add_argument("--events-mapping", default=None, metavar="MAP.yaml",
-                   help="with --events: which events column is which (peerstudy.data.programme.events)")
+                   help="with --events: which events column is which (peerstudy.data.programme.events); without "
+                        "--events, an 'events:' section of the --mapping (file and columns) is used")
+    p.add_argument("--events-kinds", default=None, metavar="KIND[,KIND]",
+                   help="with --events: analyse only events of these kinds (e.g. reentry, or relapse,overdose); "
+                        "default all. A cohort with events_time and events_ending columns (simulated with "
+                        "re-entries) has its events followed to those, not to --time")
     return p
 
 
@@ -143,7 +151,8 @@ def _wanted(args: argparse.Namespace) -> list[str]:
             getattr(args, "frailty", None), getattr(args, "effect_modifier", None),
             *_csv_list(args.covariates),
             *_csv_list(getattr(args, "propensity", "") or ""),
-            *(("participant_id", "outcome", "enrolled_on") if getattr(args, "events", None) else ())]
+            *(("participant_id", "outcome", "enrolled_on", *_EVENTS_FOLLOW_UP) if getattr(args, "events", None)
+              else ())]  # a mapping's events section needs no columns here: a mapped export has them all
     return [c for c in dict.fromkeys(cols) if c and c.lower() != "none"]
 
 
@@ -248,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
         adjusted = _adjusted(df, args, arm, propensity, horizons) if adjust not in (None, "iptw") else None
         frailty = _frailty(df, args, arm) if args.frailty else None
         modification = _modification(df, args, arm) if getattr(args, "effect_modifier", None) else None
-        recurrent = _recurrent(df, args, arm) if getattr(args, "events", None) else None
+        recurrent = _recurrent(df, args, arm) if _events_source(args) is not None else None
     import numpy as np
 
     with np.errstate(over="ignore"):  # exp of a separated coefficient is inf: shown as such, warned about above
@@ -264,8 +273,9 @@ def run(args: argparse.Namespace) -> int:
     if modification is not None:
         payload["effect_modification"] = modification.to_dict()
     if recurrent is not None:
-        payload["recurrent"] = {**recurrent[0].to_dict(), "input": {"file": str(args.events),
-                                "mapping": args.events_mapping, "flow": recurrent[1].flow}}
+        source = _events_source(args)
+        payload["recurrent"] = {**recurrent[0].to_dict(), "input": {"file": str(source[0]), "mapping": source[2],
+                                                                   "flow": recurrent[1].flow}}
     # every warning reaches the user: on stderr now, and in results.json's notes
     said = (list(res.notes) + (list(iptw.notes) if iptw is not None else [])
             + (list(adjusted.notes) if adjusted is not None else []))
@@ -287,13 +297,15 @@ def run(args: argparse.Namespace) -> int:
         payload[adjusted.method] = adjusted.to_dict()
         tables.update(adjusted.tables)
     private = args.private if args.private is not None else args.mapping is not None
-    if private and recurrent is not None:
-        raise ParameterError("--events outputs are not written under the privacy rules yet: run without them, or "
-                             "with --no-private on data you hold (and do not share those outputs)")
     if private:
-        from peerstudy.present.privacy import private_analysis
+        from peerstudy.present.privacy import private_analysis, private_recurrent
 
+        rec_doc = payload.pop("recurrent", None)
+        rec_tables = {k: tables.pop(k) for k in list(tables) if k.startswith("recurrent_")}
         payload, tables = private_analysis(payload, tables, res, df)
+        if recurrent is not None:
+            payload["recurrent"], safe = private_recurrent(rec_doc, rec_tables, recurrent[0])
+            tables.update(safe)
         payload["privacy"] = {"small_counts_suppressed": True, "threshold": 11}
     with OutputDir(target, made_by="peerstudy analyse") as build:
         for name, table in tables.items():
@@ -335,7 +347,12 @@ def run(args: argparse.Namespace) -> int:
         first = next(iter(ag), None)
         said = (f"; Andersen-Gill {first} rate ratio {ag[first]['hr']:.3f} (95% CI {ag[first]['ci_lower']:.3f}-"
                 f"{ag[first]['ci_upper']:.3f}, robust SE)" if first else "")
-        print(f"recurrent events: {rec.events:,} events, {rec.deaths:,} deaths{said}")
+        if private:
+            shown = payload["recurrent"]
+            events, deaths = (v if isinstance(v, str) else f"{v:,}" for v in (shown["events"], shown["deaths"]))
+        else:
+            events, deaths = f"{rec.events:,}", f"{rec.deaths:,}"
+        print(f"recurrent events: {events} events, {deaths} deaths{said}")
     if frailty is not None:
         first = next(iter(frailty.terms))
         hr = frailty.terms[first]
@@ -364,16 +381,41 @@ def _modification(df, args: argparse.Namespace, arm: str | None):
                                    frailty=frailty, distribution=args.frailty_distribution, ties=args.ties)
 
 
+#: Cohort columns of the follow-up of events when it goes past a dropout (simulated with re-entries).
+_EVENTS_FOLLOW_UP = ("events_time", "events_ending")
+
+
+def _events_source(args: argparse.Namespace):
+    """(events file, events mapping, its label) from --events / --events-mapping, else from the ``events:``
+    section of the --mapping export mapping; ``None`` without either."""
+    if getattr(args, "events", None):
+        return args.events, args.events_mapping, args.events_mapping
+    if args.mapping is None:
+        return None
+    from peerstudy.data.programme.mapping import load_mapping
+
+    section = load_mapping(args.mapping)["events"]
+    if section is None:
+        return None
+    mapping = {k: v for k, v in section.items() if k != "file"}
+    return section["file"], mapping, f"{args.mapping} (events)"
+
+
 def _recurrent(df, args: argparse.Namespace, arm: str | None):
     """Recurrent-event analysis (survival.recurrent) of --events, read and checked by data.programme.events."""
     from peerstudy.data.programme.events import read_events
     from peerstudy.survival.recurrent import analyse_recurrent
 
-    ending = args.ending or ("outcome" if "outcome" in df.columns else None)
-    events = read_events(args.events, df, mapping=args.events_mapping,
-                         invalid_rows="exclude" if getattr(args, "exclude_invalid", False) else None)
-    res = analyse_recurrent(df, events.events, arm=arm, covariates=_csv_list(args.covariates), time=args.time,
-                            ending=ending, ties=args.ties)
+    if all(c in df.columns for c in _EVENTS_FOLLOW_UP):
+        time, ending = _EVENTS_FOLLOW_UP
+    else:
+        time, ending = args.time, args.ending or ("outcome" if "outcome" in df.columns else None)
+    kinds = _csv_list(args.events_kinds) if getattr(args, "events_kinds", None) else None
+    file, mapping, _ = _events_source(args)
+    events = read_events(file, df, mapping=mapping,
+                         invalid_rows="exclude" if getattr(args, "exclude_invalid", False) else None, time=time)
+    res = analyse_recurrent(df, events.events, arm=arm, covariates=_csv_list(args.covariates), time=time,
+                            ending=ending, ties=args.ties, kinds=kinds)
     return res, events
 
 

@@ -25,10 +25,14 @@
   :mod:`peerstudy.survival.primary`: ``cox_stratified`` for individual allocation, the small-sample
   sandwich with the randomisation test's p-value for cluster allocation).
   For scenarios with recurrent episodes
-  (:data:`RECURRENT_METHODS`, estimand the log episode rate ratio ``log(recurrent.rate_ratio)``),
-  ``andersen_gill`` (SE robust by participant), ``andersen_gill_naive`` (model SE, which ignores that a
-  person's episodes share a frailty) and ``negative_binomial`` (counts over follow-up, log follow-up offset),
-  fitted per replicate by :mod:`peerstudy.survival.recurrent`. Unadjusted methods estimate a
+  (:data:`RECURRENT_METHODS`), ``andersen_gill`` (SE robust by participant), ``andersen_gill_naive`` (model
+  SE, which ignores that a person's episodes share a frailty), estimand the log episode rate ratio
+  ``log(recurrent.rate_ratio)``, and ``negative_binomial`` (counts over follow-up, log follow-up offset),
+  estimand the log ratio of the arms' marginal mean numbers of episodes by the end of follow-up (the truth's
+  ``mean_events``: what the count model estimates when every episode is observed to the end of follow-up or
+  death, as with re-entries simulated), fitted per replicate by :mod:`peerstudy.survival.recurrent`.
+  Episodes are followed to the cohort's ``time``, or with re-entries to their own end (dropout does not
+  end it); re-entries themselves are not counted. Unadjusted methods estimate a
   marginal hazard ratio, which is closer to 1 than the conditional one when covariates or site
   frailty affect dropout (non-collapsibility): their "bias" against the conditional truth is real.
 * **Performance measures**: power (rejection rate at ``alpha``), bias, empirical SE, model SE, relative
@@ -90,7 +94,7 @@ ESTIMANDS: dict[str, str] = {"logrank": "marginal", "cox": "marginal", "cox_robu
                              "cox_stratified": "within_site", "frailty": "within_site",
                              "rmst": "rmst_difference", "permutation": "none",
                              "andersen_gill": "rate_ratio", "andersen_gill_naive": "rate_ratio",
-                             "negative_binomial": "rate_ratio"}
+                             "negative_binomial": "count_ratio"}
 
 _ESTIMAND_TEXT = {
     "marginal": "population-averaged (marginal) log hazard ratio of the arm alone",
@@ -98,7 +102,10 @@ _ESTIMAND_TEXT = {
     "conditional": "log hazard ratio given site and covariates, as simulated (the model ignores the sites)",
     "rmst_difference": "difference in restricted mean days in treatment to tau (peer - usual care)",
     "none": "a test only: type I error and power, no estimate",
-    "rate_ratio": "log rate ratio of recurrent episodes, peer vs usual care, as simulated",
+    "rate_ratio": "log rate ratio of recurrent episodes, peer vs usual care, as simulated (a single ratio only "
+                  "when the effect is constant: not with effect_stops_day or effect_while_coached)",
+    "count_ratio": "log ratio of the marginal mean numbers of episodes by the end of follow-up (stopped at death), "
+                   "peer vs usual care, from the truth",
 }
 
 
@@ -272,8 +279,11 @@ def _recurrent_methods(data: Mapping[str, Any], methods: Sequence[str]) -> dict[
     ids = np.arange(1, n + 1)
     for r in range(reps):
         person = np.asarray(data["episode_person"][r], dtype=np.int64)
+        # follow-up of episodes: the cohort's time, or with re-entries its own (dropout does not end it);
+        # death is censoring here (the rate among people alive)
+        end = data["episode_end"][r] if "episode_end" in data else data["time"][r]
         rd = RecurrentData(cohort=pd.DataFrame({"peer": data["peer"][r].astype(float)}), ids=ids,
-                           end=data["time"][r].astype(float), died=np.zeros(n, dtype=bool), person=person,
+                           end=end.astype(float), died=np.zeros(n, dtype=bool), person=person,
                            time=np.asarray(data["episode_day"][r], dtype=float))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -467,6 +477,10 @@ def _truths(scenario: Scenario, methods: Sequence[str], tau: int) -> dict[str, f
             out[m] = None
         elif key == "rate_ratio":
             out[m] = math.log(scenario.recurrent.rate_ratio)
+        elif key == "count_ratio":
+            mean = t["recurrent"]["mean_events"]
+            end = str(scenario.follow_up_days)
+            out[m] = math.log(mean["peer"][end] / mean["usual_care"][end])
         else:
             out[m] = limits.get(key, t["log_hazard_ratio"])
     return out

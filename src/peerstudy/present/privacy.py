@@ -51,6 +51,7 @@ __all__ = [
     "suppress_table",
     "suppress_derived",
     "suppressed_mapping",
+    "private_recurrent",
 ]
 
 #: Counts below this (and above zero) are hidden.
@@ -784,6 +785,127 @@ def private_analysis(payload: Mapping[str, Any], tables: Mapping[str, pd.DataFra
                     t[col] = [float(f"{v:.3g}") if pd.notna(v) and np.isfinite(v) else v for v in t[col]]
         out[name] = t
     return doc, out
+
+
+def _recurrent_points(curve: Any, horizons: Iterable[str], threshold: int) -> tuple[np.ndarray, dict[str, bool]]:
+    """Which steps and horizons of one MCF / Ghosh-Lin curve may be shown, with no two shown values apart by
+    1 to ``threshold - 1`` events (so none gives a count of 1-10 away).
+
+    Horizons first: one is shown when at least ``threshold`` are at risk there (bounded below by the number at
+    risk at the next event; none after: not shown) and the events since the previous shown horizon are 0 or at
+    least ``threshold``. Then steps (event days), while at least ``threshold`` are at risk: one is kept when the
+    events since the previous shown point reach ``threshold`` and those up to the next shown horizon are 0 or
+    at least ``threshold``. An event on a horizon's day counts before the horizon.
+    """
+    t = np.asarray(curve.time, float)
+    risk = np.asarray(curve.at_risk, float)
+    cum = np.cumsum(np.asarray(curve.events, float))
+    shown: dict[str, bool] = {}
+    marks: list[float] = []  # cumulative events at each shown horizon
+    last = 0.0
+    for h in sorted(horizons, key=float):
+        k = int(np.searchsorted(t, float(h), side="right"))
+        e = float(cum[k - 1]) if k else 0.0
+        ok = k < len(t) and risk[k] >= threshold and not (1 <= e - last < threshold)
+        shown[h] = ok
+        if ok:
+            marks.append(e)
+            last = e
+    keep = np.zeros(len(t), bool)
+    last, m = 0.0, 0
+    for i in range(len(t)):
+        while m < len(marks) and marks[m] < cum[i]:  # passed a shown horizon
+            last = marks[m]
+            m += 1
+        to_next = None if m == len(marks) else marks[m] - cum[i]
+        if risk[i] >= threshold and cum[i] - last >= threshold and (to_next is None or not 1 <= to_next < threshold):
+            keep[i] = True
+            last = cum[i]
+    return keep, shown
+
+
+def private_recurrent(doc: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], result: Any, *,
+                      threshold: int = THRESHOLD) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """The ``recurrent`` part of ``peerstudy analyse --events --private``: results and tables made safe.
+
+    * MCF and Ghosh-Lin values (and their SE and CI) at a horizon only where at least 11 were at risk and the
+      group's events since the previous shown value (horizon or table step) are 0 or at least 11 (else
+      "suppressed"; :func:`_recurrent_points`);
+    * every count of events, the deaths and the events flow: 1-10 as "<11"; an event count is "suppressed"
+      everywhere when it is within 1-10 of the participants, of the events received in the flow, or when a
+      group's own total is 1-10 (it would follow from the other group's and the total); deaths likewise;
+      the flow is suppressed as a whole (:func:`suppress_flow`), and entirely when the event count is hidden;
+    * the ``recurrent_mcf`` / ``recurrent_ghosh_lin`` tables keep only pooled steps (at least 11 events since
+      the previous shown value, while at least 11 are at risk), without the per-step ``at_risk`` and ``events``;
+    * model coefficients, the MCF test and other numbers keep 3 significant digits; notes are scrubbed.
+    """
+    threshold = _check_threshold(threshold)
+    d = {k: v for k, v in doc.items()}
+    inp = dict(d.pop("input", {}) or {})
+    flow = inp.pop("flow", None)
+    steps: dict[str, dict[str, np.ndarray]] = {}
+    for method, res in (("mcf", result.mcf), ("ghosh_lin", result.ghosh_lin)):
+        block, steps[method] = {}, {}
+        for g, c in res.curves.items():
+            values = dict((d.get(method) or {}).get(g) or {})
+            steps[method][g], shown = _recurrent_points(c, list(values), threshold)
+            block[g] = {h: (v if shown.get(h, False) else {k: COMPLEMENT_LABEL for k in v}) for h, v in values.items()}
+        d[method] = block
+    n, events = int(result.n), int(result.events)
+    totals = [int(np.asarray(c.events).sum()) for c in result.mcf.curves.values()]
+    received = None if flow is None else _whole_count(flow.get("analysed"))
+    hide_events = 1 <= events < threshold or 1 <= n - events < threshold or any(1 <= e < threshold for e in totals) \
+        or (received is not None and 1 <= received - events < threshold)
+    deaths = int(result.deaths)
+    hide_deaths = 1 <= deaths < threshold or 1 <= n - deaths < threshold
+
+    def events_out(v: Any) -> Any:
+        c = _whole_count(v)
+        if c is None:
+            return v
+        if 1 <= c < threshold:
+            return suppressed_label(threshold)
+        return COMPLEMENT_LABEL if hide_events or 1 <= n - c < threshold else c
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, Mapping):
+            return {k: events_out(x) if k == "events" else walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+
+    out = private_document(walk(d), n=n, threshold=threshold)
+    out["deaths"] = (suppressed_label(threshold) if 1 <= deaths < threshold
+                     else COMPLEMENT_LABEL if hide_deaths else deaths)
+    if flow is not None:
+        shown = suppress_flow(flow, threshold=threshold)
+        if hide_events:  # the number analysed would give the hidden event count back
+            shown = {k: ({r: COMPLEMENT_LABEL for r in v} if isinstance(v, Mapping) else COMPLEMENT_LABEL)
+                     for k, v in shown.items()}
+        inp["flow"] = shown
+    out["input"] = inp
+    safe: dict[str, pd.DataFrame] = {}
+    curves = {"recurrent_mcf": ("mcf", result.mcf.curves), "recurrent_ghosh_lin": ("ghosh_lin", result.ghosh_lin.curves)}
+    for name, table in tables.items():
+        if name in curves:
+            rows = []
+            method, groups = curves[name]
+            for g, c in groups.items():
+                for i in np.flatnonzero(steps[method][g]):
+                    rows.append({"group": g, "time": float(c.time[i]),
+                                 **{k: float(f"{float(getattr(c, a)[i]):.3g}") for k, a in
+                                    (("estimate", "estimate"), ("se", "se"), ("ci_lower", "lower"),
+                                     ("ci_upper", "upper"))}})
+            safe[name] = pd.DataFrame(rows, columns=["group", "time", "estimate", "se", "ci_lower", "ci_upper"])
+        else:
+            t = table.copy()
+            for col in t.columns:
+                if col in COUNT_KEYS:
+                    t[col] = [events_out(v) for v in t[col]]
+                elif pd.api.types.is_float_dtype(t[col]):
+                    t[col] = [float(f"{v:.3g}") if pd.notna(v) and np.isfinite(v) else v for v in t[col]]
+            safe[name] = t
+    return out, safe
 
 
 def suppress_at_risk(counts: Iterable[int], *, threshold: int = THRESHOLD) -> list[str]:

@@ -16,6 +16,7 @@ import numpy as np
 from peerstudy.exceptions import ParameterError
 from peerstudy.scenario import Scenario
 from peerstudy.simulation.cohort import DROPOUT, simulate_stack
+from peerstudy.simulation.events import EVENTS_ENDINGS
 from peerstudy.simulation.hazards import COVARIATE_NAMES
 
 __all__ = ["replicate_seed", "simulate_replicates"]
@@ -50,7 +51,9 @@ def simulate_replicates(scenario: Scenario, reps: Sequence[int], *, seed: int,
         (int64 codes), and each covariate drawn (float64); with ``coaches.enabled`` also ``coach`` (int64 codes,
         -1 = no coach, as in usual care) and ``coach_match`` (int8 1/0, -1 = no coach).
         (int64 codes), and each covariate drawn (float64); with ``recurrent.enabled`` also ``episode_person``
-        and ``episode_day``, lists (one entry per replicate) of the episodes' person index and day.
+        and ``episode_day``, lists (one entry per replicate) of the episodes' person index and day (relapses
+        and overdoses); with re-entries also ``episode_end`` (days) and ``episode_died`` (bool), the end of
+        the observation of episodes and whether death ended it, shaped as ``time``.
     """
     unknown = [c for c in covariates if c not in COVARIATE_NAMES]
     if unknown:
@@ -64,4 +67,7 @@ def simulate_replicates(scenario: Scenario, reps: Sequence[int], *, seed: int,
         out.update(coach=stack["coach"], coach_match=stack["coach_match"])
     if "event_person" in stack:  # recurrent episodes: per replicate, (person index, day) of each
         out["episode_person"], out["episode_day"] = stack["event_person"], stack["event_day"]
+    if "events_time" in stack:  # with re-entries episodes are observed past a dropout: their own follow-up
+        out["episode_end"] = np.stack(stack["events_time"])
+        out["episode_died"] = np.stack(stack["events_ending"]) == EVENTS_ENDINGS.index("died")
     return out

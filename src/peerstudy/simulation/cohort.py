@@ -69,10 +69,12 @@ from peerstudy.simulation.contacts import contact_horizon, draw_sessions, invert
 from peerstudy.simulation.hazards import (COVARIATE_NAMES, NO_COACH, arm_cumulative_hazard, arm_tables,
                                           coach_assignment, coach_multiplier, covariate_coefficients,
                                           covariate_tables, ending_hazards, exponential_time, gamma_frailty,
-                                          invert_arm_hazard, invert_cdf, invert_pieces, unit_exponential)
+                                          exponential_times, invert_arm_hazard, invert_cdf, invert_pieces,
+                                          unit_exponential)
 from peerstudy.simulation.truth import compute_truth, net_survival_given_sites, weibull_scale
 from peerstudy.simulation.visits import outcomes_truth, simulate_visits
-from peerstudy.simulation.events import EVENT_KINDS, death_multiplier, draw_frailty, episode_log
+from peerstudy.simulation.events import (EVENT_KINDS, EVENTS_ENDINGS, REENTRY_KIND, death_multiplier, draw_frailty,
+                                         episode_log)
 
 __all__ = ["simulate_cohort", "simulate_arrays", "simulate_stack", "simulate_with_contacts", "simulate_with_visits",
            "simulate_with_events", "LINKAGE_ENDINGS", "truth_sidecar",
@@ -310,10 +312,17 @@ def simulate_stack(scenario: Scenario, rngs: Sequence[np.random.Generator], *, n
             for j, key in enumerate(("contact_person", "contact_day", "contact_phone")):
                 out[key] = [log[j] for log in logs]
     if recurrent:
-        logs = [episode_log(scenario, peer[r], subject_frailty[r], time[r], u[r, _DIED_ROW], rng=children[r][3])
+        rates = ending_hazards(scenario)
+        latent = scenario.recurrent.effect_while_coached or scenario.recurrent.reentries
+        logs = [episode_log(scenario, peer[r], subject_frailty[r], time[r], u[r, _DIED_ROW], rng=children[r][3],
+                            **(dict(t_drop=t_drop[r], dropped=outcome[r] == DROPOUT,
+                                    other=tuple(exponential_times(-np.log1p(-u[r, _ENDING_ROW + j]), rates[j])
+                                                for j in range(2))) if latent else {}))
                 for r in range(reps)]
-        for j, key in enumerate(("event_person", "event_day", "event_overdose")):
-            out[key] = [log[j] for log in logs]
+        keys = ("person", "day", "overdose") + (("reentry_person", "reentry_day", "events_time", "events_ending")
+                                                if scenario.recurrent.reentries else ())
+        for key in keys:
+            out["event_" + key if key in ("person", "day", "overdose") else key] = [log[key] for log in logs]
     return out
 
 
@@ -532,6 +541,11 @@ def simulate_with_events(scenario: "Scenario | str", *, rng: Any = None,
         episode: ``participant_id``, ``day`` (whole day >= 1, at most the participant's ``time``; at most one
         a day) and ``kind`` (``relapse`` / ``overdose``), sorted by participant and day
         (:mod:`peerstudy.simulation.events`). The truth in ``cohort.attrs["truth"]["recurrent"]``.
+        With re-entries (``recurrent.reentry_rate_per_year > 0``) also rows of kind ``reentry`` (after a
+        dropout; a re-entry may share a day with an episode), and the cohort gains ``events_time`` (whole
+        days: end of the observation of events, which dropout does not end) and ``events_ending``
+        (``end_of_follow_up``, ``lost_to_follow_up``, ``incarcerated`` or ``died``): analyse events with
+        ``time="events_time", ending="events_ending"``.
 
     Examples
     --------
@@ -547,10 +561,21 @@ def simulate_with_events(scenario: "Scenario | str", *, rng: Any = None,
         raise ScenarioError(f"recurrent.enabled must be true to simulate recurrent episodes; got false "
                             f"(scenario {scenario.name!r})")
     cohort, a = _cohort_frame(scenario, rng=rng, n=n)
+    person, day, kind = a["event_person"], a["event_day"], a["event_overdose"].astype(np.int8)
+    kinds = list(EVENT_KINDS)
+    if scenario.recurrent.reentries:
+        person = np.concatenate([person, a["reentry_person"]])
+        day = np.concatenate([day, a["reentry_day"]])
+        kind = np.concatenate([kind, np.full(len(a["reentry_day"]), len(kinds), dtype=np.int8)])
+        order = np.lexsort((kind, day, person))
+        person, day, kind = person[order], day[order], kind[order]
+        kinds.append(REENTRY_KIND)
+        cohort["events_time"] = a["events_time"]
+        cohort["events_ending"] = pd.Categorical.from_codes(a["events_ending"], categories=list(EVENTS_ENDINGS))
     events = pd.DataFrame({
-        "participant_id": a["event_person"].astype(np.int64) + 1,
-        "day": a["event_day"].astype(np.int64),
-        "kind": pd.Categorical.from_codes(a["event_overdose"].astype(np.int8), categories=list(EVENT_KINDS)),
+        "participant_id": person.astype(np.int64) + 1,
+        "day": day.astype(np.int64),
+        "kind": pd.Categorical.from_codes(kind, categories=kinds),
     })
     return cohort, events
 

@@ -14,15 +14,29 @@ The model (scenario block :class:`peerstudy.scenario.Recurrent`; all times in da
   observation and ``D_i`` the (continuous) death time; each is recorded on day ``ceil(t)``, at most one a
   day (the first of the day, whose kind is kept): overdose with probability ``overdose_fraction``, else relapse.
 
-Random streams: everything here draws from the cohort's third spawned child (``rng.spawn(3)[2]``; see
+* ``effect_while_coached``: the peer rate ratio applies on day ``d`` only while the person is coached,
+  ``d <= ceil(T_drop)`` (``T_drop`` the latent continuous dropout day) and ``d <= contacts.cap_day``
+  (:func:`coached_until`): the cumulative rate stays piecewise linear, with a knee per person.
+* Re-entries (``reentry_rate_per_year > 0``): after a recorded dropout on day ``time_i``, a Poisson process
+  with rate ``W_i mu_r rr_r(a)`` per day on ``(time_i, min(E_i, D_i))``, recorded on day ``floor(t) + 1``
+  (a later day than the dropout), at most one a day. ``E_i``, the end of the observation of events, is the
+  whole day of the first of the end of follow-up, loss to follow-up, incarceration and death (latent
+  continuous times from the cohort's own uniforms, the arithmetic of its ending kernel): dropout no
+  longer ends it, for episodes either.
+
+Random streams: everything here draws from the cohort's fourth spawned child (``rng.spawn(4)[3]``; see
 :mod:`peerstudy.simulation.cohort`), in this order: the frailty uniforms (``n``), the episode counts
-(Poisson, ``n``), the episode times (uniforms, one per episode) and their kinds (uniforms, one per episode).
+(Poisson, ``n``), the episode times (uniforms, one per episode) and their kinds (uniforms, one per episode);
+with re-entries then their counts (Poisson, ``n``) and times (uniforms, one per re-entry).
 
 The truth (:func:`recurrent_truth`) is computed from the scenario alone, by quadrature over the frailty:
 per day ``d`` the probability that a person alive at ``d - 1`` has an episode in ``(d - 1, d]`` before
 dying is ``a / (a + b) * (1 - exp(-(a + b)))`` with ``a = W lambda0 rr_a(d)`` and ``b = delta W^gamma``, so
 the marginal mean number of recorded episodes by day ``t``, accounting for death (the Ghosh-Lin estimand
-``E[N(t ^ D)]``), is ``sum_{d <= t} E_W[exp(-b (d - 1)) a / (a + b) (1 - exp(-(a + b)))]``.
+``E[N(t ^ D)]``), is ``sum_{d <= t} E_W[exp(-b (d - 1)) a / (a + b) (1 - exp(-(a + b)))]``. The dropout time
+is independent of ``W`` and of death, so with ``effect_while_coached`` day ``d``'s term is the mixture
+``q_d f(rr) + (1 - q_d) f(1)``, ``q_d = S(d - 1)`` the peer arm's net retention (while ``d`` is within the
+cap), and re-entries add ``sum_{d <= t} (1 - S_a(d - 1)) E_W[...]`` with their own rate ``a``.
 """
 
 from __future__ import annotations
@@ -34,9 +48,10 @@ import numpy as np
 from scipy import stats
 from scipy.special import gammaincinv
 
-from peerstudy.scenario import DAYS_PER_YEAR, RECURRENT_KINDS, Recurrent, Scenario
+from peerstudy.scenario import DAYS_PER_YEAR, RECURRENT_KINDS, REENTRY_KIND, Recurrent, Scenario
 
-__all__ = ["EVENT_KINDS", "draw_frailty", "death_multiplier", "death_times", "draw_episodes", "episode_log",
+__all__ = ["EVENT_KINDS", "REENTRY_KIND", "EVENTS_ENDINGS", "draw_frailty", "death_multiplier", "death_times",
+           "draw_episodes", "draw_reentries", "coached_until", "episode_log",
            "frailty_nodes", "death_survival", "recurrent_truth", "RECURRENT_HORIZONS"]
 
 EVENT_KINDS: tuple[str, ...] = RECURRENT_KINDS
@@ -90,24 +105,38 @@ def _inverse_cumulative_rate(v: np.ndarray, peer: np.ndarray, lam: float, rr: fl
     return np.where(peer, np.where(x <= knee, x / rr, stop + (x - knee)), x)
 
 
+def _inverse_cumulative_rate_each(v: np.ndarray, peer: np.ndarray, lam: float, rr: float,
+                                  stop: np.ndarray) -> np.ndarray:
+    """:func:`_inverse_cumulative_rate` with one stop day per event (``inf`` = no stop)."""
+    x = v / lam
+    knee = rr * stop
+    return np.where(peer, np.where(x <= knee, x / rr, stop + (x - knee)), x)
+
+
 def draw_episodes(peer: np.ndarray, frailty: np.ndarray, end: np.ndarray, recurrent: Recurrent, *,
-                  rng: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  rng: Any, stop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Episodes of each person on ``(0, end)``: (person index, whole day, overdose flag), sorted by person and day.
 
     ``peer`` (bool), ``frailty`` and ``end`` (days, continuous or whole) are per person. At most one episode
-    is kept per person and day (the first; see the module docstring for the draw order).
+    is kept per person and day (the first; see the module docstring for the draw order). ``stop``, per
+    person, is the day after which the peer rate ratio no longer applies (default ``effect_stops_day``).
     """
     rng = np.random.default_rng(rng)
     lam = recurrent.rate_per_year / DAYS_PER_YEAR
     rr = float(recurrent.rate_ratio)
-    stop = np.inf if recurrent.effect_stops_day is None else float(recurrent.effect_stops_day)
+    each = stop is not None
+    if not each:
+        stop = np.inf if recurrent.effect_stops_day is None else float(recurrent.effect_stops_day)
     end = np.maximum(np.asarray(end, dtype=float), 0.0)
     total = frailty * _cumulative_rate(end, peer, lam, rr, stop)
     counts = rng.poisson(total)
     person = np.repeat(np.arange(len(end)), counts)
     v = rng.random(person.size) * (total[person] / frailty[person])
     overdose = rng.random(person.size) < recurrent.overdose_fraction
-    t = _inverse_cumulative_rate(v, peer[person], lam, rr, stop)
+    if each:
+        t = _inverse_cumulative_rate_each(v, peer[person], lam, rr, stop[person])
+    else:
+        t = _inverse_cumulative_rate(v, peer[person], lam, rr, stop)
     day = np.maximum(np.ceil(t), 1.0).astype(np.int64)
     order = np.lexsort((t, person))
     person, day, overdose = person[order], day[order], overdose[order]
@@ -116,12 +145,99 @@ def draw_episodes(peer: np.ndarray, frailty: np.ndarray, end: np.ndarray, recurr
     return person[keep], day[keep], overdose[keep]
 
 
+def draw_reentries(peer: np.ndarray, frailty: np.ndarray, start: np.ndarray, end: np.ndarray, recurrent: Recurrent,
+                   *, rng: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Re-entries to treatment on ``(start, end)`` per person: (person index, whole day), at most one a day.
+
+    Rate ``W * reentry_rate_per_year / 365.25`` per day, times ``reentry_rate_ratio`` in the peer arm;
+    ``start`` is ``inf`` for people who did not drop out. Draws: the counts (Poisson, ``n``), then the
+    times (uniforms, one per re-entry).
+    """
+    rng = np.random.default_rng(rng)
+    lam = recurrent.reentry_rate_per_year / DAYS_PER_YEAR * np.where(peer, recurrent.reentry_rate_ratio, 1.0)
+    start = np.asarray(start, dtype=float)
+    span = np.where(np.isfinite(start), np.maximum(np.asarray(end, dtype=float) - start, 0.0), 0.0)
+    counts = rng.poisson(frailty * lam * span)
+    person = np.repeat(np.arange(len(span)), counts)
+    t = start[person] + rng.random(person.size) * span[person]
+    day = (np.floor(t) + 1.0).astype(np.int64)  # on a later day than the dropout's
+    order = np.lexsort((t, person))
+    person, day = person[order], day[order]
+    keep = np.ones(person.size, dtype=bool)
+    keep[1:] = (person[1:] != person[:-1]) | (day[1:] != day[:-1])
+    return person[keep], day[keep]
+
+
+#: How the observation of episodes ends when re-entries are simulated (``events_ending``; codes 0 to 3).
+EVENTS_ENDINGS: tuple[str, ...] = ("end_of_follow_up", "lost_to_follow_up", "incarcerated", "died")
+
+
 def episode_log(scenario: Scenario, peer: np.ndarray, frailty: np.ndarray, time: np.ndarray, u_death: np.ndarray,
-                *, rng: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The episode log of one cohort: observed on ``(0, min(time, death))`` (see :func:`draw_episodes`)."""
+                *, rng: Any, t_drop: np.ndarray | None = None, other: tuple[np.ndarray, np.ndarray] | None = None,
+                dropped: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The episode log of one cohort (see :func:`draw_episodes` and :func:`draw_reentries`).
+
+    ``t_drop`` (continuous latent dropout days, ``inf`` = none in follow-up) and ``other`` (continuous latent
+    days of loss to follow-up and incarceration) are needed with ``effect_while_coached``, ``other`` and
+    ``dropped`` (whose ``time`` ended in dropout) with re-entries.
+    Without re-entries episodes are observed on ``(0, min(time, death))``; with them on
+    ``(0, min(events_time, death))``, ``events_time`` the whole day at which the first of the end of
+    follow-up, loss, incarceration and death came (dropout left out), and re-entries on
+    ``(time, min(events_time, death))`` for people whose ``time`` ended in dropout.
+
+    Returns
+    -------
+    dict
+        ``person``, ``day``, ``overdose`` (the episodes); with re-entries also ``reentry_person``,
+        ``reentry_day``, ``events_time`` (float days) and ``events_ending`` (int8 codes of
+        :data:`EVENTS_ENDINGS`).
+    """
     rec = scenario.recurrent
+    time = np.asarray(time, dtype=float)
     dies = death_times(u_death, scenario.death_hazard, death_multiplier(frailty, rec))
-    return draw_episodes(peer, frailty, np.minimum(np.asarray(time, dtype=float), dies), rec, rng=rng)
+    stop = None
+    if rec.effect_while_coached:
+        stop = coached_until(scenario, t_drop)
+    end = time
+    out: dict[str, np.ndarray] = {}
+    if rec.reentries:
+        first = np.full(time.shape, float(scenario.follow_up_days))
+        code = np.zeros(time.shape, dtype=np.int8)
+        for j, t in enumerate((other[0], other[1], dies), start=1):
+            earlier = t < first
+            first[earlier], code[earlier] = t[earlier], j
+        end = np.maximum(np.ceil(first), 1.0)
+        out.update(events_time=end, events_ending=code)
+    person, day, overdose = draw_episodes(peer, frailty, np.minimum(end, dies), rec, rng=rng, stop=stop)
+    out.update(person=person, day=day, overdose=overdose)
+    if rec.reentries:
+        start = np.where(dropped, time, np.inf)
+        out["reentry_person"], out["reentry_day"] = draw_reentries(peer, frailty, start, np.minimum(end, dies), rec,
+                                                                   rng=rng)
+    return out
+
+
+def coached_until(scenario: Scenario, t_treat: np.ndarray) -> np.ndarray:
+    """Last day on which the peer rate ratio applies with ``effect_while_coached``, per person.
+
+    A person is coached on day ``d`` while in treatment (``t_treat``, the continuous latent day of dropout, is
+    after ``d - 1``), up to the coaching cap ``contacts.cap_day`` and ``effect_stops_day``. Loss to follow-up
+    and incarceration stay pure censoring (they do not end coaching), so estimators that assume independent
+    censoring still target the truth.
+    """
+    cap = min(np.inf if scenario.contacts.cap_day is None else float(scenario.contacts.cap_day),
+              np.inf if scenario.recurrent.effect_stops_day is None else float(scenario.recurrent.effect_stops_day))
+    return np.minimum(np.ceil(np.asarray(t_treat, dtype=float)), cap)
+
+
+def _in_treatment(scenario: Scenario, t: np.ndarray) -> dict[str, np.ndarray]:
+    """Marginal probabilities at days ``t``: ``treatment`` (peer arm still in treatment: no dropout by ``t``)
+    and ``dropped_ARM`` (the latent dropout came by ``t``), from the cohort's net survival."""
+    from peerstudy.simulation.truth import net_survival_curve  # truth imports this module
+
+    out = {"dropped_" + arm: 1.0 - net_survival_curve(t, scenario, peer=arm == "peer") for arm in ("usual_care", "peer")}
+    out["treatment"] = 1.0 - out["dropped_peer"]
+    return out
 
 
 # ----- truth ------------------------------------------------------------------------------------------------
@@ -193,18 +309,42 @@ def recurrent_truth(scenario: Scenario) -> dict[str, Any] | None:
     days = np.arange(1, F + 1, dtype=float)
     alive = np.exp(-np.outer(days - 1.0, b))                    # P(alive at d - 1 | W)
     stop = np.inf if rec.effect_stops_day is None else rec.effect_stops_day
-    mean, rate = {}, {}
+    still = _in_treatment(scenario, days - 1.0) if (rec.effect_while_coached or rec.reentries) else None
+
+    def per_day_mean(rate_per_day: np.ndarray) -> np.ndarray:
+        """``E_W[P(alive at d - 1) P(an event on day d before death)]`` for a rate per day (vector over days)."""
+        a = np.outer(rate_per_day, w)
+        s = a + b[None, :]
+        return (alive * np.where(s > 0, a / np.where(s > 0, s, 1.0) * -np.expm1(-s), 0.0)) @ p
+
+    mean, rate, reentry = {}, {}, {}
     for arm in ("usual_care", "peer"):
         rr = np.where(days <= stop, rec.rate_ratio, 1.0) if arm == "peer" else np.ones_like(days)
-        a = np.outer(rr * lam, w)                               # episode rate on day d | W
-        s = a + b[None, :]
-        g = np.where(s > 0, a / np.where(s > 0, s, 1.0) * -np.expm1(-s), 0.0)
-        per_day = (alive * g) @ p
+        if arm == "peer" and rec.effect_while_coached:
+            cap = np.inf if scenario.contacts.cap_day is None else scenario.contacts.cap_day
+            q = np.where((days <= stop) & (days <= cap), still["treatment"], 0.0)  # P(coached on day d)
+            per_day = q * per_day_mean(rec.rate_ratio * lam * np.ones_like(days)) + (1 - q) * per_day_mean(
+                lam * np.ones_like(days))
+        else:
+            per_day = per_day_mean(rr * lam)
         mu = np.cumsum(per_day)
         cr = np.cumsum(per_day / (alive @ p))
         mean[arm] = {str(h): float(mu[h - 1]) for h in horizons}
         rate[arm] = {str(h): float(cr[h - 1]) for h in horizons}
+        if rec.reentries:
+            rr_r = rec.reentry_rate_ratio if arm == "peer" else 1.0
+            r = np.cumsum(still["dropped_" + arm] * per_day_mean(np.full(F, rr_r * rec.reentry_rate_per_year
+                                                                         / DAYS_PER_YEAR)))
+            reentry[arm] = {str(h): float(r[h - 1]) for h in horizons}
     stops = "" if rec.effect_stops_day is None else f" up to day {rec.effect_stops_day}, 1 after it"
+    if rec.effect_while_coached:
+        cap = scenario.contacts.cap_day
+        stops += f", on days coached (in treatment{'' if cap is None else f', to day {cap}'})"
+    extra: dict[str, Any] = {}
+    if rec.reentries:
+        extra = {"reentry_rate_ratio": float(rec.reentry_rate_ratio), "mean_reentries": reentry}
+    notes = {"mean_reentries": "marginal mean number of re-entries to treatment after a dropout per person by "
+                               "day t, stopped at death; other endings are censoring"} if rec.reentries else {}
     return {
         "rate_ratio": float(rec.rate_ratio),
         "log_rate_ratio": math.log(rec.rate_ratio),
@@ -214,7 +354,10 @@ def recurrent_truth(scenario: Scenario) -> dict[str, Any] | None:
         "mean_events": mean,
         "cumulative_rate": rate,
         "horizons": [str(h) for h in horizons],
+        "effect_while_coached": bool(rec.effect_while_coached),
+        **extra,
         "notes": {
+            **notes,
             "rate_ratio": f"episode rate ratio, peer vs usual care{stops}, given the subject frailty",
             "mean_events": "marginal mean number of recorded episodes per person by day t, stopped at death "
                            "(the Ghosh-Lin mean frequency function); other endings are censoring",

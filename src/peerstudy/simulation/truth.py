@@ -50,7 +50,7 @@ from peerstudy.simulation.hazards import (COVARIATE_NAMES, arm_cumulative_hazard
                                           covariate_coefficients, covariate_pmf, cumulative_baseline)
 
 __all__ = ["Truth", "compute_truth", "linear_predictor_distribution", "arm_lp_distribution", "covariate_coefficients",
-           "cox_limit", "gamma_nodes",
+           "cox_limit", "gamma_nodes", "net_survival_curve",
            "net_survival_given_sites",
            "weibull_scale", "cumulative_baseline", "arm_cumulative_hazard", "HORIZONS", "ENDINGS"]
 
@@ -192,6 +192,19 @@ def _marginal_survival(t: np.ndarray, scenario: Scenario, peer: bool, matched: b
     lp, p = arm_lp_distribution(scenario, peer, matched)
     H = arm_cumulative_hazard(t, scenario, peer)
     return _frailty_transform(H[:, None] * np.exp(lp)[None, :], scenario.frailty_variance) @ p
+
+
+def net_survival_curve(t: np.ndarray, scenario: Scenario, *, peer: bool) -> np.ndarray:
+    """``P(no dropout by day t)`` in an arm, net of the other endings, marginal over covariates and frailties.
+
+    Examples
+    --------
+    >>> from peerstudy.scenario import preset
+    >>> s = preset("outpatient_default")
+    >>> round(float(net_survival_curve(np.array([90.0]), s, peer=False)[0]), 2) == s.target_retention
+    True
+    """
+    return _marginal_survival(np.asarray(t, dtype=float), scenario, peer)
 
 
 def _marginal_survival_with_contacts(t: np.ndarray, scenario: Scenario, matched: bool | None = None) -> np.ndarray:

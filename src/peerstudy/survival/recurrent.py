@@ -823,11 +823,14 @@ class RecurrentResults:
 def analyse_recurrent(cohort: pd.DataFrame, events: pd.DataFrame, *, arm: str | None = "arm",
                       covariates: Sequence[str] = (), time: str = "time", ending: str | None = "outcome",
                       death: str = "died", horizons: Iterable[float] = RECURRENT_HORIZONS, ties: str = "efron",
-                      window: float | None = None, id: str = _ID) -> RecurrentResults:
+                      window: float | None = None, id: str = _ID,
+                      kinds: Sequence[str] | None = None, kind: str = "kind") -> RecurrentResults:
     """The recurrent-event analysis of one cohort and its events table, as ``peerstudy analyse --events`` runs it.
 
     MCF and Ghosh-Lin curves per arm at ``horizons``, the two-sample MCF test, Andersen-Gill, PWP total-
-    and gap-time models and the negative binomial count model of the arm and ``covariates``.
+    and gap-time models and the negative binomial count model of the arm and ``covariates``. ``kinds``
+    (values of the events column ``kind``) analyses only events of those kinds, e.g. ``["reentry"]`` or
+    ``["relapse", "overdose"]``; several kinds on one participant-day count once.
 
     Returns
     -------
@@ -842,9 +845,14 @@ def analyse_recurrent(cohort: pd.DataFrame, events: pd.DataFrame, *, arm: str | 
         raise ParameterError(f"ties must be one of {', '.join(TIES)}; got {show(ties)}")
     hz = check_horizons(horizons)
     covariates = tuple(covariates)
-    data = recurrent_data(cohort, events, id=id, time=time, ending=ending, death=death)
+    if kinds is not None:
+        kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+        if not kinds:
+            raise ParameterError("kinds must name at least one kind of event, or be None for all; got []")
+    data = recurrent_data(cohort, events, id=id, time=time, ending=ending, death=death, kind=kind, kinds=kinds)
     if data.events == 0:
-        raise AnalysisError("the events table has no events for the cohort's participants: nothing to analyse")
+        which = "" if kinds is None else f" of kind(s) {', '.join(show(k) for k in kinds)}"
+        raise AnalysisError(f"the events table has no events{which} for the cohort's participants: nothing to analyse")
     notes = []
     if data.merged:
         notes.append(f"{data.merged} event(s) on a day the participant already had one were counted once")
@@ -863,7 +871,8 @@ def analyse_recurrent(cohort: pd.DataFrame, events: pd.DataFrame, *, arm: str | 
     else:
         notes.append("rate models not fitted: no arm and no covariates")
     settings = {"arm": arm, "covariates": list(covariates), "time": time, "ending": ending, "death": death,
-                "horizons": [horizon_key(h) for h in hz], "ties": ties, "window": window}
+                "horizons": [horizon_key(h) for h in hz], "ties": ties, "window": window,
+                "kinds": None if kinds is None else [str(k) for k in kinds]}
     return RecurrentResults(n=data.n, events=data.events, deaths=int(data.died.sum()), settings=settings, mcf=mcf,
                             ghosh_lin=gl, test=test, andersen_gill=ag, pwp_total=pt, pwp_gap=pg,
                             negative_binomial=nb, notes=tuple(notes))

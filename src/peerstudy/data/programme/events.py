@@ -38,7 +38,7 @@ from peerstudy.data.programme.checks import Checker, Problem, did_you_mean
 from peerstudy.data.programme.mapping import NULLS, norm
 from peerstudy.exceptions import DataError, SchemaError
 
-__all__ = ["EVENT_FIELDS", "EventsData", "load_events_mapping", "read_events"]
+__all__ = ["EVENT_FIELDS", "EventsData", "load_events_mapping", "events_section", "read_events"]
 
 #: Fields of an events table; ``participant_id`` and one of ``day`` or ``date`` are required.
 EVENT_FIELDS: tuple[str, ...] = ("participant_id", "day", "date", "kind")
@@ -69,35 +69,72 @@ def load_events_mapping(mapping: "str | os.PathLike | Mapping[str, Any] | None" 
         if not isinstance(raw, dict):
             raise SchemaError(f"events mapping file {str(path)!r} must hold settings (key: value lines)")
         raw.setdefault("name", path.stem)
-    problems = [f"unknown events mapping key {elide(k, 40)} (known: {', '.join(sorted(_KNOWN))})"
-                for k in raw if k not in _KNOWN]
-    cols = raw.get("columns") or {}
-    if not isinstance(cols, Mapping):
-        problems.append(f"events mapping 'columns' must be a table of field: column lines; got {elide(cols, 60)}")
-        cols = {}
-    bad = [f for f in cols if f not in EVENT_FIELDS]
-    if bad:
-        problems.append(f"events mapping 'columns' has unknown field(s) {', '.join(map(repr, bad))}; fields are "
-                        f"{', '.join(EVENT_FIELDS)}")
-    if "participant_id" not in cols:
-        problems.append("events mapping 'columns' must name the column for participant_id")
-    if ("day" in cols) == ("date" in cols):
-        problems.append("events mapping 'columns' must name exactly one of day (days after enrolment) or date")
-    mode = raw.get("invalid_rows", "raise")
-    if mode not in ("raise", "exclude"):
-        problems.append(f"events mapping 'invalid_rows' must be 'raise' or 'exclude'; got {elide(mode, 40)}")
-    values = raw.get("values") or {}
-    if not isinstance(values, Mapping) or not all(isinstance(v, Mapping) for v in values.values()):
-        problems.append("events mapping 'values' must be a table of field: {code: value} tables")
-        values = {}
+    problems, resolved = _events_mapping(raw, "events mapping", _KNOWN)
     if problems:
         raise SchemaError(f"events mapping {elide(str(raw.get('name', 'custom')), 60)} has {len(problems)} "
                           "problem(s): " + "; ".join(problems), problems)
+    return resolved
+
+
+def events_section(section: Any, folder: "Path | None") -> tuple[list[str], dict[str, Any] | None]:
+    """Check the ``events:`` section of an export mapping: its problems (all of them) and the resolved mapping.
+
+    The section is an events mapping (module docstring) with ``file``, the events table, relative to the
+    mapping file's folder (or absolute); the resolved mapping gains ``file`` (the path, as text). Problems are named
+    ``events.KEY``; :func:`peerstudy.data.programme.mapping.load_mapping` lists them with its own.
+    """
+    if not isinstance(section, Mapping):
+        return [f"mapping 'events' must be a table (file, columns, ...); got {elide(section, 60)}"], None
+    raw = dict(section)
+    raw.setdefault("name", "events")
+    problems, resolved = _events_mapping(raw, "mapping 'events'", _KNOWN | {"file"})
+    file = raw.get("file")
+    path = None
+    if not isinstance(file, str) or not file.strip():
+        problems.append(f"mapping 'events.file' must name the events table (a .csv, .xlsx or .parquet file); "
+                        f"got {elide(file, 60)}")
+    else:
+        path = Path(file).expanduser()
+        if not path.is_absolute():
+            path = (folder or Path.cwd()) / path
+        if not path.is_file():
+            problems.append(f"mapping 'events.file': file not found: {elide(str(path), 120)}")
+    if problems:
+        return problems, None
+    return [], {**resolved, "file": str(path)}
+
+
+def _events_mapping(raw: dict[str, Any], where: str, known: set[str]) -> tuple[list[str], dict[str, Any]]:
+    """Every problem of an events mapping (each naming ``where``), and the mapping resolved if there are none."""
+    problems = [f"unknown {where} key {elide(k, 40)} (known: {', '.join(sorted(known))})"
+                for k in raw if k not in known]
+    cols = raw.get("columns") or {}
+    if not isinstance(cols, Mapping):
+        problems.append(f"{where} 'columns' must be a table of field: column lines; got {elide(cols, 60)}")
+        cols = {}
+    bad = [f for f in cols if f not in EVENT_FIELDS]
+    if bad:
+        problems.append(f"{where} 'columns' has unknown field(s) {', '.join(map(repr, bad))}; fields are "
+                        f"{', '.join(EVENT_FIELDS)}")
+    if "participant_id" not in cols:
+        problems.append(f"{where} 'columns' must name the column for participant_id")
+    if ("day" in cols) == ("date" in cols):
+        problems.append(f"{where} 'columns' must name exactly one of day (days after enrolment) or date")
+    mode = raw.get("invalid_rows", "raise")
+    if mode not in ("raise", "exclude"):
+        problems.append(f"{where} 'invalid_rows' must be 'raise' or 'exclude'; got {elide(mode, 40)}")
+    values = raw.get("values") or {}
+    if not isinstance(values, Mapping) or not all(isinstance(v, Mapping) for v in values.values()):
+        problems.append(f"{where} 'values' must be a table of field: {code: value} tables")
+        values = {}
     optional = raw.get("optional") or []
     if not isinstance(optional, list) or any(f not in ("kind",) for f in optional):
-        raise SchemaError(f"events mapping 'optional' may list only kind; got {elide(optional, 60)}")
-    return {"name": str(raw.get("name", "custom")), "columns": dict(cols), "optional": list(optional), "date_format": raw.get("date_format", "ISO8601"),
-            "invalid_rows": mode, "values": {k: {norm(a): str(b) for a, b in v.items()} for k, v in values.items()}}
+        problems.append(f"{where} 'optional' may list only kind; got {elide(optional, 60)}")
+    if problems:
+        return problems, {}
+    return [], {"name": str(raw.get("name", "custom")), "columns": dict(cols), "optional": list(optional),
+                "date_format": raw.get("date_format", "ISO8601"), "invalid_rows": mode,
+                "values": {k: {norm(a): str(b) for a, b in v.items()} for k, v in values.items()}}
 
 
 @dataclass(frozen=True)
@@ -140,7 +177,7 @@ def _match_ids(raw_ids: pd.Series, cohort_ids: pd.Series) -> np.ndarray:
 
 def read_events(source: "str | os.PathLike | pd.DataFrame", cohort: pd.DataFrame, *,
                 mapping: "str | os.PathLike | Mapping[str, Any] | None" = None,
-                invalid_rows: str | None = None) -> EventsData:
+                invalid_rows: str | None = None, time: str = "time") -> EventsData:
     """Read an events table, join it to ``cohort`` by participant and validate it (see the module docstring).
 
     Parameters
@@ -153,6 +190,9 @@ def read_events(source: "str | os.PathLike | pd.DataFrame", cohort: pd.DataFrame
         :func:`load_events_mapping`.
     invalid_rows : {"raise", "exclude"}, optional
         Default: the mapping's setting, else ``"raise"``.
+    time : str
+        The cohort column ending the follow-up of events (default ``time``; e.g. ``events_time`` when
+        events are followed past a dropout).
 
     Returns
     -------
@@ -183,7 +223,7 @@ def read_events(source: "str | os.PathLike | pd.DataFrame", cohort: pd.DataFrame
         raise DataError(f"invalid_rows must be 'raise' or 'exclude'; got {mode!r}")
     name = "<table>" if isinstance(source, pd.DataFrame) else str(source)
     raw = source if isinstance(source, pd.DataFrame) else _read(Path(source))
-    for col in ("participant_id", "time"):
+    for col in ("participant_id", time):
         if col not in cohort.columns:
             raise SchemaError(f"the cohort has no {col!r} column: events cannot be joined to it")
     ck = Checker(len(raw), 2)
@@ -216,10 +256,10 @@ def read_events(source: "str | os.PathLike | pd.DataFrame", cohort: pd.DataFrame
         day = ((when.to_numpy() - enrolled) / np.timedelta64(1, "D")).astype(float)
     known = row >= 0
     ok = np.isfinite(day) & known
-    end = cohort["time"].to_numpy(dtype=float)[safe]
+    end = cohort[time].to_numpy(dtype=float)[safe]
     ck.row_problem("before_follow_up", dc, ok & (day <= 0), f"column {dc!r}: event at or before enrolment")
     ck.row_problem("after_follow_up", dc, ok & (day > end), f"column {dc!r}: event after the end of follow-up "
-                   "(the cohort's time)")
+                   f"(the cohort's {time})")
     if "kind" in cols:
         kc = str(cols["kind"])
         kinds = raw[kc].astype(object)

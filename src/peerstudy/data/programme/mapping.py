@@ -76,7 +76,10 @@ def load_mapping(mapping: "str | os.PathLike | Mapping[str, Any] | None" = None)
     -------
     dict
         With keys ``name, layout, columns, optional, values, reasons, date_format, age_range,
-        keep, censor_at, invalid_rows``; ``reasons`` maps normalised codes to endings.
+        keep, censor_at, invalid_rows, events``; ``reasons`` maps normalised codes to endings; ``events``
+        is ``None`` or the resolved ``events:`` section, an events mapping
+        (:mod:`peerstudy.data.programme.events`) with ``file``, the events table's path as text (relative
+        names are in the mapping file's folder). Its problems are listed with the mapping's own.
 
     Raises
     ------
@@ -132,6 +135,8 @@ def _resolve(mapping: Any, *, chain: tuple[str, ...]) -> dict[str, Any]:
         raise SchemaError(f"a mapping must be a built-in name, a YAML file or a dict; got {type(mapping).__name__}")
     if key in chain:
         raise SchemaError(f"mapping 'extends' goes round in a circle: {' -> '.join((*chain, key))}")
+    if folder is not None and isinstance(raw.get("events"), Mapping):  # an events file is beside its mapping
+        raw["events"] = {**raw["events"], _FOLDER: folder}
     if "extends" not in raw:
         return raw
     where = f"mapping {raw.get('name', key)!r}"
@@ -188,12 +193,35 @@ def _typed(raw: dict[str, Any], problems: list[str]) -> None:
             bad("date_format", "ISO8601 or a date format such as %d/%m/%Y that writes and reads back a date")
 
 
+#: Private key of a resolved ``events`` section: the folder of the mapping file that named it.
+_FOLDER = "\0folder"
+
+
+def _events(raw: dict[str, Any], problems: list[str]) -> dict[str, Any] | None:
+    """The ``events:`` section (events table and its columns; :func:`peerstudy.data.programme.events.events_section`)."""
+    if raw.get("events") is None:
+        return None
+    from peerstudy.data.programme.events import events_section  # events builds on this module
+
+    section = raw["events"]
+    folder = None
+    if isinstance(section, Mapping):
+        section = dict(section)
+        folder = section.pop(_FOLDER, None)
+    found, resolved = events_section(section, folder)
+    problems.extend(found)
+    return resolved
+
+
 def _check_mapping(raw: dict[str, Any]) -> dict[str, Any]:
     known = {"name", "layout", "columns", "optional", "values", "reasons", "date_format", "age_range", "keep",
-             "censor_at", "invalid_rows", "sheet", "description", "reason_labels"}
+             "censor_at", "invalid_rows", "sheet", "description", "reason_labels", "events"}
     problems = [f"unknown mapping key {elide(k, 40)} (known: {', '.join(sorted(known))})" for k in raw if k not in known]
     _typed(raw, problems)
+    events_problems: list[str] = []
+    events = _events(raw, events_problems)
     if problems:
+        problems.extend(events_problems)
         raise SchemaError(f"mapping {elide(str(raw.get('name', 'custom')), 60)} has {len(problems)} problem(s): "
                           + "; ".join(problems), problems)
     m: dict[str, Any] = {
@@ -208,6 +236,7 @@ def _check_mapping(raw: dict[str, Any]) -> dict[str, Any]:
         "censor_at": raw.get("censor_at", "middle"),
         "invalid_rows": raw.get("invalid_rows", "raise"),
         "sheet": raw.get("sheet", 0),
+        "events": events,
     }
     if m["layout"] not in ("dates", "teds_d"):
         problems.append(f"mapping 'layout' must be 'dates' or 'teds_d'; got {m['layout']!r}")
@@ -240,6 +269,7 @@ def _check_mapping(raw: dict[str, Any]) -> dict[str, Any]:
         problems.append(f"mapping 'censor_at' must be 'middle', 'lower' or 'upper'; got {m['censor_at']!r}")
     if len(m["age_range"]) != 2:
         problems.append(f"mapping 'age_range' must be [lowest, highest]; got {m['age_range']!r}")
+    problems.extend(events_problems)
     if problems:
         raise SchemaError(f"mapping {m['name']!r} has {len(problems)} problem(s): " + "; ".join(problems), problems)
     return m
