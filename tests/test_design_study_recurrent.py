@@ -9,7 +9,7 @@ import pytest
 from peerstudy.design.study import run_study
 from peerstudy.exceptions import ParameterError
 from peerstudy.scenario import Recurrent, preset
-from peerstudy.simulation.events import recurrent_truth
+from peerstudy.simulation.truth import recurrent_truth
 
 
 def test_recurrent_methods_need_recurrent_episodes():

@@ -13,7 +13,8 @@ import yaml
 from peerstudy.exceptions import ScenarioError
 from peerstudy.scenario import PRESETS, Recurrent, apply_overrides, load_scenario, preset
 from peerstudy.simulation.cohort import simulate_arrays, simulate_cohort, simulate_with_events, truth_sidecar
-from peerstudy.simulation.events import death_survival, frailty_nodes, recurrent_truth
+from peerstudy.simulation.events import death_survival, frailty_nodes
+from peerstudy.simulation.truth import recurrent_truth
 from peerstudy.simulation.truth import compute_truth
 
 

@@ -43,14 +43,14 @@ from numpy.polynomial.legendre import leggauss
 from scipy import optimize
 from scipy.special import gammaincinv, roots_genlaguerre
 
-from peerstudy.scenario import Assignment, Coaches, Scenario
-from peerstudy.simulation.events import death_survival, recurrent_truth
+from peerstudy.scenario import DAYS_PER_YEAR, Assignment, Coaches, Scenario
+from peerstudy.simulation.events import RECURRENT_HORIZONS, death_survival, frailty_nodes
 from peerstudy.simulation.contacts import contact_horizon, draw_sessions, mean_survival_with_windows
 from peerstudy.simulation.hazards import (COVARIATE_NAMES, arm_cumulative_hazard as _arm_hazard, arm_pieces,
                                           covariate_coefficients, covariate_pmf, cumulative_baseline)
 
 __all__ = ["Truth", "compute_truth", "linear_predictor_distribution", "arm_lp_distribution", "covariate_coefficients",
-           "cox_limit", "gamma_nodes", "net_survival_curve",
+           "cox_limit", "gamma_nodes", "net_survival_curve", "recurrent_truth",
            "net_survival_given_sites",
            "weibull_scale", "cumulative_baseline", "arm_cumulative_hazard", "HORIZONS", "ENDINGS"]
 
@@ -530,4 +530,104 @@ def net_survival_given_sites(scenario: Scenario, frailty: np.ndarray, site: np.n
         H = arm_cumulative_hazard(np.asarray(horizons, dtype=float), scenario, is_peer)
         S = np.exp(-np.asarray(frailty)[None, :, None] * H[:, None, None] * e[None, None, :]) @ p   # (h, site)
         out[arm] = {str(h): float(S[i] @ w) for i, h in enumerate(horizons)}
+    return out
+
+
+# ----- recurrent episodes -------------------------------------------------------------------------------
+def recurrent_truth(scenario: Scenario) -> dict[str, Any] | None:
+    """The recurrent-episode estimands of ``scenario`` (``None`` when ``recurrent.enabled`` is false).
+
+    Returns
+    -------
+    dict or None
+        ``rate_ratio`` and ``log_rate_ratio`` (peer vs usual care, conditional on the frailty, as simulated;
+        also the marginal ratio among people at risk, since neither death nor the other endings depend on
+        the arm and the frailty at once); ``mean_events`` ``{ARM: {DAY: value}}``: the marginal mean
+        number of recorded episodes per person by each day, accounting for death (the Ghosh-Lin mean
+        frequency function; loss to follow-up, dropout and incarceration are censoring);
+        ``cumulative_rate`` ``{ARM: {DAY: value}}``: the cumulative rate among people alive (what the
+        Nelson-Aalen type MCF, which ignores death, estimates); ``horizons``.
+
+    Examples
+    --------
+    >>> from peerstudy.scenario import preset
+    >>> s = preset("outpatient_default")
+    >>> s = s.replace(follow_up_days=365, recurrent=s.recurrent.__class__(enabled=True, frailty_variance=0))
+    >>> t = recurrent_truth(s)
+    >>> round(t["mean_events"]["usual_care"]["365"], 3) < 2.0
+    True
+    """
+    rec = scenario.recurrent
+    if not rec.enabled:
+        return None
+    F = scenario.follow_up_days
+    horizons = tuple(sorted({h for h in RECURRENT_HORIZONS if h <= F} | {F}))
+    w, p = frailty_nodes(rec.frailty_variance)
+    lam = rec.rate_per_year / DAYS_PER_YEAR
+    b = scenario.death_hazard * w ** rec.death_frailty          # death hazard per day, by node
+    days = np.arange(1, F + 1, dtype=float)
+    alive = np.exp(-np.outer(days - 1.0, b))                    # P(alive at d - 1 | W)
+    stop = np.inf if rec.effect_stops_day is None else rec.effect_stops_day
+    still = _in_treatment(scenario, days - 1.0) if (rec.effect_while_coached or rec.reentries) else None
+
+    def per_day_mean(rate_per_day: np.ndarray) -> np.ndarray:
+        """``E_W[P(alive at d - 1) P(an event on day d before death)]`` for a rate per day (vector over days)."""
+        a = np.outer(rate_per_day, w)
+        s = a + b[None, :]
+        return (alive * np.where(s > 0, a / np.where(s > 0, s, 1.0) * -np.expm1(-s), 0.0)) @ p
+
+    mean, rate, reentry = {}, {}, {}
+    for arm in ("usual_care", "peer"):
+        rr = np.where(days <= stop, rec.rate_ratio, 1.0) if arm == "peer" else np.ones_like(days)
+        if arm == "peer" and rec.effect_while_coached:
+            cap = np.inf if scenario.contacts.cap_day is None else scenario.contacts.cap_day
+            q = np.where((days <= stop) & (days <= cap), still["treatment"], 0.0)  # P(coached on day d)
+            per_day = q * per_day_mean(rec.rate_ratio * lam * np.ones_like(days)) + (1 - q) * per_day_mean(
+                lam * np.ones_like(days))
+        else:
+            per_day = per_day_mean(rr * lam)
+        mu = np.cumsum(per_day)
+        cr = np.cumsum(per_day / (alive @ p))
+        mean[arm] = {str(h): float(mu[h - 1]) for h in horizons}
+        rate[arm] = {str(h): float(cr[h - 1]) for h in horizons}
+        if rec.reentries:
+            rr_r = rec.reentry_rate_ratio if arm == "peer" else 1.0
+            r = np.cumsum(still["dropped_" + arm] * per_day_mean(np.full(F, rr_r * rec.reentry_rate_per_year
+                                                                         / DAYS_PER_YEAR)))
+            reentry[arm] = {str(h): float(r[h - 1]) for h in horizons}
+    stops = "" if rec.effect_stops_day is None else f" up to day {rec.effect_stops_day}, 1 after it"
+    if rec.effect_while_coached:
+        cap = scenario.contacts.cap_day
+        stops += f", on days coached (in treatment{'' if cap is None else f', to day {cap}'})"
+    extra: dict[str, Any] = {}
+    if rec.reentries:
+        extra = {"reentry_rate_ratio": float(rec.reentry_rate_ratio), "mean_reentries": reentry}
+    notes = {"mean_reentries": "marginal mean number of re-entries to treatment after a dropout per person by "
+                               "day t, stopped at death; other endings are censoring"} if rec.reentries else {}
+    return {
+        "rate_ratio": float(rec.rate_ratio),
+        "log_rate_ratio": math.log(rec.rate_ratio),
+        "effect_stops_day": rec.effect_stops_day,
+        "frailty_variance": float(rec.frailty_variance),
+        "death_frailty": float(rec.death_frailty),
+        "mean_events": mean,
+        "cumulative_rate": rate,
+        "horizons": [str(h) for h in horizons],
+        "effect_while_coached": bool(rec.effect_while_coached),
+        **extra,
+        "notes": {
+            **notes,
+            "rate_ratio": f"episode rate ratio, peer vs usual care{stops}, given the subject frailty",
+            "mean_events": "marginal mean number of recorded episodes per person by day t, stopped at death "
+                           "(the Ghosh-Lin mean frequency function); other endings are censoring",
+            "cumulative_rate": "cumulative episode rate among people alive (the Nelson-Aalen type MCF ignoring death)",
+        },
+    }
+
+
+def _in_treatment(scenario: Scenario, t: np.ndarray) -> dict[str, np.ndarray]:
+    """Marginal probabilities at days ``t``: ``treatment`` (peer arm still in treatment: no dropout by ``t``)
+    and ``dropped_ARM`` (the latent dropout came by ``t``), from the cohort's net survival."""
+    out = {"dropped_" + arm: 1.0 - net_survival_curve(t, scenario, peer=arm == "peer") for arm in ("usual_care", "peer")}
+    out["treatment"] = 1.0 - out["dropped_peer"]
     return out
