@@ -193,7 +193,7 @@ def _replicate_by_replicate(data: Mapping[str, np.ndarray], methods: Sequence[st
     import warnings
 
     import pandas as pd
-    from scipy import stats
+    from scipy import special, stats
 
     from peerstudy.exceptions import PeerstudyError
     from peerstudy.survival.cox.engine import fit_cox, fit_prepared
@@ -205,6 +205,17 @@ def _replicate_by_replicate(data: Mapping[str, np.ndarray], methods: Sequence[st
     out = {m: {c: np.full(reps, np.nan) for c in cols} for m in methods}
     design = "cluster" if allocation == "cluster" else "individual"
     z = float(stats.norm.ppf(1 - alpha / 2))
+
+    # scipy.stats' norm.sf, t.sf and t.ppf are these special functions; called directly, per replicate, they cost
+    # a tenth as much
+    def two_sided_normal(x: float) -> float:
+        return 2.0 * float(special.ndtr(-abs(x)))
+
+    def two_sided_t(x: float, df: int) -> float:
+        return 2.0 * float(special.stdtr(df, -abs(x)))
+
+    def t_quantile(df: int) -> float:
+        return float(special.stdtrit(df, 1 - alpha / 2))
 
     def put(m: str, i: int, est: float, se: float, p: float, crit: float) -> None:
         o = out[m]
@@ -230,18 +241,18 @@ def _replicate_by_replicate(data: Mapping[str, np.ndarray], methods: Sequence[st
                     own = np.where(data["coach"][i] >= 0, data["coach"][i], -1 - np.arange(len(data["time"][i])))
                     f = fit_cox(df().assign(coach=own), covariates=["arm"], cluster="coach")
                     se = f.robust_se[0]
-                    put("primary", i, f.coef[0], se, 2 * stats.norm.sf(abs(f.coef[0] / se)), z)
+                    put("primary", i, f.coef[0], se, two_sided_normal(f.coef[0] / se), z)
                 if "cox_stratified" in methods or ("primary" in methods and design == "individual" and not coached):
                     f = fit_prepared(_arm_data(data, i, by_site="strata"))
                     for m in ("cox_stratified", "primary"):
                         if m in methods and (m == "cox_stratified" or (design == "individual" and not coached)):
-                            put(m, i, f.coef[0], f.se[0], 2 * stats.norm.sf(abs(f.coef[0] / f.se[0])), z)
+                            put(m, i, f.coef[0], f.se[0], two_sided_normal(f.coef[0] / f.se[0]), z)
                 if "cox_robust_small_sample" in methods or ("primary" in methods and design == "cluster"):
                     md = fit_prepared(_arm_data(data, i, by_site="cluster"), small_sample="md")
-                    t = float(stats.t.ppf(1 - alpha / 2, md.df))
+                    t = t_quantile(md.df)
                     se = md.robust_se[0]
                     if "cox_robust_small_sample" in methods:
-                        put("cox_robust_small_sample", i, md.coef[0], se, 2 * stats.t.sf(abs(md.coef[0] / se), md.df), t)
+                        put("cox_robust_small_sample", i, md.coef[0], se, two_sided_t(md.coef[0] / se, md.df), t)
                 if "permutation" in methods or ("primary" in methods and design == "cluster"):
                     perm = permutation_test(df(), design=design, cluster="site", n_permutations=PERMUTATIONS,
                                             rng=np.random.default_rng([seed, 0x7065726D, first + i]))
@@ -249,7 +260,7 @@ def _replicate_by_replicate(data: Mapping[str, np.ndarray], methods: Sequence[st
                         o = out["permutation"]
                         o["p_value"][i], o["converged"][i] = perm.p_value, 1.0
                 if "primary" in methods and design == "cluster":
-                    put("primary", i, md.coef[0], md.robust_se[0], perm.p_value, float(stats.t.ppf(1 - alpha / 2, md.df)))
+                    put("primary", i, md.coef[0], md.robust_se[0], perm.p_value, t_quantile(md.df))
                 if "frailty" in methods:
                     fr = fit_frailty_cox(df(), covariates=["arm"], frailty="site")
                     term = fr.terms["arm[peer]"]
