@@ -115,6 +115,8 @@ def test_competing_equals_the_function(capsys, subdistribution):
     (["--cluster-randomised", "--cluster-size", "50", "--icc", "0.02", "--allocation", "2:1", *TIMING],
      "--allocation must be 0.5 with --cluster-randomised"),
     (["--sites-per-arm", "8", "--looks", "3"], "cannot be combined"),
+    (["--sites-per-arm", "8", "--power", "0.9", "--cluster-size", "50", "--icc", "0.02", *TIMING],
+     "give --power .* or --sites-per-arm .*, not both"),
     (["--stepped-wedge"], "no stepped-wedge power method is offered"),
     (["--hr-until", "90", "--n", "600", "--control-median", "60"], "missing: --follow-up"),
     (["--hr-until", "90", "--n", "600", *TIMING], "--accrual is not used"),

@@ -71,7 +71,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "days. With --looks K, a group-sequential design with K analyses (interim looks at equally spaced "
         "information unless --information-rates): boundaries on the z and hazard-ratio scales, the maximum and "
         "expected dropouts and participants. Conventions as rpact's getDesignGroupSequential and "
-        "getSampleSizeSurvival (see peerstudy.design.power and peerstudy.design.sequential)."))
+        "getSampleSizeSurvival (see peerstudy.design.power and peerstudy.design.sequential). Sites randomised "
+        "whole, effects that are not proportional and competing endings have their own options below; "
+        "--json keys are listed in the design page of the documentation."))
     p.add_argument("--hr", type=float, required=True, help="hazard ratio of dropout, peer vs usual care")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05, with --sided)")
     p.add_argument("--sided", type=int, choices=(1, 2), default=2,
@@ -230,6 +232,8 @@ def _check(args: argparse.Namespace, mode: str) -> None:
         for other, value in (("--events", args.events), ("--n", args.n)):
             if value is not None:
                 raise ParameterError(f"{other} cannot be combined with {flag}: give --sites-per-arm for the power")
+        if args.sites_per_arm is not None and args.power is not None:
+            raise ParameterError("give --power (to find the sites) or --sites-per-arm (for its power), not both")
         if args.allocation != 0.5:
             raise ParameterError(f"--allocation must be 0.5 with {flag} (sites are randomised 1:1); "
                                  f"got {args.allocation:g}")
