@@ -24,7 +24,7 @@ from peerstudy.design.power import DAYS_PER_YEAR, loss_hazard
 TIMING = ["--control-median", "90", "--accrual", "548", "--follow-up", "180"]
 
 CLUSTER_KEYS = {"design", "sites_per_arm", "sites", "subjects_per_arm", "subjects", "events", "events_exact",
-                "events_effective", "design_effect", "icc", "frailty_variance", "frailty_distribution", "cluster_size",
+                "events_effective", "events_required", "design_effect", "icc", "frailty_variance", "frailty_distribution", "cluster_size",
                 "cluster_cv", "power", "target_power", "df", "small_sample", "event_probability", "hazard_ratio"}
 NONPH_KEYS = {"design", "test", "power", "target_power", "subjects", "subjects_peer", "subjects_usual_care",
               "hazard_ratios", "hr_until", "powers", "expected_dropouts", "average_hazard_ratio", "rmst_difference",

@@ -50,7 +50,7 @@ def test_sample_size_matches_r(case):
     assert d.sites == 2 * d.sites_per_arm and d.subjects == 2 * d.subjects_per_arm
     for ours, theirs in ((d.icc, case["icc"]), (d.design_effect, case["design_effect"]),
                          (d.event_probability, case["event_probability"]), (d.power, case["power"]),
-                         (d.events_exact, case["events_exact"])):
+                         (d.events_exact, case["events_exact"]), (d.events_required, case["events_required"])):
         assert ours == pytest.approx(theirs, rel=1e-8, abs=1e-12)
     assert d.events == math.ceil(case["events_exact"] - 1e-9)
     assert d.power >= inp["power"]
@@ -64,7 +64,7 @@ def test_power_for_given_sites_matches_r(case):
         p = cl.power_cluster(inp["hr"], sites_per_arm=given["sites_per_arm"], **_kwargs(inp))
         assert p.power == pytest.approx(given["power"], rel=1e-8, abs=1e-12)
         assert p.events_exact == pytest.approx(given["events_exact"], rel=1e-10)
-        assert p.target_power is None
+        assert p.target_power is None and p.events_required is None
 
 
 def test_power_is_below_target_one_site_short():

@@ -98,7 +98,7 @@ for (i in seq_along(cases)) {
   })
   inputs <- cs[setdiff(names(cs), character(0))]
   out[[i]] <- list(inputs = inputs, icc = rho, design_effect = deff, event_probability = pbar,
-                   sites_per_arm = k, power = at[["power"]], events_exact = at[["events"]],
+                   sites_per_arm = k, events_required = d, power = at[["power"]], events_exact = at[["events"]],
                    subjects_per_arm = ceiling(k * cs$m - 1e-9), given = given)
 }
 writeLines(toJSON(list(cases = out, r_version = R.version.string), auto_unbox = TRUE, digits = NA, pretty = TRUE),

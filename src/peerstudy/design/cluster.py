@@ -143,7 +143,8 @@ class ClusterDesign:
 
     ``sites_per_arm`` sites of mean size ``cluster_size`` in each arm; ``subjects_per_arm`` is
     ``ceil(sites_per_arm * cluster_size)``; ``events_exact`` the expected dropouts and ``events_effective`` the
-    same over the design effect (the independent dropouts they are worth). ``icc`` is the ICC used (given, or implied by ``frailty_variance``).
+    same over the design effect (the independent dropouts they are worth); ``events_required`` (sample size
+    only) Schoenfeld's (or Freedman's) dropouts for the target power times the design effect. ``icc`` is the ICC used (given, or implied by ``frailty_variance``).
     ``target_power`` is ``None`` for the power of given sites.
     """
 
@@ -165,6 +166,7 @@ class ClusterDesign:
     events: int
     events_exact: float
     events_effective: float
+    events_required: float | None
     subjects_per_arm: int
     subjects: int
     event_probability: float
@@ -194,7 +196,8 @@ class ClusterDesign:
             f"  participants: {self.subjects_per_arm} per arm ({self.subjects} in all), "
             f"P(observed dropout) = {self.event_probability:.3f}",
             f"  dropouts (events): {self.events} expected, worth {self.events_effective:.1f} independent ones "
-            f"(design effect {self.design_effect:.4g}; {source})",
+            f"(design effect {self.design_effect:.4g}; {source})"
+            + (f"; {self.events_required:.1f} needed" if self.events_required is not None else ""),
             f"  power: {self.power:.3f}",
         ]
         return "\n".join(lines)
@@ -248,7 +251,8 @@ def _inputs(hazard_ratio, alpha, method, cluster_size, cluster_cv, icc, frailty_
     return hr, al, meth, float(rho), dist, deff, (p_peer + p_uc) / 2, timing
 
 
-def _design(hr, al, meth, small_sample, k, m, cv, rho, theta, dist, deff, p_mean, timing, target) -> ClusterDesign:
+def _design(hr, al, meth, small_sample, k, m, cv, rho, theta, dist, deff, p_mean, timing, target,
+            required=None) -> ClusterDesign:
     pw, d = _power_sites(hr, k, m, p_mean, deff, al, meth, small_sample)
     per_arm = math.ceil(k * m - 1e-9)
     return ClusterDesign(
@@ -256,7 +260,7 @@ def _design(hr, al, meth, small_sample, k, m, cv, rho, theta, dist, deff, p_mean
         df=2 * k - 1 if small_sample else None, sites_per_arm=k, sites=2 * k, cluster_size=float(m),
         cluster_cv=float(cv), icc=rho, frailty_variance=None if theta is None else float(theta),
         frailty_distribution=dist, design_effect=deff, events=math.ceil(d - 1e-9), events_exact=d,
-        events_effective=d / deff,
+        events_effective=d / deff, events_required=required,
         subjects_per_arm=per_arm, subjects=2 * per_arm, event_probability=p_mean, **timing)
 
 
@@ -329,7 +333,7 @@ def sample_size_cluster(
         if k > MAX_SITES:
             raise ParameterError(f"power {target:g} is not reached with up to {MAX_SITES} sites per arm")
     return _design(hr, al, meth, small_sample, k, m, cluster_cv, rho, frailty_variance, dist, deff, p_mean,
-                   timing, target)
+                   timing, target, required=d)
 
 
 def power_cluster(
