@@ -195,9 +195,11 @@ class ClusterDesign:
             f"({self.sites} in all), mean {self.cluster_size:g} participants per site (CV {self.cluster_cv:g})",
             f"  participants: {self.subjects_per_arm} per arm ({self.subjects} in all), "
             f"P(observed dropout) = {self.event_probability:.3f}",
-            f"  dropouts (events): {self.events} expected, worth {self.events_effective:.1f} independent ones "
-            f"(design effect {self.design_effect:.4g}; {source})"
-            + (f"; {self.events_required:.1f} needed" if self.events_required is not None else ""),
+            (f"  dropouts (events) needed: {math.ceil(self.events_required - 1e-9)} (design effect "
+             f"{self.design_effect:.4g}; {source}); with these sites {self.events} expected"
+             if self.events_required is not None else
+             f"  dropouts (events): {self.events} expected (design effect {self.design_effect:.4g}; {source})")
+            + f", worth {self.events_effective:.1f} independent ones",
             f"  power: {self.power:.3f}",
         ]
         return "\n".join(lines)
