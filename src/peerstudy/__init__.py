@@ -113,6 +113,8 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "piecewise_curves": ("peerstudy.design.nonph", "piecewise_curves"),
     "simulate_nonph": ("peerstudy.design.weighted", "simulate_nonph"),
     "sample_size_competing": ("peerstudy.design.competing", "sample_size_competing"),
+    "sample_size_cluster": ("peerstudy.design.cluster", "sample_size_cluster"),
+    "power_cluster": ("peerstudy.design.cluster", "power_cluster"),
     "run_study": ("peerstudy.design.study", "run_study"),
     # the published evidence
     "load_peer_trials": ("peerstudy.evidence.trials", "load_peer_trials"),

@@ -1,5 +1,5 @@
 """Study design: power and sample size (:mod:`.power`), group-sequential designs (:mod:`.boundaries`,
-:mod:`.sequential`), and simulation studies (:mod:`.study`)."""
+:mod:`.sequential`), cluster-randomised designs (:mod:`.cluster`), and simulation studies (:mod:`.study`)."""
 
 from .power import (SampleSize, arm_counts, design_effect, event_probability, events_required, loss_hazard,
                     power_for_events, power_survival, sample_size)

@@ -1,5 +1,5 @@
 """Figures for study design and programme data: power curves, events against participants, design
-effects, simulated against analytic power, and a CONSORT-style flow of records.
+effects, simulated against analytic power, group-sequential boundaries, and a CONSORT-style flow of records.
 
 Every function draws on ``ax`` (a new figure when ``None``, :func:`._axes.create_ax`) inside the
 figure theme, gives the figure its alt text (:func:`._axes.describe`), returns the Axes and never
@@ -26,6 +26,7 @@ __all__ = [
     "plot_events_participants",
     "plot_design_effect",
     "plot_simulation_vs_formula",
+    "plot_boundaries",
     "plot_flow",
 ]
 
@@ -252,6 +253,76 @@ def plot_simulation_vs_formula(table: pd.DataFrame, *, ax: Any = None, label: st
                  f"{len(designs)} design{'s' if len(designs) != 1 else ''}: {'; '.join(designs)}"
                  + (f"; simulated by {'; '.join(names)}." if names else "."))
     return ax
+
+
+_BOUNDARY_FIELDS = ("looks", "sided", "hazard_ratio", "events_per_look", "critical_values", "critical_values_hr")
+
+
+@themed
+def plot_boundaries(design: Any, *, axes: Any = None) -> Any:
+    """A group-sequential design's stopping boundaries by look, on the z scale and the hazard-ratio scale.
+
+    Parameters
+    ----------
+    design : SequentialDesign or mapping
+        :class:`peerstudy.design.sequential.SequentialDesign` (or its ``to_dict()``): dropouts per look, the
+        efficacy boundaries on both scales (the far side too for a two-sided design) and any futility bounds.
+    axes : pair of matplotlib Axes, optional
+        Where to draw the z and the hazard-ratio panels (default a new figure with both). The z statistic is drawn in
+        the direction of the designed effect, so an efficacy boundary is above 0 whichever way the effect goes.
+
+    Returns
+    -------
+    numpy.ndarray
+        The two Axes (z scale, hazard-ratio scale).
+    """
+    doc = design.to_dict() if hasattr(design, "to_dict") else design
+    if not isinstance(doc, Mapping) or any(k not in doc for k in _BOUNDARY_FIELDS):
+        raise DataError(f"plot_boundaries needs a SequentialDesign or its to_dict(); got {type(design).__name__}")
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+    axes = np.asarray(axes).ravel()
+    if axes.size != 2:
+        raise DataError(f"plot_boundaries draws on two Axes; got {axes.size}")
+    x = np.asarray(doc["events_per_look"], float)
+    z = np.asarray(doc["critical_values"], float)
+    hr = np.asarray(doc["critical_values_hr"], float)
+    fut_z = doc.get("futility_bounds")
+    fut_hr = doc.get("futility_hr")
+    benefit = doc["hazard_ratio"] < 1
+    k = len(x)
+    for ax, scale in zip(axes, ("z", "hr")):
+        eff = z if scale == "z" else hr
+        ax.plot(x, eff, "o-", color="#55a868", label="stop: effect shown")
+        if doc["sided"] == 2:
+            other = -z if scale == "z" else np.asarray(doc.get("critical_values_hr_other") or [np.nan] * k, float)
+            ax.plot(x, other, "o--", color="#c44e52", label="stop: harm shown")
+        if fut_z:
+            fx = x[: len(fut_z)]
+            fv = np.asarray(fut_z if scale == "z" else fut_hr, float)
+            ax.plot(fx, fv, "s:", color="#8172b3", label="stop: futility")
+        ax.set_xlabel("Dropouts observed at the look")
+        if scale == "z":
+            ax.axhline(0, color="0.6", lw=0.8)
+            ax.set_ylabel("z statistic (in the direction of the effect)")
+            ax.set_title("z scale")
+        else:
+            ax.axhline(1, color="0.6", lw=0.8)
+            ax.set_ylabel("Hazard ratio of dropout (peer vs usual care)")
+            ax.set_title("Hazard-ratio scale")
+        for xi, zi in zip(x, eff):
+            ax.annotate(f"{zi:.3g}", (xi, zi), textcoords="offset points", xytext=(0, 7), ha="center",
+                        fontsize=8)
+    place_legend(axes[1], "right")
+    side = "two-sided" if doc["sided"] == 2 else "one-sided"
+    describe(axes[0], f"Stopping boundaries of a {side} group-sequential design with {k} looks, at "
+                      f"{', '.join(f'{v:.0f}' for v in x)} dropouts: efficacy z boundaries "
+                      f"{', '.join(f'{v:.2f}' for v in z)}, i.e. hazard ratios "
+                      f"{'at or below' if benefit else 'at or above'} {', '.join(f'{v:.3f}' for v in hr)}"
+                      + (f"; futility z bounds {', '.join(f'{v:.2f}' for v in fut_z)}" if fut_z else "") + ".")
+    return axes
 
 
 @themed
