@@ -97,7 +97,7 @@ def test_iptw_analysis_result_and_plots(cohort):
     d = json.loads(json.dumps(res.to_dict(), allow_nan=True))
     assert d["method"] == "iptw" and set(d["iptw"]["km"]["survival"]["peer"]) == {"30", "90"}
     assert d["rmst_difference"]["seed"] == 1
-    assert set(res.tables()) == {"iptw_balance", "iptw_km", "iptw_cox"}
+    assert set(res.tables()) == {"iptw_balance", "iptw_km", "iptw_cox", "iptw_se"}
     assert "IPTW HR" in res._repr_html_()
     ax = plot_overlap(res.weights)
     assert len(ax.patches) == 60
