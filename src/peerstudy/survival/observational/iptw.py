@@ -547,6 +547,11 @@ class IPTWAnalysis:
         term = self.iptw_cox.terms[0]
         head = (f"Naive HR {nc[term]['hr']:.3f} ({nc[term]['ci_lower']:.3f} – {nc[term]['ci_upper']:.3f}); "
                 f"IPTW HR {ic[term]['hr']:.3f} ({ic[term]['ci_lower']:.3f} – {ic[term]['ci_upper']:.3f}, robust SE)")
+        if self.uncertainty:
+            u = self.uncertainty["log_hr"]
+            head += (f"; SE of the IPTW log HR {u['se_naive']:.4f} treating the weights as known, "
+                     f"{u['se_stacked']:.4f} counting the propensity model"
+                     + (f", {u['se_bootstrap']:.4f} by the bootstrap" if "se_bootstrap" in u else ""))
         return (paragraph(head) + self.weights._repr_html_()
                 + (self.rmst._repr_html_() if self.rmst is not None else "") + bullet_list(self.notes))
 
