@@ -46,3 +46,18 @@ def test_adjust_iptw_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'housing'" in err and len(err.strip().splitlines()) == 1
     assert not (out / "results.json").exists()
+
+
+def test_adjust_iptw_reports_three_standard_errors(tmp_path, capsys):
+    out = tmp_path / "res"
+    rc = main(["analyse", str(COHORT), "--out", str(out), "--adjust", "iptw", "--horizons", "30,90",
+               "--propensity", "age,homeless,stimulant_use,depression"])
+    assert rc == 0
+    assert "counting the propensity model (stacked equations)" in capsys.readouterr().out
+    u = json.loads((out / "results.json").read_text())["iptw"]["uncertainty"]
+    R3 = json.loads((REF / "observational3.json").read_text())["stacked"]["ate_stabilised"]
+    assert u["log_hr"]["se_stacked"] == pytest.approx(R3["se_stacked"]["log_hr"], rel=1e-6)
+    assert u["survival"]["peer"]["90"]["se_stacked"] == pytest.approx(R3["se_stacked"]["survival_peer_90"], rel=1e-6)
+    assert u["n_boot"] == 200 and u["log_hr"]["se_bootstrap"] > 0
+    se = pd.read_csv(out / "iptw_se.csv")
+    assert set(se.columns) >= {"quantity", "group", "day", "estimate", "se_naive", "se_stacked", "se_bootstrap"}

@@ -97,7 +97,7 @@ def test_iptw_analysis_result_and_plots(cohort):
     d = json.loads(json.dumps(res.to_dict(), allow_nan=True))
     assert d["method"] == "iptw" and set(d["iptw"]["km"]["survival"]["peer"]) == {"30", "90"}
     assert d["rmst_difference"]["seed"] == 1
-    assert set(res.tables()) == {"iptw_balance", "iptw_km", "iptw_cox"}
+    assert set(res.tables()) == {"iptw_balance", "iptw_km", "iptw_cox", "iptw_se"}
     assert "IPTW HR" in res._repr_html_()
     ax = plot_overlap(res.weights)
     assert len(ax.patches) == 60
@@ -184,7 +184,17 @@ def test_notebook_runs_on_a_small_scenario(tmp_path):
     pm.execute_notebook(str(path), str(out), parameters={"n": 3000, "n_boot": 20, "seed": 5}, progress_bar=False,
                         kernel_name="python3")
     text = out.read_text()
-    assert "BIASED: immortal time" in text and "IPTW Cox, robust SE by site" in text
+    assert "BIASED: immortal time" in text and "IPTW Cox (SE by participant, counting the propensity model)" in text
+    # the SEs are by participant (a handful of sites is too few for a cluster sandwich): no few-clusters warning
+    assert "clusters, too few" not in text
+    # tables for people: no row index, no NaN; the three SEs side by side
+    assert "row_heading" not in text and "NaN" not in text and ">nan<" not in text
+    assert "counting the propensity model" in text and "bootstrap refitting it" in text
+    # the reading is written from the results: each interval's coverage, in observational words
+    ran = nbformat.read(out, as_version=4)
+    reading = "".join(o.get("data", {}).get("text/markdown", "") for o in ran.cells[-1].outputs)
+    assert "the naive comparison was off by" in reading and "was associated with" in reading
+    assert reading.count("The 95% intervals of") == 3 and "E-value of the g-formula risk" in reading
 
 
 def test_summary_sentence_uses_the_numbers():

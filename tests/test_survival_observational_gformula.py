@@ -174,3 +174,23 @@ def test_plot_adjusted_curves_draws_each_method_and_the_truth(cohort):
     plt.close(ax.figure)
     with pytest.raises(AnalysisError, match="needs AdjustedRisk"):
         plot_adjusted_curves({"x": 1})
+
+
+def test_resampled_survival_in_blocks_equals_the_double_precision_mean():
+    """The bootstrap's single-precision, blocked standardised survival against the plain double-precision mean over
+    the resampled rows (more people than one block)."""
+    from peerstudy.survival.observational.gformula import _SURV_BLOCK, _resampled_survival
+
+    rng = np.random.default_rng(8)
+    n = 2 * _SURV_BLOCK + 321
+    X = np.column_stack([np.zeros(n), rng.normal(size=n), rng.integers(0, 2, n)])
+    beta = np.array([-0.3, 0.4, 0.2])
+    counts = np.bincount(rng.integers(0, n, n), minlength=n)
+    L = np.linspace(0.01, 1.5, 37)
+    got = _resampled_survival(beta, X, counts, L)
+    rows = np.repeat(np.arange(n), counts)
+    for a, value in enumerate((0.0, 1.0)):
+        Xa = X[rows].copy()
+        Xa[:, 0] = value
+        expect = np.exp(-np.outer(L, np.exp(Xa @ beta))).mean(axis=1)
+        np.testing.assert_allclose(got[a], expect, rtol=1e-6)

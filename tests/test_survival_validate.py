@@ -72,6 +72,8 @@ MISSING = {
     "iptw_cox": lambda d, c, b: S.iptw_cox(d, weights=np.ones(len(d)), treatment="nope"),
     "weighted_rmst_difference": lambda d, c, b: S.weighted_rmst_difference(d, tau=90, covariates=["nope"]),
     "iptw_analysis": lambda d, c, b: S.iptw_analysis(d, covariates=ARM_COVS, time="nope", n_boot=0),
+    "iptw_standard_errors": lambda d, c, b: S.iptw_standard_errors(d, S.iptw_weights(d, covariates=ARM_COVS),
+                                                                   time="nope"),
     "validate_contacts": lambda d, c, b: S.validate_contacts(c, d, day="nope"),
     "contact_intervals": lambda d, c, b: S.contact_intervals(d, c, event="nope"),
     "timevarying_cox": lambda d, c, b: S.timevarying_cox(d, c, covariates=["nope"]),

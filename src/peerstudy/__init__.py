@@ -70,6 +70,7 @@ _FRONT: dict[str, tuple[str, str | None]] = {
     "turnbull": ("peerstudy.survival.interval", "turnbull"),
     "fit_interval_weibull": ("peerstudy.survival.interval", "fit_interval_weibull"),
     "iptw_analysis": ("peerstudy.survival.observational.iptw", "iptw_analysis"),
+    "iptw_standard_errors": ("peerstudy.survival.observational.iptw", "iptw_standard_errors"),
     "timevarying_cox": ("peerstudy.survival.observational.timevarying", "timevarying_cox"),
     "landmark_analysis": ("peerstudy.survival.observational.timevarying", "landmark_analysis"),
     "naive_ever_contact": ("peerstudy.survival.observational.timevarying", "naive_ever_contact"),

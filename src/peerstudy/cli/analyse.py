@@ -14,7 +14,9 @@ With ``--adjust gformula|aipw|overlap`` it adds the adjusted comparison of
 :func:`peerstudy.survival.observational.adjusted.adjusted_analysis` under the method's name (with E-values).
 With ``--adjust iptw --propensity A,B,...`` (non-randomised arms) it adds the inverse probability of
 treatment weighted analysis of :func:`peerstudy.survival.observational.iptw_analysis` under ``"iptw"``
-in ``results.json`` and ``iptw_balance.csv``, ``iptw_km.csv``, ``iptw_cox.csv``.
+in ``results.json`` and ``iptw_balance.csv``, ``iptw_km.csv``, ``iptw_cox.csv``, ``iptw_se.csv`` (the SEs of the
+weighted log HR and KM survival treating the weights as known, by stacked estimating equations and by the
+bootstrap refitting the propensity model).
 With ``--effect-modifier COL`` (e.g. ``coach_match``) it adds the arm's hazard ratio in each stratum of ``COL`` and
 the test of no interaction (:func:`peerstudy.survival.cox.modification.fit_effect_modification`) under
 ``"effect_modification"`` in ``results.json`` and ``effect_modification.csv``.
@@ -334,6 +336,10 @@ def run(args: argparse.Namespace) -> int:
         hr = iptw.iptw_cox.to_dict()["terms"][iptw.iptw_cox.terms[0]]
         print(f"IPTW hazard ratio {hr['hr']:.3f} (95% CI {hr['ci_lower']:.3f}-{hr['ci_upper']:.3f}, robust SE); "
               f"effective sample size {iptw.weights.ess:,.1f} of {iptw.weights.n:,}")
+        u = iptw.uncertainty["log_hr"]
+        print(f"  SE of the log HR: {u['se_naive']:.4f} treating the weights as known, {u['se_stacked']:.4f} "
+              f"counting the propensity model (stacked equations)"
+              + (f", {u['se_bootstrap']:.4f} by the bootstrap refitting it" if "se_bootstrap" in u else ""))
         for note in iptw.notes:
             print(f"note: {note}")
     if imputed is not None:

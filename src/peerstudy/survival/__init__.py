@@ -100,6 +100,7 @@ _EXPORTS: dict[str, str] = {
     "iptw_cox": "observational",
     "weighted_rmst_difference": "observational",
     "iptw_analysis": "observational",
+    "iptw_standard_errors": "observational",
     "N_BOOT": "observational",
     "validate_contacts": "observational",
     "contact_intervals": "observational",

@@ -26,7 +26,7 @@ import pandas as pd
 from peerstudy.exceptions import AnalysisError
 from peerstudy.survival.cox.engine import CoxData, _Engine, _newton, design_matrix, fit_cox
 
-__all__ = ["CoxModel", "fit_cox_model", "refit_beta"]
+__all__ = ["CoxModel", "fit_cox_model", "refit_beta", "arm_log_hr"]
 
 
 @dataclass(frozen=True)
@@ -225,6 +225,17 @@ def _newton_from(engine: _Engine, beta: np.ndarray, max_iter: int = 30) -> np.nd
         if done:
             return beta
     raise AnalysisError("the Cox model did not converge in the resample")
+
+
+def arm_log_hr(a: np.ndarray, time: np.ndarray, status: np.ndarray, weights: np.ndarray, *, ties: str,
+               beta0: float) -> float:
+    """Weighted Cox log hazard ratio of a 0/1 arm alone, for resamples: Newton-Raphson from ``beta0`` (the
+    full-data estimate) without the checks and robust SE of ``fit_cox``."""
+    n = len(time)
+    data = CoxData(np.ascontiguousarray(np.asarray(a, dtype=float)[:, None]), np.asarray(time, dtype=float), None,
+                   np.asarray(status, dtype=np.int64), np.asarray(weights, dtype=float), np.zeros(n, dtype=np.int64),
+                   None, ["arm"], {})
+    return float(_newton_from(_Engine(data, efron=ties == "efron"), np.array([float(beta0)]))[0])
 
 
 def design(df: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.ndarray, list[str]]:

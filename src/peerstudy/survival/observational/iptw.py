@@ -16,8 +16,13 @@
   KM curves up to ``tau`` days, with a nonparametric bootstrap CI (people resampled with replacement,
   the propensity model refitted in every resample, so its uncertainty is included; percentile
   interval). The number of resamples and the integer seed of the resampling are recorded in the result.
+* :func:`iptw_standard_errors`: the SEs of the weighted Cox log HR and of the weighted KM survival at the
+  horizons (and its difference between the arms) three ways: treating the weights as known (the robust sandwich
+  above), by stacked estimating equations that count the estimated propensity model
+  (:mod:`peerstudy.survival.observational.stacked`), and, inside :func:`iptw_analysis`, by the bootstrap that
+  refits the propensity model in every resample.
 * :func:`iptw_analysis`: all of the above plus the naive (unweighted) Cox and KM, for one cohort;
-  the ``peerstudy analyse --adjust iptw`` path.
+  the ``peerstudy analyse --adjust iptw`` path (its ``uncertainty`` block holds the three SEs).
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from peerstudy.survival._validate import (case_weights, check_conf_level, check_
 from peerstudy.survival.cox.engine import CoxResult, fit_cox
 from peerstudy.survival.km import KaplanMeierResult, km_arrays, km_groups
 from peerstudy.survival.rmst import step_areas
+from peerstudy.survival.observational._coxfit import arm_log_hr
+from peerstudy.survival.observational.stacked import (cluster_se, cox_weight_derivatives, km_weight_derivatives,
+                                                       stacked_influence, theta_influence, weight_derivatives)
 from peerstudy.survival.observational.weighting import IPTWeights, effective_sample_size, iptw_weights, refit_weights
 
 __all__ = [
@@ -188,6 +196,107 @@ def iptw_cox(df: pd.DataFrame, *, weights: Any, treatment: str = "arm", covariat
                    ties=ties)
 
 
+def iptw_standard_errors(df: pd.DataFrame, weights: IPTWeights, *, horizons: Iterable[float] = (30, 90, 180),
+                         time: str = "time", event: str = "event", cluster: str | None = None,
+                         ties: str = "efron", cox: CoxResult | None = None) -> dict[str, Any]:
+    """Naive (known-weights) and stacked (M-estimation) SEs of the IPTW Cox log HR and weighted KM survival.
+
+    The stacked SE counts the estimation of the propensity model (and of the treated share of stabilised
+    weights), :mod:`peerstudy.survival.observational.stacked`; the naive one is the robust sandwich that treats
+    the weights as known (R's ``coxph(..., robust = TRUE)`` and ``survfit(..., robust = TRUE)``).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The rows the weights were fitted on, in the same order.
+    weights : IPTWeights
+        From :func:`~peerstudy.survival.observational.weighting.iptw_weights` (truncated weights are taken as
+        fixed).
+    horizons : iterable of float
+        Days for the survival of each arm and their difference (second arm minus first).
+    time, event, ties
+        As :func:`iptw_cox`.
+    cluster : str, optional
+        Sum the influence functions within this column's groups (a cluster-robust SE).
+    cox : CoxResult, optional
+        The weighted Cox fit of the arm alone, if already made (:func:`iptw_cox` without covariates).
+
+    Raises
+    ------
+    ParameterError
+        ``weights`` not from :func:`~peerstudy.survival.observational.weighting.iptw_weights`, or fitted on
+        other rows.
+    SchemaError
+        A missing time or event column, bad times or events.
+
+    Returns
+    -------
+    dict
+        ``{"log_hr": {"estimate", "se_naive", "se_stacked"}, "survival": {ARM: {DAY: {...}}},
+        "difference": {DAY: {...}}, "se_method": ...}``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> x = rng.normal(size=400); arm = np.where(rng.random(400) < 1 / (1 + np.exp(-x)), "peer", "usual_care")
+    >>> t = np.ceil(rng.exponential(60 * np.exp(-0.5 * x)))
+    >>> df = pd.DataFrame({"arm": arm, "x": x, "time": np.minimum(t, 120), "event": (t <= 120).astype(int)})
+    >>> se = iptw_standard_errors(df, iptw_weights(df, covariates=["x"]), horizons=[90])
+    >>> se["log_hr"]["se_stacked"] < se["log_hr"]["se_naive"]
+    True
+    """
+    if not isinstance(weights, IPTWeights):
+        raise ParameterError(f"weights must be the IPTWeights of iptw_weights (the stacked SE needs the propensity "
+                             f"model); got {type(weights).__name__}")
+    require_frame(df)
+    if len(df) != weights.n:
+        raise ParameterError(f"weights were fitted on {weights.n} rows; df has {len(df)}")
+    hz = check_horizons(horizons)
+    t, e = time_event(df, time, event)
+    pm = weights.model
+    a = pm.treated
+    w = np.asarray(weights.weights, dtype=float)
+    X1 = np.column_stack([np.ones(len(a)), pm._design["X"].to_numpy(dtype=float)])
+    fixed = None
+    if weights.trim_bounds is not None:
+        lo, hi = weights.trim_bounds
+        fixed = (w <= lo) | (w >= hi)
+    scheme = "ate_stabilised" if weights.stabilised else "ate"
+    dw = weight_derivatives(X1, a, pm.scores, scheme, fixed)
+    if_theta = theta_influence(X1, a, pm.scores, stabilised=weights.stabilised)
+    groups = None if cluster is None else df[cluster].astype("object").astype(str).to_numpy()
+    if cox is None:
+        cox = iptw_cox(df, weights=weights, treatment=pm.treatment, time=time, event=event, ties=ties)
+    d_beta = cox_weight_derivatives(cox)[:, :1]
+    labels = _labels(df, pm.treatment, pm.treated_level)
+    d_surv = np.zeros((len(a), 2 * len(hz)))
+    surv = np.zeros(2 * len(hz))
+    for k in (0, 1):
+        m = a == k
+        d_surv[m, k * len(hz):(k + 1) * len(hz)] = km_weight_derivatives(t[m], e[m], w[m], hz)
+        times, _, _, _, s, _ = km_arrays(t[m], e[m], w[m], std_err=False)
+        surv[k * len(hz):(k + 1) * len(hz)] = _step(times, s, hz)
+    H = len(hz)
+    d_all = np.column_stack([d_beta, d_surv, d_surv[:, H:] - d_surv[:, :H]])
+    known, stacked = stacked_influence(d_all, w, dw, if_theta)
+    se_known, se_stacked = cluster_se(known, groups), cluster_se(stacked, groups)
+    est = np.concatenate([[float(cox.coef[0])], surv, surv[H:] - surv[:H]])
+
+    def entry(j: int) -> dict[str, float]:
+        return {"estimate": float(est[j]), "se_naive": float(se_known[j]), "se_stacked": float(se_stacked[j])}
+
+    return {"log_hr": entry(0),
+            "survival": {lab: {horizon_key(h): entry(1 + k * H + j) for j, h in enumerate(hz)}
+                         for k, lab in enumerate(labels)},
+            "difference": {horizon_key(h): entry(1 + 2 * H + j) for j, h in enumerate(hz)},
+            "contrast": f"{labels[1]} - {labels[0]}",
+            "cluster": cluster,
+            "se_method": "naive: robust sandwich treating the weights as known; stacked: M-estimation counting the "
+                         "estimated propensity model" + (f"; both summed within {cluster}" if cluster else
+                                                         "; both by participant")}
+
+
 @dataclass(frozen=True)
 class RMSTDifference:
     """Difference of weighted RMSTs (second group minus reference) with a bootstrap percentile CI.
@@ -237,6 +346,13 @@ class RMSTDifference:
                          f"seed {self.seed})")
 
 
+def _labels(df: pd.DataFrame, treatment: str, treated: Any) -> tuple[str, str]:
+    """(untreated level, treated level) in the order the data show them."""
+    levels = [str(v) for v in pd.unique(df[treatment].astype("object"))]
+    other = [v for v in levels if v != str(treated)]
+    return other[0] if other else "control", str(treated)
+
+
 def _resolve_seed(rng: Any) -> int:
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
         if rng < 0:
@@ -280,37 +396,59 @@ def weighted_rmst_difference(df: pd.DataFrame, *, tau: float, covariates: Sequen
     opts = dict(covariates=covariates, formula=formula, treatment=treatment, treated=treated,
                 stabilised=stabilised, trim=trim)
     w = iptw_weights(df, **opts)
-    a = w.model.treated
     t, e = time_event(df, time, event)
-    labels = ("control", "treated")
-    if treatment in df.columns:
-        levels = [str(v) for v in pd.unique(df[treatment].astype("object"))]
-        other = [v for v in levels if v != str(treated)]
-        labels = (other[0] if other else "control", str(treated))
+    labels = _labels(df, treatment, treated)
 
-    def diff(idx: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-        out = []
-        for k in (0, 1):
-            m = a[idx] == k
-            times, _, _, _, surv, _ = km_arrays(t[idx][m], e[idx][m], weights[m], std_err=False)
-            out.append(_area(times, surv, tau))
-        return out[0], out[1]
+    boot = _bootstrap(w, t, e, tau=tau, n_boot=int(n_boot), seed=seed, stabilised=stabilised, trim=trim)
+    return _rmst_difference(w, t, e, tau, labels, boot, conf_level, int(n_boot), seed)
 
-    r0, r1 = diff(np.arange(len(df)), w.weights)
+
+def _arm_rmsts(a: np.ndarray, t: np.ndarray, e: np.ndarray, weights: np.ndarray, tau: float) -> np.ndarray:
+    out = []
+    for k in (0, 1):
+        m = a == k
+        times, _, _, _, surv, _ = km_arrays(t[m], e[m], weights[m], std_err=False)
+        out.append(_area(times, surv, tau))
+    return np.asarray(out)
+
+
+def _bootstrap(w: IPTWeights, t: np.ndarray, e: np.ndarray, *, tau: float, n_boot: int, seed: int,
+               stabilised: bool, trim: Any, horizons: Sequence[float] = (), log_hr: float | None = None,
+               ties: str = "efron") -> dict[str, Any]:
+    """Resamples of people refitting the propensity model: RMSTs (``B x 2``), and if asked weighted KM survival at
+    ``horizons`` (``B x 2 x H``) and the weighted Cox log HR (``B``, from ``log_hr``); ``failed`` resamples."""
+    a = w.model.treated
+    n = len(a)
     boot_rng = np.random.default_rng(seed)
-    draws, failed = [], 0
-    for _ in range(int(n_boot)):
-        idx = boot_rng.integers(0, len(df), len(df))
+    out: dict[str, Any] = {"rmst": [], "survival": [], "log_hr": [], "failed": 0}
+    for _ in range(n_boot):
+        idx = boot_rng.integers(0, n, n)
         try:
             wb = refit_weights(w.model, idx, stabilised=stabilised, trim=trim)
+            ab, tb, eb = a[idx], t[idx], e[idx]
+            if log_hr is not None:
+                out["log_hr"].append(arm_log_hr(ab, tb, eb, wb, ties=ties, beta0=log_hr))
         except AnalysisError:
-            failed += 1
+            out["failed"] += 1
             continue
-        b0, b1 = diff(idx, wb)
-        draws.append(b1 - b0)
-    if len(draws) < 20:
-        raise AnalysisError(f"only {len(draws)} of {n_boot} bootstrap resamples could be fitted")
-    draws = np.asarray(draws)
+        out["rmst"].append(_arm_rmsts(ab, tb, eb, wb, tau))
+        if len(horizons):
+            surv = []
+            for k in (0, 1):
+                m = ab == k
+                times, _, _, _, s, _ = km_arrays(tb[m], eb[m], wb[m], std_err=False)
+                surv.append(_step(times, s, horizons))
+            out["survival"].append(surv)
+    if len(out["rmst"]) < 20:
+        raise AnalysisError(f"only {len(out['rmst'])} of {n_boot} bootstrap resamples could be fitted")
+    return {k: (np.asarray(v) if k != "failed" else v) for k, v in out.items()}
+
+
+def _rmst_difference(w: IPTWeights, t: np.ndarray, e: np.ndarray, tau: float, labels: tuple[str, str],
+                     boot: dict[str, Any], conf_level: float, n_boot: int, seed: int) -> RMSTDifference:
+    r0, r1 = map(float, _arm_rmsts(w.model.treated, t, e, w.weights, tau))
+    draws = boot["rmst"][:, 1] - boot["rmst"][:, 0]
+    failed = boot["failed"]
     alpha = (1 - conf_level) / 2
     lo, hi = np.quantile(draws, [alpha, 1 - alpha])
     return RMSTDifference(tau=tau, groups=labels, rmst={labels[0]: r0, labels[1]: r1}, difference=r1 - r0,
@@ -333,6 +471,9 @@ class IPTWAnalysis:
     horizons : tuple of float
     notes : tuple of str
         Warnings raised along the way (separation, extreme weights).
+    uncertainty : dict
+        :func:`iptw_standard_errors` of the weighted Cox log HR and KM survival (naive, stacked and, with
+        ``n_boot``, bootstrap SEs).
     """
 
     weights: IPTWeights
@@ -343,6 +484,7 @@ class IPTWAnalysis:
     rmst: RMSTDifference | None
     horizons: tuple[float, ...]
     notes: tuple[str, ...] = field(default=())
+    uncertainty: dict = field(default_factory=dict)
 
     def summary(self, *, day: int = 90) -> str:
         """One plain-language sentence for programme staff: naive and weighted retention difference at ``day``."""
@@ -371,7 +513,8 @@ class IPTWAnalysis:
                 "weights": self.weights.to_dict(),
                 "naive": {"cox": self.naive_cox.to_dict(), "km": self.naive_km.to_dict(self.horizons)},
                 "iptw": {"cox": self.iptw_cox.to_dict(), "km": self.iptw_km.to_dict(self.horizons)},
-                "rmst_difference": None if self.rmst is None else self.rmst.to_dict(), "notes": list(self.notes)}
+                "rmst_difference": None if self.rmst is None else self.rmst.to_dict(),
+                "uncertainty": self.uncertainty, "notes": list(self.notes)}
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """CSV-ready tables: ``iptw_balance``, ``iptw_km`` (naive and weighted survival at the horizons), ``iptw_cox``."""
@@ -385,13 +528,30 @@ class IPTWAnalysis:
         for label, fit in (("naive", self.naive_cox), ("iptw", self.iptw_cox)):
             for term, d in fit.to_dict()["terms"].items():
                 cox.append({"method": label, "term": term, **d})
-        return {"iptw_balance": self.weights.balance, "iptw_km": pd.DataFrame(rows), "iptw_cox": pd.DataFrame(cox)}
+        return {"iptw_balance": self.weights.balance, "iptw_km": pd.DataFrame(rows), "iptw_cox": pd.DataFrame(cox),
+                "iptw_se": self.se_table()}
+
+    def se_table(self) -> pd.DataFrame:
+        """One row per estimate (log HR; survival per arm and day; difference per day): ``quantity``, ``group``,
+        ``day``, ``estimate``, ``se_naive``, ``se_stacked`` and, with a bootstrap, ``se_bootstrap``."""
+        u = self.uncertainty
+        rows = [{"quantity": "log hazard ratio", "group": u["contrast"], "day": np.nan, **u["log_hr"]}]
+        for g, by_day in u["survival"].items():
+            rows += [{"quantity": "survival", "group": g, "day": float(d), **v} for d, v in by_day.items()]
+        rows += [{"quantity": "survival difference", "group": u["contrast"], "day": float(d), **v}
+                 for d, v in u["difference"].items()]
+        return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
         nc, ic = self.naive_cox.to_dict()["terms"], self.iptw_cox.to_dict()["terms"]
         term = self.iptw_cox.terms[0]
         head = (f"Naive HR {nc[term]['hr']:.3f} ({nc[term]['ci_lower']:.3f} – {nc[term]['ci_upper']:.3f}); "
                 f"IPTW HR {ic[term]['hr']:.3f} ({ic[term]['ci_lower']:.3f} – {ic[term]['ci_upper']:.3f}, robust SE)")
+        if self.uncertainty:
+            u = self.uncertainty["log_hr"]
+            head += (f"; SE of the IPTW log HR {u['se_naive']:.4f} treating the weights as known, "
+                     f"{u['se_stacked']:.4f} counting the propensity model"
+                     + (f", {u['se_bootstrap']:.4f} by the bootstrap" if "se_bootstrap" in u else ""))
         return (paragraph(head) + self.weights._repr_html_()
                 + (self.rmst._repr_html_() if self.rmst is not None else "") + bullet_list(self.notes))
 
@@ -440,12 +600,36 @@ def iptw_analysis(df: pd.DataFrame, *, covariates: Sequence[str] | None = None, 
             warnings.warn(c.message, c.category, stacklevel=2)
     km0 = weighted_kaplan_meier(df, time=time, event=event, group=treatment)
     km1 = weighted_kaplan_meier(df, weights=w, time=time, event=event, group=treatment)
+    unc = iptw_standard_errors(df, w, horizons=hz, time=time, event=event, cluster=cluster, ties=ties, cox=adj)
     rm = None
     if n_boot:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PeerstudyWarning)  # already reported above
-            rm = weighted_rmst_difference(df, tau=max(hz) if tau is None else tau, covariates=covariates,
-                                          formula=formula, treatment=treatment, treated=treated, time=time,
-                                          event=event, stabilised=stabilised, trim=trim, n_boot=n_boot, rng=rng)
+        n_boot = check_number(n_boot, name="n_boot", minimum=20, whole=True)
+        (tau,) = check_horizons([max(hz) if tau is None else tau], name="tau")
+        seed = _resolve_seed(rng)
+        t, e = time_event(df, time, event)
+        boot = _bootstrap(w, t, e, tau=tau, n_boot=int(n_boot), seed=seed, stabilised=stabilised, trim=trim,
+                          horizons=hz, log_hr=float(adj.coef[0]), ties=ties)
+        rm = _rmst_difference(w, t, e, tau, unc_labels(unc), boot, 0.95, int(n_boot), seed)
+        _add_bootstrap(unc, boot, hz)
     return IPTWAnalysis(weights=w, naive_cox=naive, iptw_cox=adj, naive_km=km0, iptw_km=km1, rmst=rm, horizons=hz,
-                        notes=tuple(notes))
+                        notes=tuple(notes), uncertainty=unc)
+
+
+def unc_labels(unc: dict[str, Any]) -> tuple[str, str]:
+    """The arms of an :func:`iptw_standard_errors` result, reference first."""
+    first, second = list(unc["survival"])
+    return first, second
+
+
+def _add_bootstrap(unc: dict[str, Any], boot: dict[str, Any], horizons: Sequence[float]) -> None:
+    """Put the bootstrap SDs (``se_bootstrap``) beside the naive and stacked SEs."""
+    unc["log_hr"]["se_bootstrap"] = float(np.std(boot["log_hr"], ddof=1))
+    surv = boot["survival"]                                  # B x 2 x H
+    for k, lab in enumerate(unc_labels(unc)):
+        for j, h in enumerate(horizons):
+            unc["survival"][lab][horizon_key(h)]["se_bootstrap"] = float(np.std(surv[:, k, j], ddof=1))
+    for j, h in enumerate(horizons):
+        unc["difference"][horizon_key(h)]["se_bootstrap"] = float(np.std(surv[:, 1, j] - surv[:, 0, j], ddof=1))
+    unc["n_boot"] = int(len(boot["rmst"]) + boot["failed"])
+    unc["n_failed"] = int(boot["failed"])
+    unc["se_method"] += "; bootstrap: people resampled, the propensity model refitted in each resample"

@@ -24,7 +24,9 @@ horizons, its difference, the weighted RMST difference and the weighted Cox haza
 * ``se_naive``: the robust (sandwich) SE that treats the weights as known (R's ``survfit``/``coxph`` with
   ``weights``); for the ATE it is conservative, for other estimands it can be too small;
 * ``se``: a bootstrap that resamples people, **refits the propensity model** (and redoes any trimming) in every
-  resample and recomputes the weights, so the uncertainty of the weights is counted.
+  resample and recomputes the weights, so the uncertainty of the weights is counted;
+* ``se_stacked`` (risks, their differences and the log hazard ratio): the same uncertainty from stacked estimating
+  equations (:mod:`.stacked`), without resampling; the people kept by trimming are taken as fixed.
 """
 
 from __future__ import annotations
@@ -41,11 +43,13 @@ from peerstudy.exceptions import AnalysisError, ParameterError, PeerstudyWarning
 from peerstudy.survival._display import frame_table, paragraph
 from peerstudy.survival._validate import (as_list, check_choice, check_conf_level, check_horizons, check_number,
                                           group_codes, horizon_key, require_frame, time_event)
-from peerstudy.survival.cox.engine import CoxData, _Engine, fit_cox
+from peerstudy.survival.cox.engine import fit_cox
 from peerstudy.survival.km import km_arrays
-from peerstudy.survival.observational._coxfit import _newton_from
+from peerstudy.survival.observational._coxfit import arm_log_hr
 from peerstudy.survival.observational.aipw import _logistic
 from peerstudy.survival.observational.gformula import N_BOOT, _resolve_seed
+from peerstudy.survival.observational.stacked import (cluster_se, cox_weight_derivatives, km_weight_derivatives,
+                                                       stacked_influence, theta_influence, weight_derivatives)
 from peerstudy.survival.observational.weighting import effective_sample_size, fit_propensity
 
 __all__ = ["ESTIMANDS", "estimand_weights", "crump_keep", "weighted_comparison", "WeightedComparison",
@@ -158,12 +162,20 @@ def _weighted_km(t, e, w, a, horizons, tau):
     return risk, se, rm
 
 
-def _cox_beta(X, t, e, w, ties, beta0):
-    n = len(t)
-    data = CoxData(np.ascontiguousarray(X, dtype=float), np.asarray(t, dtype=float), None,
-                   np.asarray(e, dtype=np.int64), np.asarray(w, dtype=float), np.zeros(n, dtype=np.int64), None,
-                   ["arm"], {})
-    return float(_newton_from(_Engine(data, efron=ties == "efron"), np.array([beta0]))[0])
+def _stacked_ses(pm, a, t, e, w, horizons, cox, estimand) -> tuple[np.ndarray, np.ndarray, float]:
+    """Stacked (M-estimation) SEs counting the propensity model: risks ``2 x H``, differences ``H``, log HR
+    (:mod:`peerstudy.survival.observational.stacked`; the people kept by trimming are taken as fixed)."""
+    X1 = np.column_stack([np.ones(len(a)), pm._design["X"].to_numpy(dtype=float)])
+    H = len(horizons)
+    d_surv = np.zeros((len(a), 2 * H))
+    for k in (0, 1):
+        m = a == k
+        d_surv[m, k * H:(k + 1) * H] = km_weight_derivatives(t[m], e[m], w[m], horizons)
+    d_all = np.column_stack([-d_surv, d_surv[:, :H] - d_surv[:, H:], cox_weight_derivatives(cox)[:, :1]])
+    _, full = stacked_influence(d_all, w, weight_derivatives(X1, a, pm.scores, estimand),
+                                theta_influence(X1, a, pm.scores))
+    se = cluster_se(full)
+    return se[:2 * H].reshape(2, H), se[2 * H:3 * H], float(se[-1])
 
 
 def weighted_comparison(df: pd.DataFrame, *, propensity: Sequence[str], estimand: str = "overlap",
@@ -248,6 +260,7 @@ def weighted_comparison(df: pd.DataFrame, *, propensity: Sequence[str], estimand
     cox = fit_cox(sub.assign(_w=w), time=time, event=event, covariates=[treatment], weights="_w", ties=ties)
     log_hr = float(cox.coef[0])
     se_hr_naive = float(cox.robust_se[0]) if cox.robust_se is not None else float(cox.se[0])
+    st_risk, st_diff, st_hr = _stacked_ses(pm, a, t, e, w, hz, cox, estimand)
     seed, failed, boot = None, 0, None
     if n_boot:
         seed = _resolve_seed(rng)
@@ -255,25 +268,29 @@ def weighted_comparison(df: pd.DataFrame, *, propensity: Sequence[str], estimand
                                   hz, tau, ties, log_hr, int(n_boot), seed, pm)
     z = float(stats.norm.ppf(0.5 + conf_level / 2))
 
-    def entry(est, naive, draws):
+    def entry(est, naive, draws, stacked=None):
         se = float(np.std(draws, ddof=1)) if draws is not None else float(naive)
-        return {"estimate": float(est), "se": se, "se_naive": float(naive), "ci_lower": float(est - z * se),
-                "ci_upper": float(est + z * se)}
+        out = {"estimate": float(est), "se": se, "se_naive": float(naive), "ci_lower": float(est - z * se),
+               "ci_upper": float(est + z * se)}
+        if stacked is not None:
+            out["se_stacked"] = float(stacked)
+        return out
 
     blocks: dict[str, Any] = {"risk": {}, "difference": {}}
     for k, lab in enumerate(labels):
         blocks["risk"][lab] = {horizon_key(h): entry(risk[k, j], se_naive[k, j],
-                                                     None if boot is None else boot["risk"][:, k, j])
+                                                     None if boot is None else boot["risk"][:, k, j], st_risk[k, j])
                                for j, h in enumerate(hz)}
     for j, h in enumerate(hz):
         blocks["difference"][horizon_key(h)] = entry(
             risk[1, j] - risk[0, j], np.hypot(se_naive[0, j], se_naive[1, j]),
-            None if boot is None else boot["risk"][:, 1, j] - boot["risk"][:, 0, j])
+            None if boot is None else boot["risk"][:, 1, j] - boot["risk"][:, 0, j], st_diff[j])
     rd = entry(rm[1] - rm[0], np.nan, None if boot is None else boot["rmst"][:, 1] - boot["rmst"][:, 0])
     blocks["rmst_difference"] = {"tau": tau, "horizon": horizon_key(tau), **rd}
     hr = entry(log_hr, se_hr_naive, None if boot is None else boot["log_hr"])
     blocks["hazard_ratio"] = {"log_hr": log_hr, "estimate": float(np.exp(log_hr)), "se": hr["se"],
-                              "se_naive": se_hr_naive, "ci_lower": float(np.exp(log_hr - z * hr["se"])),
+                              "se_naive": se_hr_naive, "se_stacked": st_hr,
+                              "ci_lower": float(np.exp(log_hr - z * hr["se"])),
                               "ci_upper": float(np.exp(log_hr + z * hr["se"])),
                               "estimand": "marginal hazard ratio in the weighted population"}
     wsum = {"ess": effective_sample_size(w), "ess_treated": effective_sample_size(w[a == 1]),
@@ -312,7 +329,7 @@ def _bootstrap(df, propensity, treatment, t_all, e_all, treated_level, estimand,
             w = estimand_weights(ps, A[sel], estimand)
             t, e, a = t_all[sel], e_all[sel].astype(int), A[sel]
             risk, _, rm = _weighted_km(t, e, w, a, hz, tau)
-            b = _cox_beta(a[:, None].astype(float), t, e, w, ties, log_hr)
+            b = arm_log_hr(a, t, e, w, ties=ties, beta0=log_hr)
         except AnalysisError:
             failed += 1
             continue

@@ -285,7 +285,9 @@ def fit_propensity(df: pd.DataFrame, *, covariates: Sequence[str] | None = None,
     >>> m.terms
     ('age',)
     """
-    import statsmodels.api as sm
+    # the GLM module alone: statsmodels.api also loads time series and graphics (about a second)
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
 
     if (covariates is None) == (formula is None):
         raise ParameterError("give exactly one of covariates (column names) or formula")
@@ -304,7 +306,7 @@ def fit_propensity(df: pd.DataFrame, *, covariates: Sequence[str] | None = None,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            res = sm.GLM(a, exog, family=sm.families.Binomial()).fit()
+            res = GLM(a, exog, family=families.Binomial()).fit()
         except np.linalg.LinAlgError:
             raise AnalysisError(f"the propensity model {label!r} cannot be fitted: covariates are collinear") from None
     sm_sep = any("separation" in str(w.message).lower() for w in caught)
