@@ -14,7 +14,7 @@ estimate is the mean ``Qbar``, the total variance ``T = Ubar + (1 + 1/m) B``, de
 Rubin (1999) with the complete-data degrees of freedom ``dfcom`` (``mice`` uses events minus terms for a Cox
 model, the residual degrees of freedom for a GLM), the relative increase in variance
 ``riv = (1 + 1/m) B / Ubar``, ``lambda = (1 + 1/m) B / T`` and the fraction of missing information
-``fmi = (riv + 2 / (df + 3)) / (riv + 1)``. :func:`pool_cox`, :func:`pool_logistic`, :func:`pool_risk_difference`,
+``fmi = (riv + 2 / (df + 3)) / (riv + 1)``. :func:`pool_cox`, :func:`pool_logistic`, :func:`pool_risk_difference`, :func:`pool_risk_ratio`,
 :func:`pool_rmst` and :func:`pool_km` fit the analysis on each completed data set and pool it (RMST and KM at a
 day on their natural scale, as a scalar with ``dfcom = inf``).
 """
@@ -35,7 +35,7 @@ from peerstudy.survival._display import html_table, num
 from peerstudy.survival._validate import check_conf_level, require_columns, require_frame, show, time_event
 
 __all__ = ["ImputedData", "PooledResult", "impute", "nelson_aalen_at", "pool", "pool_scalar", "pool_cox",
-           "pool_logistic", "pool_risk_difference", "pool_rmst", "pool_km"]
+           "pool_logistic", "pool_risk_difference", "pool_risk_ratio", "pool_rmst", "pool_km"]
 
 #: Largest number of imputations accepted.
 MAX_IMPUTATIONS = 1000
@@ -403,6 +403,19 @@ def pool_risk_difference(imputed: ImputedData, *, outcome: str, group: str = "ar
         return ["risk_difference"], np.array([rd["estimate"]]), np.array([rd["se"] ** 2]), math.inf
 
     return _over(imputed, fit, analysis=f"risk difference of {outcome}", conf_level=conf_level)
+
+
+def pool_risk_ratio(imputed: ImputedData, *, outcome: str, group: str = "arm", reference: str = "usual_care",
+                    treated: str = "peer", conf_level: float = 0.95) -> PooledResult:
+    """The log risk ratio of a 0/1 outcome (treated vs reference, Wald variance of the log), pooled
+    (``dfcom`` = inf); the pooled ratio and its interval are ``exp`` of the pooled log and its bounds."""
+    from peerstudy.survival.outcomes import risk_contrast
+
+    def fit(data: pd.DataFrame):
+        rr = risk_contrast(data, outcome=outcome, group=group, reference=reference, treated=treated).risk_ratio
+        return ["log_risk_ratio"], np.array([rr["log"]]), np.array([rr["se_log"] ** 2]), math.inf
+
+    return _over(imputed, fit, analysis=f"log risk ratio of {outcome}", conf_level=conf_level, exponentiate=True)
 
 
 def pool_rmst(imputed: ImputedData, *, tau: float, time: str = "time", event: str = "event", group: str = "arm",
