@@ -428,12 +428,15 @@ def outcomes_summary(doc: Mapping[str, Any], *, design: Design | None = None, da
         rd = housed["risk_difference"]
         diff = 100 * float(rd["estimate"])
         ci = _interval(rd["ci_lower"], rd["ci_upper"], decimals=1, null=0.0, scale=100)
+        size = f"{abs(diff):.1f} percentage points"
         if design.randomised:
-            text = (f"peer support changed the share housed at 6 months by {diff:+.1f} percentage points "
-                    f"(95% CI {ci}) among those interviewed")
+            verb = "raised" if diff > 0 else "lowered" if diff < 0 else "did not change"
+            text = (f"peer support {verb} the share housed at 6 months by {size} (95% CI {ci}) among those "
+                    f"interviewed")
         else:
-            text = (f"having a peer coach was associated with a share housed at 6 months {diff:+.1f} percentage "
-                    f"points different (95% CI {ci}; {design.caveat}) among those interviewed")
+            way = "higher" if diff > 0 else "lower"
+            text = (f"having a peer coach was associated with a share housed at 6 months {size} {way} (95% CI {ci}; "
+                    f"{design.caveat}) among those interviewed")
         parts.append(text)
     if not parts:
         return "The secondary outcomes could not be shown for these data."

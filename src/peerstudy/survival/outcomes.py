@@ -308,7 +308,7 @@ def barc_mixed_model(visits: pd.DataFrame, cohort: pd.DataFrame | None = None, *
     SchemaError
         Missing columns, non-numeric or missing scores or times.
     AnalysisError
-        Fewer than 2 participants with 2 or more visits; one arm only.
+        Fewer than 2 participants with 2 or more visits; one arm only; an arm with scores on one day only.
     """
     require_frame(visits, name="visits")
     data = visits
@@ -331,6 +331,9 @@ def barc_mixed_model(visits: pd.DataFrame, cohort: pd.DataFrame | None = None, *
         raise AnalysisError("a mixed model needs at least 2 participants with 2 or more visits")
     X = np.column_stack([np.ones_like(t), peer, t, peer * t])
     terms = ("Intercept", "peer", "time", "time:peer")
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise AnalysisError(f"the change of {outcome!r} by arm is not estimable: each arm needs scores on at least two "
+                            f"different days")
     _, gid = np.unique(ids, return_inverse=True)
     coef, cov, group_var, resid_var, loglik = _random_intercept_reml(y, X, gid)
     se = np.sqrt(np.diag(cov))
@@ -669,6 +672,7 @@ def impute_six_month(cohort: pd.DataFrame, visits: pd.DataFrame, *, m: int, cova
         if six["barc10_intake"].notna().any():
             extra.append("barc10_intake")
     columns = [*names, *[c for c in covariates if c in six.columns and c not in names], *extra]
+    six = six[list(dict.fromkeys([id_col, "arm", time, event, *columns]))]  # each completed copy holds only these
     imp = impute(six, columns=columns, m=m, time=time, event=event, predictors=("arm",), rng=rng)
     pooled: dict[str, Any] = {}
     for name in names:

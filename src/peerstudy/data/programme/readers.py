@@ -100,6 +100,22 @@ def _ids(values: pd.Series) -> str:
     return ", ".join(shown) + more
 
 
+def _id_text(v: Any) -> str:
+    """An id as text for matching: ``7``, ``7.0`` (a numeric id read by SPSS or Stata) and ``"7"`` are the same."""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _shown(v: Any) -> str:
+    """A value as a message shows it: ``61``, ``2.5``, ``'yes'``."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return repr(v)
+
+
 def link_visits(visits: pd.DataFrame, cohort: pd.DataFrame, *, id_col: str = "participant_id",
                 visit: str = "visit", day: str = "day", windows: "dict[str, tuple[int, int]] | None" = None,
                 measures: "dict[str, tuple[int, int]] | None" = None) -> pd.DataFrame:
@@ -140,8 +156,8 @@ def link_visits(visits: pd.DataFrame, cohort: pd.DataFrame, *, id_col: str = "pa
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise SchemaError(f"{name} table lacks column(s) {', '.join(map(repr, missing))}")
-    known = {str(v): v for v in cohort[id_col].tolist()}
-    key = visits[id_col].astype(str)
+    known = {_id_text(v): v for v in cohort[id_col].tolist()}
+    key = visits[id_col].map(_id_text)
     problems = []
     unknown = visits[~key.isin(known)]
     if len(unknown):
@@ -174,7 +190,8 @@ def link_visits(visits: pd.DataFrame, cohort: pd.DataFrame, *, id_col: str = "pa
         wrong = (values.isna() & visits[col].notna()) | (values < lo) | (values > hi) | (values.fillna(lo) % 1 != 0)
         if wrong.any():
             problems.append(f"column {col!r} must hold whole numbers from {lo} to {hi} (or be empty); got "
-                            f"{visits.loc[wrong, col].iloc[0]!r} for participant(s) {_ids(visits.loc[wrong, id_col])}")
+                            f"{_shown(visits.loc[wrong, col].iloc[0])} for participant(s) "
+                            f"{_ids(visits.loc[wrong, id_col])}")
     if problems:
         raise SchemaError("follow-up interviews: " + "; ".join(problems), problems)
     out = visits.copy()
