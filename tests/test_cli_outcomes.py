@@ -165,3 +165,37 @@ def test_private_outcomes_pass_the_audit_and_show_no_exact_small_count(simulated
     audit = audit_report(out, private=True, ids=ids)
     assert audit.passed, audit.summary(10)
     assert main(["audit", str(out)]) == 0
+
+
+@pytest.mark.parametrize("n, seed", [(40, 1), (90, 2), (160, 3)])
+def test_small_simulated_cohorts_analysed_privately_pass_the_audit(tmp_path, n, seed):
+    cohort = tmp_path / "c.csv"
+    assert main(["simulate", "--scenario", "outpatient_default", *ON, "--n", str(n), "--seed", str(seed),
+                 "--out", str(cohort)]) == 0
+    out = tmp_path / "res"
+    code = main(["analyse", str(cohort), "--outcomes", str(tmp_path / "c.visits.csv"), "--impute", "3",
+                 "--covariates", "homeless", "--private", "--out", str(out)])
+    if code == 2:  # too few people for some model: refused whole, nothing written
+        assert not out.exists()
+        return
+    assert code == 0
+    audit = audit_report(out, private=True, ids=pd.read_csv(cohort)["participant_id"])
+    assert audit.passed, audit.summary(10)
+    doc = json.loads((out / "results.json").read_text())
+    for part in ("imputed", "outcomes"):
+        text = json.dumps(doc[part])
+        assert not any(f'"n": {k},' in text or f'"events": {k},' in text for k in range(1, 11))
+
+
+def test_private_imputation_refuses_when_complete_cases_differ_by_one_to_ten(tmp_path, capsys):
+    cohort = tmp_path / "c.csv"
+    assert main(["simulate", "--scenario", "outpatient_default", "--set", "outcomes.enabled=true", "--n", "300",
+                 "--seed", "4", "--out", str(cohort)]) == 0
+    df = pd.read_csv(cohort)
+    df.loc[df.index[:4], "homeless"] = np.nan
+    df.to_csv(cohort, index=False)
+    out = tmp_path / "res"
+    assert main(["analyse", str(cohort), "--impute", "3", "--covariates", "homeless", "--private",
+                 "--out", str(out)]) == 2
+    assert "fewer than 11 people" in capsys.readouterr().err and not out.exists()
+    assert main(["analyse", str(cohort), "--impute", "3", "--covariates", "homeless", "--out", str(out)]) == 0

@@ -192,8 +192,8 @@ def test_notebook_runs_in_a_report_and_records_the_package_numbers(tmp_path):
         "outcomes.missing.mechanism=mar"])
     cohort, visits = simulate_with_visits(scenario, rng=5, n=400)
     mixed = barc_mixed_model(visits, cohort)
-    assert got["barc10"]["terms"]["time:peer"]["coef"] == pytest.approx(mixed.coef[3], rel=1e-9)
-    assert got["follow_up"]["rates"][0]["due"] == follow_up_rates(cohort, visits).table["due"].iloc[0]
+    assert got["outcomes"]["barc10"]["terms"]["time:peer"]["coef"] == pytest.approx(mixed.coef[3], rel=1e-9)
+    assert got["outcomes"]["follow_up"]["rates"][0]["due"] == follow_up_rates(cohort, visits).table["due"].iloc[0]
     assert got["missing"]["imputed"]["m"] == 3 and got["missing"]["imputed"]["imputation"]["seed"] == 5
 
 
