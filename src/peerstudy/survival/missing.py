@@ -121,7 +121,8 @@ def impute(df: pd.DataFrame, *, columns: Sequence[str], m: int = 20, time: str |
     Returns
     -------
     ImputedData
-        Each data set is ``df`` with the missing values of ``columns`` filled (other columns unchanged).
+        Each data set is ``df`` with the missing values of ``columns`` filled (other columns unchanged), without
+        ``df.attrs`` (so that the ``m`` copies, and every fit on them, stay light).
 
     Raises
     ------
@@ -177,9 +178,11 @@ def impute(df: pd.DataFrame, *, columns: Sequence[str], m: int = 20, time: str |
         mice_data = _mice_data(frame, gen)
         mice_data.update_all(burn_in) if burn_in > 0 else None
         out = []
+        base = df.copy(deep=False)
+        base.attrs = {}  # pandas deep-copies attrs (a simulated cohort's truth) at every operation on every copy
         for _ in range(m):
             mice_data.update_all(skip)
-            filled = df.copy()
+            filled = base.copy()
             for col in todo:
                 values = mice_data.data[safe[col]].to_numpy()
                 if pd.api.types.is_integer_dtype(df[col].dtype):
@@ -200,9 +203,15 @@ def _mice_data(frame: pd.DataFrame, rng: np.random.Generator) -> Any:
 
     class _Numeric(MICEData):
         def _design(self, vname: str) -> tuple[np.ndarray, np.ndarray]:
-            others = [c for c in self.data.columns if c != vname]
-            exog = np.column_stack([np.ones(len(self.data)), self.data[others].to_numpy(dtype=float)])
-            return self.data[vname].to_numpy(dtype=float), exog
+            # one copy of the (all-float) frame, then the column dropped: the same matrix as selecting the other
+            # columns by name, without pandas' per-selection overhead
+            values = self.data.to_numpy(dtype=float)
+            j = self.data.columns.get_loc(vname)
+            exog = np.empty((values.shape[0], values.shape[1]))
+            exog[:, 0] = 1.0
+            exog[:, 1:j + 1] = values[:, :j]
+            exog[:, j + 1:] = values[:, j + 1:]
+            return values[:, j].copy(), exog
 
         def get_split_data(self, vname):
             endog, exog = self._design(vname)

@@ -547,6 +547,16 @@ def outcome_tables(doc: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     return out
 
 
+def _light(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` without its ``attrs`` (a shallow copy): pandas deep-copies attrs, such as a simulated cohort's truth, at
+    every operation."""
+    if not df.attrs:
+        return df
+    out = df.copy(deep=False)
+    out.attrs = {}
+    return out
+
+
 def analyse_outcomes(cohort: pd.DataFrame, visits: pd.DataFrame, *, arm: str = "arm", treated: str = "peer",
                      reference: str = "usual_care", horizons: Iterable[int] = LINKAGE_HORIZONS,
                      by: Sequence[str] = ("arm", "site"), conf_level: float = 0.95,
@@ -582,6 +592,7 @@ def analyse_outcomes(cohort: pd.DataFrame, visits: pd.DataFrame, *, arm: str = "
     require_columns(visits, [id_col, "visit", "day"])
     horizons = tuple(int(h) for h in horizons)
     errors: dict[str, str] = {}
+    cohort, visits = _light(cohort), _light(visits)
     counts: dict[str, Any] = {"arms": {str(k): int(v) for k, v in cohort[arm].astype(str).value_counts().items()}}
     data = cohort if arm == "arm" else cohort.rename(columns={arm: "arm"})
     linkage = None
@@ -657,11 +668,12 @@ def impute_six_month(cohort: pd.DataFrame, visits: pd.DataFrame, *, m: int, cova
     AnalysisError
         No 6-month outcome column, or nothing missing to impute.
     """
-    from peerstudy.survival.missing import impute, pool_risk_difference, pool_risk_ratio
+    from peerstudy.survival.missing import impute, pool
 
     names = [c for c in BINARY_OUTCOMES if c in visits.columns]
     if not names:
         raise AnalysisError(f"the interview table has no 6-month outcome to impute ({', '.join(BINARY_OUTCOMES)})")
+    cohort, visits = _light(cohort), _light(visits)
     data = cohort if arm == "arm" else cohort.rename(columns={arm: "arm"})
     six = six_month_frame(data, visits, outcomes=names, id_col=id_col)
     extra: list[str] = []
@@ -676,8 +688,15 @@ def impute_six_month(cohort: pd.DataFrame, visits: pd.DataFrame, *, m: int, cova
     imp = impute(six, columns=columns, m=m, time=time, event=event, predictors=("arm",), rng=rng)
     pooled: dict[str, Any] = {}
     for name in names:
-        rd = pool_risk_difference(imp, outcome=name, reference=reference, treated=treated, conf_level=conf_level)
-        rr = pool_risk_ratio(imp, outcome=name, reference=reference, treated=treated, conf_level=conf_level)
+        # one fit per completed data set gives both contrasts (as pool_risk_difference and pool_risk_ratio pool them)
+        fits = [risk_contrast(d, outcome=name, group="arm", reference=reference, treated=treated)
+                for d in imp.datasets]
+        rd = pool(np.array([[f.risk_difference["estimate"]] for f in fits]),
+                  np.array([[f.risk_difference["se"] ** 2] for f in fits]), terms=["risk_difference"],
+                  conf_level=conf_level, analysis=f"risk difference of {name}")
+        rr = pool(np.array([[f.risk_ratio["log"]] for f in fits]), np.array([[f.risk_ratio["se_log"] ** 2] for f in fits]),
+                  terms=["log_risk_ratio"], conf_level=conf_level, analysis=f"log risk ratio of {name}",
+                  exponentiate=True)
         ratio = {k: float(v) for k, v in rr.table.iloc[0].items()}
         for k in ("estimate", "ci_lower", "ci_upper"):
             ratio[k] = math.exp(ratio[k])
