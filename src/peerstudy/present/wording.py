@@ -322,13 +322,15 @@ def format_column(cells: "list[str]", header: str = "", *, numbers: bool = True)
     ['<0.001', '0.20', '–']
     >>> format_column(["20000.0", "1500.0"]), format_column(["0.123456", "12.5"]), format_column(["True", "peer"])
     (['20,000', '1,500'], ['0.123', '12.50'], ['yes', 'Peer coach'])
+    >>> format_column(["+4.7", "1.07", "nan"], numbers=False)
+    ['+4.7', '1.07', '–']
     """
-    numbers = [_number(c) for c in cells]
-    shown = [c for c, x in zip(cells, numbers) if x is not None]
+    values = [_number(c) for c in cells]
+    shown = [c for c, x in zip(cells, values) if x is not None]
     p_col = is_p_column(header)
-    whole = bool(shown) and all(float(x).is_integer() for x in numbers if x is not None)
+    whole = bool(shown) and all(float(x).is_integer() for x in values if x is not None)
     out = []
-    for c, x in zip(cells, numbers):
+    for c, x in zip(cells, values):
         s = c.strip()
         if s in _MISSING:
             out.append("–")
