@@ -199,3 +199,29 @@ def test_private_imputation_refuses_when_complete_cases_differ_by_one_to_ten(tmp
                  "--out", str(out)]) == 2
     assert "fewer than 11 people" in capsys.readouterr().err and not out.exists()
     assert main(["analyse", str(cohort), "--impute", "3", "--covariates", "homeless", "--out", str(out)]) == 0
+
+
+def test_a_programme_export_with_interviews_is_private_by_default(tmp_path, capsys):
+    from peerstudy.data.programme import read_export
+
+    syn = Path(__file__).resolve().parents[1] / "data" / "synthetic"
+    export, mapping = syn / "messy_export.csv", syn / "messy_export.mapping.yaml"
+    cohort = read_export(export, mapping=mapping, invalid_rows="exclude").cohort
+    rng = np.random.default_rng(0)
+    rows = []
+    for pid in cohort["participant_id"]:
+        rows.append({"participant_id": pid, "visit": "intake", "day": 0, "barc10": int(rng.integers(10, 61))})
+        if rng.uniform() < 0.7:
+            rows.append({"participant_id": pid, "visit": "6m", "day": int(rng.integers(152, 244)),
+                         "barc10": int(rng.integers(10, 61)), "housed": int(rng.uniform() < 0.6),
+                         "employed": int(rng.uniform() < 0.4)})
+    visits = tmp_path / "visits.csv"
+    pd.DataFrame(rows).to_csv(visits, index=False)
+    out = tmp_path / "res"
+    assert main(["analyse", str(export), "--mapping", str(mapping), "--exclude-invalid", "--outcomes", str(visits),
+                 "--out", str(out)]) == 0
+    assert "(private)" in capsys.readouterr().out
+    doc = json.loads((out / "results.json").read_text())
+    assert all(isinstance(r["done"], str) for r in doc["outcomes"]["follow_up"]["rates"])
+    audit = audit_report(out, private=True, ids=pd.read_csv(export, dtype=str)["Client ID"])
+    assert audit.passed, audit.summary(10)
