@@ -45,6 +45,10 @@ def test_simulate_writes_the_visits_table_and_its_truth(simulated, tmp_path, cap
     assert "c.visits.csv (" in capsys.readouterr().out
     for name in ("c.csv", "c.visits.csv", "c.truth.json"):
         assert (tmp_path / name).read_bytes() == simulated.with_name(name).read_bytes(), name
+    # a cohort peerstudy made is replaced whole, its interviews with it
+    assert main(["simulate", "--scenario", "outpatient_default", *ON, "--n", "60", "--seed", "12",
+                 "--out", str(again)]) == 0
+    assert pd.read_csv(tmp_path / "c.visits.csv")["participant_id"].max() <= 60
     # the retention cohort is the one simulated without outcomes
     plain = tmp_path / "plain.csv"
     assert main(["simulate", "--scenario", "outpatient_default", "--n", "600", "--seed", "11", "--out", str(plain)]) == 0

@@ -158,8 +158,7 @@ def _wanted(args: argparse.Namespace) -> list[str]:
             getattr(args, "frailty", None), getattr(args, "effect_modifier", None),
             *_csv_list(args.covariates),
             *_csv_list(getattr(args, "propensity", "") or ""),
-            *(("participant_id", "outcome", "enrolled_on") if getattr(args, "events", None) else ()),
-            *(_OUTCOME_COLUMNS if getattr(args, "outcomes", None) else ())]
+            *(("participant_id", "outcome", "enrolled_on") if getattr(args, "events", None) else ())]
     return [c for c in dict.fromkeys(cols) if c and c.lower() != "none"]
 
 
@@ -206,7 +205,8 @@ def _read(args: argparse.Namespace):
 
         raise ParameterError("--exclude-invalid needs --mapping (it applies the mapping's validation rules)")
     if args.mapping is None:
-        return _read_columns(args.file, _wanted(args)), None
+        extra = list(_OUTCOME_COLUMNS) if getattr(args, "outcomes", None) else []
+        return _read_columns(args.file, list(dict.fromkeys([*_wanted(args), *extra]))), None
     from peerstudy.exceptions import DataError
 
     try:

@@ -64,7 +64,7 @@ def _is_truth_file(path: Path) -> bool:
     return isinstance(data, dict) and {"seed", "n", "scenario"} <= set(data)
 
 
-def check_targets(out: Path, shown: str, contacts: bool, events: bool = False, visits: bool = False) -> None:
+def check_targets(out: Path, shown: str, contacts: bool, events: bool = False) -> None:
     """Refuse, before any work, an ``--out`` whose files peerstudy may not write or replace.
 
     The cohort FILE is replaced only together with its truth sidecar (a cohort peerstudy made); a file without
@@ -87,9 +87,6 @@ def check_targets(out: Path, shown: str, contacts: bool, events: bool = False, v
     if events and events_path(out).is_dir():
         raise DataError(f"--out {shown!r}: its events file {str(events_path(out))!r} is an existing folder; "
                         "choose another name")
-    if visits and visits_path(out).is_dir():
-        raise DataError(f"--out {shown!r}: its visits file {str(visits_path(out))!r} is an existing folder; "
-                        "choose another name")
     others = [out.with_name(out.stem + sfx) for sfx in COHORT_SUFFIXES if sfx != out.suffix.lower()]
     others = [o for o in others if o.exists() and o.name != out.name]
     if others and tpath.exists():
@@ -110,9 +107,21 @@ def check_targets(out: Path, shown: str, contacts: bool, events: bool = False, v
     if events and events_path(out).exists():
         raise DataError(f"--out {shown!r} would replace {str(events_path(out))!r}, which belongs to no cohort "
                         "there; choose another name")
-    if visits and visits_path(out).exists():
-        raise DataError(f"--out {shown!r} would replace {str(visits_path(out))!r}, which belongs to no cohort "
-                        "there; choose another name")
+
+
+def check_visits_target(out: Path, shown: str) -> None:
+    """Refuse a FILE.visits table peerstudy may not write: a folder, or a file beside no cohort of peerstudy's
+    (one beside a cohort with its truth file is that cohort's and is replaced with it)."""
+    from peerstudy.exceptions import DataError
+
+    path = visits_path(out)
+    if path.is_dir():
+        raise DataError(f"--out {shown!r}: its visits file {str(path)!r} is an existing folder; choose another name")
+    tpath = truth_path(out)
+    ours = (out.exists() or out.is_symlink()) and tpath.is_file() and _is_truth_file(tpath)
+    if path.exists() and not ours:
+        raise DataError(f"--out {shown!r} would replace {str(path)!r}, which belongs to no cohort there; choose "
+                        "another name")
 
 
 def _backup_name(target: Path) -> Path:
@@ -187,10 +196,13 @@ def run(args: argparse.Namespace) -> int:
     if args.n is not None:
         scenario = scenario.replace(n=args.n)
     scenario = note_overrides(base, scenario)  # the description names what --set and --n changed
+    check_targets(out, args.out, scenario.contacts.enabled, scenario.recurrent.enabled)
     outcomes = scenario.outcomes.enabled
-    check_targets(out, args.out, scenario.contacts.enabled, scenario.recurrent.enabled, outcomes)
+    if outcomes:
+        check_visits_target(out, args.out)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (2**63))
-    log = episodes = visits = None
+    log = episodes = None
+    visits = None
     try:
         if scenario.contacts.enabled:
             df, log = simulate_with_contacts(scenario, rng=seed)
@@ -227,7 +239,9 @@ def run(args: argparse.Namespace) -> int:
                 write_table(visits, tmp_visits, suffix=out.suffix)
             tmp_truth.write_text(dumps_json(sidecar), encoding="utf-8")
             write_cohort(df, tmp_out, metadata={"seed": str(seed), "scenario": scenario.name})
-            check_targets(out, args.out, log is not None, episodes is not None, visits is not None)  # the folder may have changed
+            check_targets(out, args.out, log is not None, episodes is not None)  # the folder may have changed
+            if visits is not None:
+                check_visits_target(out, args.out)
             commit_files(pairs)
     except OSError as exc:
         raise DataError(f"cannot write --out {args.out!r}: {exc.strerror or exc}") from None
