@@ -280,3 +280,19 @@ def test_imputing_missed_interviews_recovers_the_risk_difference():
         rr = imp["pooled"][name]["risk_ratio"]
         assert rr["ci_lower"] < truth[f"{name}_6m"]["risk_ratio"] < rr["ci_upper"]
     assert imp["n_missing"]["housed"] > 5000
+
+
+def test_linkage_incidence_and_its_interval_equal_r_survfit_log_log():
+    """tests/reference/outcomes_linkage.R: R's multi-state survfit with conf.type = "log-log" on the linkage
+    columns of a simulated cohort; the estimate and both bounds agree to 1e-12."""
+    d = pd.read_csv(REF / "outcomes_linkage.csv")
+    ref = json.loads((REF / "outcomes_linkage.json").read_text())
+    cohort = d.assign(time=d["linkage_time"], outcome="retained", site="S1")
+    visits = pd.DataFrame({"participant_id": d["participant_id"], "visit": "intake", "day": 0})
+    got = analyse_outcomes(cohort, visits).to_dict()["linkage"]["by_arm"]
+    for arm in ("usual_care", "peer"):
+        for i, day in enumerate(("7", "30", "90")):
+            e = got[arm]["cif"][day]
+            assert e["estimate"] == pytest.approx(ref[arm]["cif"][i], abs=1e-12)
+            assert e["ci_lower"] == pytest.approx(ref[arm]["lower"][i], abs=1e-12)
+            assert e["ci_upper"] == pytest.approx(ref[arm]["upper"][i], abs=1e-12)
