@@ -223,7 +223,6 @@ def test_six_month_frame_keeps_everyone_due_and_the_interviews_in_the_window():
     assert pd.isna(six["employed"].iloc[2])
 
 
-@pytest.mark.slow
 def test_linkage_intervals_cover_the_simulated_truth():
     """95% intervals (log-log) of the cumulative incidence of linkage by day 7, 30, 90 cover the truth computed
     from the scenario in about 95% of 40 simulated cohorts (no site frailty, so the truth is that of each cohort)."""
@@ -261,7 +260,6 @@ def test_analyse_outcomes_counts_and_errors():
     assert set(res.tables()) == {"outcomes_linkage", "outcomes_six_month", "outcomes_follow_up", "outcomes_barc10"}
 
 
-@pytest.mark.slow
 def test_imputing_missed_interviews_recovers_the_risk_difference():
     """Interviews missing at random given having left treatment and homelessness (which also lowers the chance of
     being housed): the risks among those interviewed are too high in each arm, and multiple imputation of the
