@@ -154,3 +154,46 @@ def test_redcap_bad_input_names_the_problem(tmp_path):
     pd.DataFrame({"field": ["x"]}).to_csv(tmp_path / "dd.csv", index=False)
     with pytest.raises(SchemaError, match="lacks column"):
         read_redcap(data, tmp_path / "dd.csv")
+
+
+def test_link_visits_with_windows_and_measures_lists_every_problem():
+    from peerstudy.data.programme.readers import FOLLOW_UP_WINDOWS, MEASURES
+
+    cohort = pd.DataFrame({"participant_id": [1, 2, 3]})
+    visits = pd.DataFrame({"participant_id": [1, 1, 2, 3, 3], "visit": ["intake", "6m", "3m", "12m", "intake"],
+                           "day": [0, 260, 90, 365, 2], "barc10": [30, 61, 20, 40, None],
+                           "housed": [None, 2, None, None, None]})
+    with pytest.raises(SchemaError) as err:
+        link_visits(visits, cohort, windows=FOLLOW_UP_WINDOWS, measures=MEASURES)
+    problems = err.value.problems
+    assert problems == [
+        "1 interview(s) with an unknown 'visit' ('12m'; known: intake, 3m, 6m): participant(s) 3",
+        "1 'intake' interview(s) outside its window (day 0): participant(s) 3",
+        "1 '6m' interview(s) outside its window (days 152-243): participant(s) 1",
+        "column 'barc10' must hold whole numbers from 10 to 60 (or be empty); got 61 for participant(s) 1",
+        "column 'housed' must hold whole numbers from 0 to 1 (or be empty); got 2 for participant(s) 1"]
+    ok = visits.iloc[[0, 2]].assign(housed=[None, 1])
+    out = link_visits(ok, cohort, windows=FOLLOW_UP_WINDOWS, measures=MEASURES)
+    assert str(out["barc10"].dtype) == "Int64" and out["housed"].isna().tolist() == [True, False]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".sav", ".parquet"])
+def test_read_visits_reads_each_format_and_links(tmp_path, suffix):
+    from peerstudy.data.programme.readers import read_visits
+
+    cohort = pd.DataFrame({"participant_id": [1, 2]})
+    visits = pd.DataFrame({"participant_id": [1, 2, 2], "visit": ["intake", "intake", "6m"], "day": [0, 0, 200],
+                           "barc10": [30.0, 25.0, 41.0], "housed": [np.nan, np.nan, 1.0]})
+    path = tmp_path / f"v{suffix}"
+    if suffix == ".csv":
+        visits.to_csv(path, index=False)
+    elif suffix == ".parquet":
+        visits.to_parquet(path, index=False)
+    else:
+        import pyreadstat
+
+        pyreadstat.write_sav(visits, str(path))
+    out = read_visits(path, cohort)
+    assert out["participant_id"].tolist() == [1, 2, 2] and out["barc10"].tolist() == [30, 25, 41]
+    with pytest.raises(DataError, match="not found"):
+        read_visits(tmp_path / "none.csv", cohort)

@@ -212,3 +212,28 @@ def test_cli_analyse_impute(tmp_path, mar_cohort):
     bad = subprocess.run([*base, "--out", str(tmp_path / "c"), "--impute", "1"], capture_output=True, text=True,
                          check=False)
     assert bad.returncode == 2 and "m must be a whole number from 2" in bad.stderr
+
+
+def test_pool_risk_ratio_is_rubins_rules_on_the_log_ratios():
+    """The pooled log risk ratio is pool_scalar (checked against mice::pool.scalar) of each completed data set's
+    log ratio and its variance (risk_contrast: checked against R's glm with a log link)."""
+    import math
+
+    from peerstudy.survival.missing import impute, pool_risk_ratio, pool_scalar
+    from peerstudy.survival.outcomes import risk_contrast
+
+    rng = np.random.default_rng(3)
+    n = 400
+    df = pd.DataFrame({"arm": np.where(rng.uniform(size=n) < 0.5, "peer", "usual_care"),
+                       "x": rng.normal(size=n), "time": rng.integers(1, 100, n), "event": rng.integers(0, 2, n)})
+    y = (rng.uniform(size=n) < np.where(df["arm"] == "peer", 0.6, 0.45)).astype(float)
+    y[rng.uniform(size=n) < 0.3] = np.nan
+    df["y"] = y
+    imp = impute(df, columns=["y", "x"], m=4, rng=2)
+    got = pool_risk_ratio(imp, outcome="y")
+    fits = [risk_contrast(d, outcome="y").risk_ratio for d in imp.datasets]
+    want = pool_scalar([f["log"] for f in fits], [f["se_log"] ** 2 for f in fits])
+    row, ref = got.table.iloc[0], want.table.iloc[0]
+    for k in ("estimate", "t", "df", "fmi", "ci_lower", "ci_upper"):
+        assert row[k] == pytest.approx(ref[k], rel=1e-12)
+    assert got.exponentiate and math.exp(row["estimate"]) > 1

@@ -20,6 +20,13 @@ bootstrap refitting the propensity model).
 With ``--effect-modifier COL`` (e.g. ``coach_match``) it adds the arm's hazard ratio in each stratum of ``COL`` and
 the test of no interaction (:func:`peerstudy.survival.cox.modification.fit_effect_modification`) under
 ``"effect_modification"`` in ``results.json`` and ``effect_modification.csv``.
+With ``--outcomes VISITS.csv`` (the follow-up interviews: ``participant_id, visit, day`` and the measures
+``barc10``, ``housed``, ``employed``, as ``peerstudy simulate`` writes ``FILE.visits.csv``; checked against the
+cohort by :func:`peerstudy.data.programme.readers.read_visits`) it adds the secondary outcomes of
+:func:`peerstudy.survival.outcomes.analyse_outcomes` under ``"outcomes"`` and ``outcomes_*.csv``: linkage
+(from the cohort's ``linkage_time``/``linkage_ending`` or ``linkage_day``), 6-month risk differences and ratios,
+the follow-up rate against the 80% target by arm and site, and the BARC-10 mixed model; with ``--impute M`` the
+missed 6-month interviews are imputed too (``outcomes.imputed``).
 With ``--events EVENTS.csv`` (``participant_id, day, kind``; follow-up ends at the cohort's ``time``, death
 where ``outcome`` is ``died``, or at ``events_time`` / ``events_ending`` when the cohort has them;
 ``--events-kinds`` keeps some kinds only) it adds the recurrent-event analysis of
@@ -105,6 +112,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--n-boot", default=200, type=int, metavar="B",
                    help="bootstrap resamples for --se bootstrap and --adjust overlap (default: 200; seed 0)")
     _add_impute_option(p)
+    p.add_argument("--outcomes", default=None, metavar="VISITS",
+                   help="follow-up interviews (CSV, Parquet, SAS, SPSS or Stata: participant_id, visit = intake/3m/6m, "
+                        "day, barc10, housed, employed): linkage by day 7/30/90 (cohort columns linkage_time and "
+                        "linkage_ending, or linkage_day), 6-month risk differences and ratios, the follow-up rate "
+                        "against the 80%% target by arm and site and the BARC-10 mixed model, under 'outcomes' in "
+                        "results.json and outcomes_*.csv; with --impute M, missed 6-month interviews are imputed")
     p.add_argument("--private", action=argparse.BooleanOptionalAction, default=None,
                    help="write outputs under the privacy rules of a report of real data: counts 1-10 as '<11', "
                         "flow suppressed as a whole, shares rounded or suppressed, km_curves.csv with only steps "
@@ -128,7 +141,9 @@ def _add_impute_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--impute", default=None, type=int, metavar="M",
                    help="multiple imputation of missing covariates (M completed data sets, chained equations with "
                         "the event and Nelson-Aalen hazard; seed 0): Cox, KM and RMST pooled by Rubin's rules in "
-                        "results.json 'imputed'; the main analysis then uses the complete cases")
+                        "results.json 'imputed'; the main analysis then uses the complete cases. With --outcomes, "
+                        "missed 6-month interviews are imputed too (risk differences and ratios pooled in "
+                        "'outcomes.imputed')")
 
 
 def _horizons(text: str) -> tuple[float, ...]:
@@ -156,6 +171,11 @@ def _wanted(args: argparse.Namespace) -> list[str]:
             *(("participant_id", "outcome", "enrolled_on", *_EVENTS_FOLLOW_UP) if getattr(args, "events", None)
               else ())]  # a mapping's events section needs no columns here: a mapped export has them all
     return [c for c in dict.fromkeys(cols) if c and c.lower() != "none"]
+
+
+#: Cohort columns --outcomes reads: ids, endings, sites, linkage and the covariates that predict the outcomes.
+_OUTCOME_COLUMNS = ("participant_id", "outcome", "site", "linkage_time", "linkage_ending", "linkage_day", "homeless",
+                    "unemployed")
 
 
 def _read_columns(path: str, wanted: list[str]):
@@ -196,7 +216,8 @@ def _read(args: argparse.Namespace):
 
         raise ParameterError("--exclude-invalid needs --mapping (it applies the mapping's validation rules)")
     if args.mapping is None:
-        return _read_columns(args.file, _wanted(args)), None
+        extra = list(_OUTCOME_COLUMNS) if getattr(args, "outcomes", None) else []
+        return _read_columns(args.file, list(dict.fromkeys([*_wanted(args), *extra]))), None
     from peerstudy.exceptions import DataError
 
     try:
@@ -238,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError("--propensity is only used with --adjust iptw, aipw or overlap")
     df, flow = _read(args)
     arm = None if str(args.arm).lower() == "none" else args.arm
+    whole = df
     complete, imputed = _impute(df, args, arm, horizons)
     df = complete if complete is not None else df
     if adjust is not None and arm is None:
@@ -260,6 +282,7 @@ def run(args: argparse.Namespace) -> int:
         frailty = _frailty(df, args, arm) if args.frailty else None
         modification = _modification(df, args, arm) if getattr(args, "effect_modifier", None) else None
         recurrent = _recurrent(df, args, arm) if _events_source(args) is not None else None
+        outcomes = _outcomes(whole, args, arm) if getattr(args, "outcomes", None) else None
     import numpy as np
 
     with np.errstate(over="ignore"):  # exp of a separated coefficient is inf: shown as such, warned about above
@@ -299,15 +322,24 @@ def run(args: argparse.Namespace) -> int:
         payload[adjusted.method] = adjusted.to_dict()
         tables.update(adjusted.tables)
     private = args.private if args.private is not None else args.mapping is not None
+    if outcomes is not None:
+        payload["outcomes"] = {**outcomes.to_dict(), "input": {"file": str(args.outcomes)}}
+        tables.update(outcomes.tables())
     if private:
         from peerstudy.present.privacy import private_analysis, private_recurrent
 
+        if imputed is not None and 1 <= len(whole) - len(df) <= 10:
+            raise ParameterError("--impute with private outputs: the complete cases differ from the cohort by fewer "
+                                 "than 11 people, a count the outputs would reveal; analyse without --impute, or "
+                                 "with --no-private on data you hold (and do not share those outputs)")
         rec_doc = payload.pop("recurrent", None)
         rec_tables = {k: tables.pop(k) for k in list(tables) if k.startswith("recurrent_")}
+        secondary = {k: payload.pop(k) for k in ("imputed", "outcomes") if k in payload}
         payload, tables = private_analysis(payload, tables, res, df)
         if recurrent is not None:
             payload["recurrent"], safe = private_recurrent(rec_doc, rec_tables, recurrent[0])
             tables.update(safe)
+        tables.update(_private_secondary(payload, secondary, whole, args, arm))
         payload["privacy"] = {"small_counts_suppressed": True, "threshold": 11}
     with OutputDir(target, made_by="peerstudy analyse") as build:
         for name, table in tables.items():
@@ -343,8 +375,11 @@ def run(args: argparse.Namespace) -> int:
         for note in iptw.notes:
             print(f"note: {note}")
     if imputed is not None:
+        from peerstudy.present.privacy import format_count
+
+        shown = format_count(res.n, suppress=private)
         print(f"imputed: {imputed['imputation']['m']} data sets for {', '.join(imputed['imputation']['imputed'])}; "
-              f"the main analysis used the {res.n:,} complete cases; pooled results in results.json 'imputed'")
+              f"the main analysis used the {shown} complete cases; pooled results in results.json 'imputed'")
     if adjusted is not None:
         print(adjusted.summary)
     if recurrent is not None:
@@ -359,6 +394,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             events, deaths = f"{rec.events:,}", f"{rec.deaths:,}"
         print(f"recurrent events: {events} events, {deaths} deaths{said}")
+    if outcomes is not None:
+        _say_outcomes(payload["outcomes"], private)
     if frailty is not None:
         first = next(iter(frailty.terms))
         hr = frailty.terms[first]
@@ -425,6 +462,78 @@ def _recurrent(df, args: argparse.Namespace, arm: str | None):
     return res, events
 
 
+def _outcomes(df, args: argparse.Namespace, arm: str | None):
+    """Secondary outcomes (survival.outcomes) of --outcomes, read and checked by data.programme.readers; with
+    --impute M the missed 6-month interviews are imputed (seed 0). Every problem of the interview table is printed
+    on its own line before the one-line error."""
+    import sys
+
+    from peerstudy.data.programme.readers import read_visits
+    from peerstudy.exceptions import AnalysisError, ParameterError, SchemaError
+    from peerstudy.survival.outcomes import analyse_outcomes, impute_six_month
+
+    if arm is None:
+        raise ParameterError("--outcomes needs an arm column (--arm COL)")
+    try:
+        visits = read_visits(args.outcomes, df)
+    except SchemaError as exc:
+        if len(exc.problems) > 1:
+            for problem in exc.problems:
+                print(f"peerstudy analyse: --outcomes {args.outcomes}: {problem}", file=sys.stderr)
+            raise SchemaError(f"the follow-up interviews in {args.outcomes!r} have {len(exc.problems)} problems "
+                              f"(each on a line above)", exc.problems) from None
+        raise
+    res = analyse_outcomes(df, visits, arm=arm, conf_level=0.95)
+    if getattr(args, "impute", None) is not None:
+        import dataclasses
+
+        try:
+            pooled = impute_six_month(df, visits, m=args.impute, covariates=_csv_list(args.covariates), arm=arm,
+                                      time=args.time, event=args.event, rng=0)
+        except AnalysisError as exc:
+            res = dataclasses.replace(res, errors={**res.errors, "imputed": str(exc)})
+        else:
+            res = dataclasses.replace(res, imputed=pooled)
+    return res
+
+
+def _private_secondary(payload: dict, secondary: dict, whole, args: argparse.Namespace, arm: str | None) -> dict:
+    """The imputed and outcomes blocks under the privacy rules (present.outcomes), and their private tables."""
+    from peerstudy.present.outcomes import private_imputed, private_outcomes
+    from peerstudy.survival.outcomes import outcome_tables
+
+    tables = {}
+    if "imputed" in secondary:
+        payload["imputed"] = private_imputed(secondary["imputed"], whole, time=args.time, event=args.event, group=arm)
+    if "outcomes" in secondary:
+        block = secondary["outcomes"]
+        payload["outcomes"] = {**private_outcomes(block), "input": block["input"]}
+        tables = outcome_tables(payload["outcomes"])
+    return tables
+
+
+def _say_outcomes(doc: dict, private: bool) -> None:
+    """One line per secondary outcome on stdout (the private document's numbers when private)."""
+    fu = doc.get("follow_up")
+    if fu:
+        every = next((r for r in fu["rates"] if r["by"] == "all"), None)
+        if every is not None and not isinstance(every["rate"], str):
+            print(f"6-month follow-up: {every['rate']:.0%} of those due interviewed (target {fu['target']:.0%})")
+    for name, r in (doc.get("six_month") or {}).items():
+        rd = r["risk_difference"]
+        if not isinstance(rd["estimate"], str):
+            print(f"{name} at 6 months: risk difference {rd['estimate']:+.3f} (95% CI {rd['ci_lower']:.3f} to "
+                  f"{rd['ci_upper']:.3f}), among those interviewed")
+    barc = doc.get("barc10")
+    if barc:
+        d = barc["change"]["difference"]
+        print(f"BARC-10: extra change with peer support {d['estimate']:+.2f} points per {barc['per_days']:g} days "
+              f"(95% CI {d['ci_lower']:.2f} to {d['ci_upper']:.2f})")
+    for part, why in (doc.get("errors") or {}).items():
+        print(f"note: outcomes {part}: {why}")
+    print("secondary outcomes under 'outcomes' in results.json" + (" (private)" if private else ""))
+
+
 def _frailty(df, args: argparse.Namespace, arm: str | None):
     """Shared frailty Cox (survival.cox.frailty) on the arm and covariates, frailty per value of --frailty."""
     from peerstudy.exceptions import ParameterError
@@ -463,8 +572,11 @@ def _impute(df, args: argparse.Namespace, arm: str | None, horizons: tuple[float
     from peerstudy.survival.missing import impute, pool_cox, pool_km, pool_rmst
 
     covs = _csv_list(args.covariates)
+    if not covs and getattr(args, "outcomes", None):
+        return None, None  # only the missed interviews of --outcomes are imputed
     if not covs:
-        raise ParameterError("--impute needs --covariates A,B,... (the covariates to impute and model)")
+        raise ParameterError("--impute needs --covariates A,B,... (the covariates to impute and model), or "
+                             "--outcomes VISITS (missed interviews)")
     imp = impute(df, columns=covs, m=m, time=args.time, event=args.event, predictors=(arm,) if arm else (), rng=0)
     group = arm if arm is not None else None
     terms = ([arm] if arm else []) + covs

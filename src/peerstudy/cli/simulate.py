@@ -13,7 +13,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Simulate a peer-support cohort. Writes FILE and, beside it, FILE.truth.json "
         "(e.g. cohort.csv -> cohort.truth.json), FILE.contacts.csv|parquet (the coach-contact log) "
         "when the scenario has contacts.enabled, and FILE.events.csv|parquet (recurrent episodes: participant_id, "
-        "day, kind) when it has recurrent.enabled.",
+        "day, kind) when it has recurrent.enabled, and FILE.visits.csv|parquet (follow-up interviews: "
+        "participant_id, visit, day, barc10, housed, employed; the cohort then also has linkage_time and "
+        "linkage_ending, and the covariates outcomes.missing names have missing values) when it has "
+        "outcomes.enabled; the outcomes truth goes into FILE.truth.json under 'outcomes'.",
     )
     p.add_argument("--scenario", required=True, metavar="NAME_OR_YAML", help="preset name or scenario YAML file")
     p.add_argument("--n", type=int, default=None, help="number of participants (overrides the scenario)")
@@ -34,6 +37,10 @@ def contacts_path(out: Path) -> Path:
 
 def events_path(out: Path) -> Path:
     return out.with_name(out.stem + ".events" + out.suffix)
+
+
+def visits_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".visits" + out.suffix)
 
 
 #: Peak memory per simulated participant (bytes, the frame plus the simulation's working arrays), for messages.
@@ -102,6 +109,21 @@ def check_targets(out: Path, shown: str, contacts: bool, events: bool = False) -
                         "there; choose another name")
 
 
+def check_visits_target(out: Path, shown: str) -> None:
+    """Refuse a FILE.visits table peerstudy may not write: a folder, or a file beside no cohort of peerstudy's
+    (one beside a cohort with its truth file is that cohort's and is replaced with it)."""
+    from peerstudy.exceptions import DataError
+
+    path = visits_path(out)
+    if path.is_dir():
+        raise DataError(f"--out {shown!r}: its visits file {str(path)!r} is an existing folder; choose another name")
+    tpath = truth_path(out)
+    ours = (out.exists() or out.is_symlink()) and tpath.is_file() and _is_truth_file(tpath)
+    if path.exists() and not ours:
+        raise DataError(f"--out {shown!r} would replace {str(path)!r}, which belongs to no cohort there; choose "
+                        "another name")
+
+
 def _backup_name(target: Path) -> Path:
     import os
 
@@ -156,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     from peerstudy.scenario import LIMITS, apply_overrides, load_scenario
     from peerstudy.data.schema import write_cohort
     from peerstudy.simulation.cohort import (note_overrides, scenario_label, simulate_cohort, simulate_with_contacts,
-                                             simulate_with_events, truth_sidecar)
+                                             simulate_with_events, simulate_with_visits, truth_sidecar)
 
     out = Path(args.out)
     if out.suffix.lower() not in COHORT_SUFFIXES:
@@ -175,19 +197,27 @@ def run(args: argparse.Namespace) -> int:
         scenario = scenario.replace(n=args.n)
     scenario = note_overrides(base, scenario)  # the description names what --set and --n changed
     check_targets(out, args.out, scenario.contacts.enabled, scenario.recurrent.enabled)
+    outcomes = scenario.outcomes.enabled
+    if outcomes:
+        check_visits_target(out, args.out)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (2**63))
     log = episodes = None
+    visits = None
     try:
         if scenario.contacts.enabled:
             df, log = simulate_with_contacts(scenario, rng=seed)
-        elif not scenario.recurrent.enabled:
+        elif not (scenario.recurrent.enabled or outcomes):
             df = simulate_cohort(scenario, rng=seed)
         if scenario.recurrent.enabled:  # the same seed gives the same cohort, so the logs belong together
             df, episodes = simulate_with_events(scenario, rng=seed)
+        if outcomes:  # the same cohort with its linkage columns and missing covariates, and its interviews
+            df, visits = simulate_with_visits(scenario, rng=seed)
     except MemoryError:
         raise DataError(f"not enough memory to simulate {scenario.n:,} participants (about "
                         f"{_gb(scenario.n * BYTES_PER_PARTICIPANT)}); lower --n") from None
     sidecar = truth_sidecar(scenario, seed=seed, cohort=df)
+    if outcomes:
+        sidecar["outcomes"] = df.attrs["truth"]["outcomes"]
     # all files or none: each is written to a temporary file beside its target, then all are renamed together
     tpath, cpath = truth_path(out), contacts_path(out)
     try:
@@ -203,15 +233,23 @@ def run(args: argparse.Namespace) -> int:
                 tmp_events = stack.enter_context(_temp_beside(events_path(out)))
                 pairs.append((tmp_events, events_path(out)))
                 write_table(episodes, tmp_events, suffix=out.suffix)
+            if visits is not None:
+                tmp_visits = stack.enter_context(_temp_beside(visits_path(out)))
+                pairs.append((tmp_visits, visits_path(out)))
+                write_table(visits, tmp_visits, suffix=out.suffix)
             tmp_truth.write_text(dumps_json(sidecar), encoding="utf-8")
             write_cohort(df, tmp_out, metadata={"seed": str(seed), "scenario": scenario.name})
             check_targets(out, args.out, log is not None, episodes is not None)  # the folder may have changed
+            if visits is not None:
+                check_visits_target(out, args.out)
             commit_files(pairs)
     except OSError as exc:
         raise DataError(f"cannot write --out {args.out!r}: {exc.strerror or exc}") from None
     extra = f", {cpath} ({len(log):,} sessions)" if log is not None else ""
     if episodes is not None:
         extra += f", {events_path(out)} ({len(episodes):,} episodes)"
+    if visits is not None:
+        extra += f", {visits_path(out)} ({len(visits):,} interviews)"
     print(f"wrote {out} ({len(df):,} participants of {scenario_label(scenario)}), {tpath}{extra}")
     return 0
 

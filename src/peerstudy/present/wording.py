@@ -325,14 +325,14 @@ def format_column(cells: "list[str]", header: str = "", *, numbers: bool = True)
     Missing values become a dash, True/False yes/no, codes their labels, p-values "<0.001"; numbers get one number
     of decimals by size (3 below 10, 2 below 100, else 1), never more than they came with, and whole columns
     thousands separators, never "20000.0". With ``numbers=False`` (a table whose author formatted it) numbers are
-    left as they are.
+    left as they are (whole counts get thousands separators, p-values still read "<0.001").
 
     >>> format_column(["0.000015", "0.2", "nan"], "p")
     ['<0.001', '0.20', '–']
     >>> format_column(["20000.0", "1500.0"]), format_column(["0.123456", "12.5"]), format_column(["True", "peer"])
     (['20,000', '1,500'], ['0.123', '12.5'], ['yes', 'Peer coach'])
-    >>> format_column(["0.123456", "9.3"], numbers=False)
-    ['0.123456', '9.3']
+    >>> format_column(["+4.7", "1.07", "nan", "20000"], numbers=False)
+    ['+4.7', '1.07', '–', '20,000']
     """
     values = [_number(c) for c in cells]
     shown = [x for x in values if x is not None]
@@ -345,8 +345,8 @@ def format_column(cells: "list[str]", header: str = "", *, numbers: bool = True)
             out.append("–")
         elif s in ("True", "False"):
             out.append("yes" if s == "True" else "no")
-        elif x is not None and not numbers:
-            out.append(s)
+        elif x is not None and not numbers and not p_col:
+            out.append(f"{int(s):,}" if s.isdigit() else s)  # the author's text; only whole counts get separators
         elif x is not None and not any(ch.isalpha() for ch in s.replace("e-", "").replace("e+", "")):
             if p_col:
                 out.append(format_p(x))

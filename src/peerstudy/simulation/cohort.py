@@ -661,7 +661,8 @@ def note_overrides(base: Scenario, scenario: Scenario) -> Scenario:
         The scenario actually run.
     """
     head, noted = _noted_fields(base.description)
-    old, new = (_flatten({**s.to_dict(), "recurrent": dataclasses.asdict(s.recurrent)}) for s in (base, scenario))
+    old, new = (_flatten({**s.to_dict(), "recurrent": dataclasses.asdict(s.recurrent),
+                          "outcomes": dataclasses.asdict(s.outcomes)}) for s in (base, scenario))
     changed = [k for k in new if k not in ("name", "description") and new[k] != old.get(k)]
     fields = list(dict.fromkeys([*noted, *changed]))
     fields = [f for f in fields if f in new]

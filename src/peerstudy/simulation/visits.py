@@ -6,8 +6,8 @@ secondary outcomes belong to the same participants, and switching them on never 
 
 Random stream
 -------------
-All draws come from one generator (:func:`peerstudy.simulation.cohort.simulate_with_visits` passes the cohort
-generator's third spawned child), as one block of uniforms ``rng.random((len(VISIT_ROWS), n))``, one row per
+All draws come from one generator (:func:`peerstudy.simulation.cohort.simulate_with_visits` passes the child the
+cohort generator spawns after the cohort's own children, so the cohort's draws are unchanged), as one block of uniforms ``rng.random((len(VISIT_ROWS), n))``, one row per
 quantity in :data:`VISIT_ROWS`; normal draws invert the normal CDF. Every row is drawn whatever the scenario,
 so a switched-off quantity never shifts another's draws.
 

@@ -14,7 +14,7 @@ estimate is the mean ``Qbar``, the total variance ``T = Ubar + (1 + 1/m) B``, de
 Rubin (1999) with the complete-data degrees of freedom ``dfcom`` (``mice`` uses events minus terms for a Cox
 model, the residual degrees of freedom for a GLM), the relative increase in variance
 ``riv = (1 + 1/m) B / Ubar``, ``lambda = (1 + 1/m) B / T`` and the fraction of missing information
-``fmi = (riv + 2 / (df + 3)) / (riv + 1)``. :func:`pool_cox`, :func:`pool_logistic`, :func:`pool_risk_difference`,
+``fmi = (riv + 2 / (df + 3)) / (riv + 1)``. :func:`pool_cox`, :func:`pool_logistic`, :func:`pool_risk_difference`, :func:`pool_risk_ratio`,
 :func:`pool_rmst` and :func:`pool_km` fit the analysis on each completed data set and pool it (RMST and KM at a
 day on their natural scale, as a scalar with ``dfcom = inf``).
 """
@@ -35,7 +35,7 @@ from peerstudy.survival._display import html_table, num
 from peerstudy.survival._validate import check_conf_level, require_columns, require_frame, show, time_event
 
 __all__ = ["ImputedData", "PooledResult", "impute", "nelson_aalen_at", "pool", "pool_scalar", "pool_cox",
-           "pool_logistic", "pool_risk_difference", "pool_rmst", "pool_km"]
+           "pool_logistic", "pool_risk_difference", "pool_risk_ratio", "pool_rmst", "pool_km"]
 
 #: Largest number of imputations accepted.
 MAX_IMPUTATIONS = 1000
@@ -121,7 +121,8 @@ def impute(df: pd.DataFrame, *, columns: Sequence[str], m: int = 20, time: str |
     Returns
     -------
     ImputedData
-        Each data set is ``df`` with the missing values of ``columns`` filled (other columns unchanged).
+        Each data set is ``df`` with the missing values of ``columns`` filled (other columns unchanged), without
+        ``df.attrs`` (so that the ``m`` copies, and every fit on them, stay light).
 
     Raises
     ------
@@ -177,9 +178,11 @@ def impute(df: pd.DataFrame, *, columns: Sequence[str], m: int = 20, time: str |
         mice_data = _mice_data(frame, gen)
         mice_data.update_all(burn_in) if burn_in > 0 else None
         out = []
+        base = df.copy(deep=False)
+        base.attrs = {}  # pandas deep-copies attrs (a simulated cohort's truth) at every operation on every copy
         for _ in range(m):
             mice_data.update_all(skip)
-            filled = df.copy()
+            filled = base.copy()
             for col in todo:
                 values = mice_data.data[safe[col]].to_numpy()
                 if pd.api.types.is_integer_dtype(df[col].dtype):
@@ -200,9 +203,15 @@ def _mice_data(frame: pd.DataFrame, rng: np.random.Generator) -> Any:
 
     class _Numeric(MICEData):
         def _design(self, vname: str) -> tuple[np.ndarray, np.ndarray]:
-            others = [c for c in self.data.columns if c != vname]
-            exog = np.column_stack([np.ones(len(self.data)), self.data[others].to_numpy(dtype=float)])
-            return self.data[vname].to_numpy(dtype=float), exog
+            # one copy of the (all-float) frame, then the column dropped: the same matrix as selecting the other
+            # columns by name, without pandas' per-selection overhead
+            values = self.data.to_numpy(dtype=float)
+            j = self.data.columns.get_loc(vname)
+            exog = np.empty((values.shape[0], values.shape[1]))
+            exog[:, 0] = 1.0
+            exog[:, 1:j + 1] = values[:, :j]
+            exog[:, j + 1:] = values[:, j + 1:]
+            return values[:, j].copy(), exog
 
         def get_split_data(self, vname):
             endog, exog = self._design(vname)
@@ -403,6 +412,19 @@ def pool_risk_difference(imputed: ImputedData, *, outcome: str, group: str = "ar
         return ["risk_difference"], np.array([rd["estimate"]]), np.array([rd["se"] ** 2]), math.inf
 
     return _over(imputed, fit, analysis=f"risk difference of {outcome}", conf_level=conf_level)
+
+
+def pool_risk_ratio(imputed: ImputedData, *, outcome: str, group: str = "arm", reference: str = "usual_care",
+                    treated: str = "peer", conf_level: float = 0.95) -> PooledResult:
+    """The log risk ratio of a 0/1 outcome (treated vs reference, Wald variance of the log), pooled
+    (``dfcom`` = inf); the pooled ratio and its interval are ``exp`` of the pooled log and its bounds."""
+    from peerstudy.survival.outcomes import risk_contrast
+
+    def fit(data: pd.DataFrame):
+        rr = risk_contrast(data, outcome=outcome, group=group, reference=reference, treated=treated).risk_ratio
+        return ["log_risk_ratio"], np.array([rr["log"]]), np.array([rr["se_log"] ** 2]), math.inf
+
+    return _over(imputed, fit, analysis=f"log risk ratio of {outcome}", conf_level=conf_level, exponentiate=True)
 
 
 def pool_rmst(imputed: ImputedData, *, tau: float, time: str = "time", event: str = "event", group: str = "arm",

@@ -9,6 +9,8 @@
 * :func:`follow_up_rates`: the share of follow-up interviews done among those due (everyone enrolled except
   people who died before the window opened), against a target (GPRA: 80%), overall, by arm and by site,
   with Wilson intervals.
+* :func:`analyse_outcomes`: all of these for one cohort and its interview table (``peerstudy analyse
+  --outcomes``), with every count behind them in ``counts`` for a private presentation.
 * :func:`barc_mixed_model`: a linear mixed model of BARC-10 totals over visits, random intercept per
   participant, fitted by REML (the exact profile likelihood; equal to R ``lme4::lmer(..., REML = TRUE)``),
   with the change from intake per 180 days by arm.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,7 +36,9 @@ from peerstudy.survival._validate import (check_conf_level, complete_values, gro
 from peerstudy.survival.competing import CumulativeIncidenceResult, cumulative_incidence
 
 __all__ = ["LINKAGE_HORIZONS", "GPRA_WINDOW", "GPRA_TARGET", "linkage_incidence", "RiskContrast", "risk_contrast",
-           "FollowUpRates", "follow_up_rates", "MixedModelResult", "barc_mixed_model"]
+           "FollowUpRates", "follow_up_rates", "MixedModelResult", "barc_mixed_model", "BINARY_OUTCOMES",
+           "linkage_frame", "six_month_frame", "OutcomesResult", "outcome_tables", "analyse_outcomes",
+           "impute_six_month"]
 
 LINKAGE_HORIZONS: tuple[int, ...] = (7, 30, 90)
 #: The 6-month GPRA follow-up window, days after intake (5 to 8 months).
@@ -304,7 +308,7 @@ def barc_mixed_model(visits: pd.DataFrame, cohort: pd.DataFrame | None = None, *
     SchemaError
         Missing columns, non-numeric or missing scores or times.
     AnalysisError
-        Fewer than 2 participants with 2 or more visits; one arm only.
+        Fewer than 2 participants with 2 or more visits; one arm only; an arm with scores on one day only.
     """
     require_frame(visits, name="visits")
     data = visits
@@ -327,6 +331,9 @@ def barc_mixed_model(visits: pd.DataFrame, cohort: pd.DataFrame | None = None, *
         raise AnalysisError("a mixed model needs at least 2 participants with 2 or more visits")
     X = np.column_stack([np.ones_like(t), peer, t, peer * t])
     terms = ("Intercept", "peer", "time", "time:peer")
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise AnalysisError(f"the change of {outcome!r} by arm is not estimable: each arm needs scores on at least two "
+                            f"different days")
     _, gid = np.unique(ids, return_inverse=True)
     coef, cov, group_var, resid_var, loglik = _random_intercept_reml(y, X, gid)
     se = np.sqrt(np.diag(cov))
@@ -379,3 +386,323 @@ def _random_intercept_reml(y: np.ndarray, X: np.ndarray, gid: np.ndarray
     if at_zero[0] >= loglik:  # the person variance on its boundary
         r, (loglik, beta, cov, s2) = 0.0, at_zero
     return beta, cov, r * s2, s2, loglik
+
+
+# ----- the secondary-outcome analysis of one cohort and its interview table ---------------------------------------
+#: 0/1 outcomes of the 6-month interview that :func:`analyse_outcomes` compares by arm.
+BINARY_OUTCOMES: tuple[str, ...] = ("housed", "employed")
+#: Cohort columns of linkage: the day of linkage or of the end of observation, and how it ended.
+LINKAGE_COLUMNS: tuple[str, str] = ("linkage_time", "linkage_ending")
+
+
+def linkage_frame(cohort: pd.DataFrame, *, time: str = "time", outcome: str = "outcome") -> pd.DataFrame | None:
+    """The cohort with ``linkage_time`` and ``linkage_ending`` (see :func:`linkage_incidence`), or None.
+
+    Taken as they are when the cohort has both (a simulated cohort does); else made from a ``linkage_day``
+    column (the day of linkage, missing when the participant was never linked): linked on that day when it is
+    no later than the end of observation ``time``, otherwise the ending is the cohort's ``outcome`` at ``time``.
+
+    Raises
+    ------
+    SchemaError
+        A ``linkage_day`` that is not a whole number of days >= 1.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> c = pd.DataFrame({"time": [30, 10, 90], "outcome": ["dropout", "retained", "died"],
+    ...                   "linkage_day": [4, None, 95]})
+    >>> linkage_frame(c)[["linkage_time", "linkage_ending"]].values.tolist()
+    [[4, 'linked'], [10, 'retained'], [90, 'died']]
+    """
+    if all(c in cohort.columns for c in LINKAGE_COLUMNS):
+        return cohort
+    if "linkage_day" not in cohort.columns:
+        return None
+    require_columns(cohort, [time, outcome], role="linkage")
+    day = pd.to_numeric(cohort["linkage_day"], errors="coerce")
+    bad = (day.isna() & cohort["linkage_day"].notna()) | (day < 1) | (day.fillna(1) % 1 != 0)
+    if bad.any():
+        raise SchemaError(f"column 'linkage_day' must hold whole days >= 1 (or be empty when never linked); got "
+                          f"{show(cohort['linkage_day'][bad].iloc[0])}")
+    end = cohort[time].to_numpy(dtype=float)
+    linked = day.notna().to_numpy() & (day.fillna(np.inf).to_numpy() <= end)
+    out = cohort.copy()
+    out["linkage_time"] = np.where(linked, day.fillna(0).to_numpy(), end).astype(np.int64)
+    out["linkage_ending"] = np.where(linked, "linked", cohort[outcome].astype(str).to_numpy())
+    return out
+
+
+def six_month_frame(cohort: pd.DataFrame, visits: pd.DataFrame, *, visit: str = "6m",
+                    window: tuple[int, int] = GPRA_WINDOW, outcomes: Sequence[str] = BINARY_OUTCOMES,
+                    id_col: str = "participant_id") -> pd.DataFrame:
+    """One row per participant due a 6-month interview, with its 0/1 outcomes (missing when not interviewed).
+
+    Due as in :func:`follow_up_rates` (everyone but those who died before the window opened); the outcomes are
+    those of the ``visit`` interview held inside ``window``. The frame is what a complete-case analysis drops
+    rows of and what multiple imputation fills in (:func:`peerstudy.survival.missing.impute`).
+    """
+    require_columns(cohort, [id_col, "time", "outcome"])
+    cols = [c for c in outcomes if c in visits.columns]
+    v = visits[(visits["visit"].astype(str) == visit) & visits["day"].between(*window)]
+    v = v.drop_duplicates(subset=[id_col])[[id_col, *cols]]
+    died_before = (cohort["outcome"].astype(str) == "died").to_numpy() & (cohort["time"].to_numpy() < window[0])
+    due = cohort[~died_before]
+    out = due.merge(v, on=id_col, how="left", validate="one_to_one", suffixes=("_intake", ""))
+    for c in cols:
+        out[c] = pd.array(pd.to_numeric(out[c], errors="coerce").round(), dtype="Int64")
+    return out.reset_index(drop=True)
+
+
+def _cif_ci(p: float, se: float, z: float) -> tuple[float, float]:
+    """A confidence interval of a cumulative incidence on the log(-log) scale (inside (0, 1), as cmprsk's)."""
+    if not (np.isfinite(p) and np.isfinite(se)) or p <= 0 or p >= 1 or se <= 0:
+        return (float(p), float(p))
+    s = z * se / abs(p * math.log(p))
+    return float(p ** math.exp(s)), float(p ** math.exp(-s))
+
+
+@dataclass(frozen=True)
+class OutcomesResult:
+    """The secondary outcomes of one cohort: linkage, 6-month risks by arm, follow-up rates, BARC-10.
+
+    Each part is None when the data lack its columns (``errors`` says why a part could not be fitted). ``counts``
+    holds every count behind the numbers (group sizes, people due and interviewed, linked, outcome cells), so a
+    private presentation (:mod:`peerstudy.present.outcomes`) can suppress them together.
+    """
+
+    linkage: CumulativeIncidenceResult | None
+    risks: dict[str, RiskContrast]
+    follow_up: FollowUpRates | None
+    barc10: MixedModelResult | None
+    horizons: tuple[int, ...]
+    conf_level: float
+    counts: dict[str, Any]
+    errors: dict[str, str] = field(default_factory=dict)
+    imputed: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``linkage`` (per arm: ``n``, ``linked`` and the cumulative incidence by day with its CI),
+        ``six_month`` (per outcome: :meth:`RiskContrast.to_dict`), ``follow_up`` (:meth:`FollowUpRates.to_dict`),
+        ``barc10`` (:meth:`MixedModelResult.to_dict`), ``counts``, ``errors`` and, with imputation, ``imputed``."""
+        z = _z(self.conf_level)
+        out: dict[str, Any] = {"conf_level": self.conf_level}
+        if self.linkage is not None:
+            at = self.linkage.at([float(h) for h in self.horizons])
+            at = at[at["cause"] == "linked"]
+            arms: dict[str, Any] = {}
+            for g, sub in at.groupby("group", sort=False):
+                size, linked = self.counts["linkage"][str(g)]["n"], self.counts["linkage"][str(g)]["linked"]
+                cif = {}
+                for r in sub.itertuples():
+                    lo, hi = _cif_ci(float(r.cif), float(r.se), z)
+                    cif[str(int(r.time))] = {"estimate": float(r.cif), "ci_lower": lo, "ci_upper": hi,
+                                             "linked": int(self.counts["linkage"][str(g)]["by_day"][str(int(r.time))])}
+                arms[str(g)] = {"n": size, "linked": linked, "cif": cif}
+            out["linkage"] = {"cause": "linked", "competing": "dropout, incarceration and death before linkage",
+                              "censored": list(self.linkage.censored), "by_arm": arms}
+        if self.risks:
+            out["six_month"] = {k: v.to_dict() for k, v in self.risks.items()}
+        if self.follow_up is not None:
+            out["follow_up"] = self.follow_up.to_dict()
+        if self.barc10 is not None:
+            out["barc10"] = self.barc10.to_dict()
+        if self.imputed is not None:
+            out["imputed"] = self.imputed
+        out["counts"] = self.counts
+        if self.errors:
+            out["errors"] = dict(self.errors)
+        return out
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """CSV tables: ``outcomes_linkage``, ``outcomes_six_month``, ``outcomes_follow_up``, ``outcomes_barc10``."""
+        return outcome_tables(self.to_dict())
+
+
+def outcome_tables(doc: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
+    """Long tables of an outcomes document (:meth:`OutcomesResult.to_dict`, or its private form)."""
+    out: dict[str, pd.DataFrame] = {}
+    link = doc.get("linkage")
+    if link:
+        out["outcomes_linkage"] = pd.DataFrame([
+            {"arm": arm, "day": int(day), "cif": v["estimate"], "ci_lower": v["ci_lower"], "ci_upper": v["ci_upper"]}
+            for arm, a in link["by_arm"].items() for day, v in a["cif"].items()])
+    six = doc.get("six_month")
+    if six:
+        rows = []
+        for name, r in six.items():
+            ref, trt = r["reference"], r["treated"]
+            for what, key in (("risk difference", "risk_difference"), ("risk ratio", "risk_ratio")):
+                rows.append({"outcome": name, "contrast": f"{what} ({trt} vs {ref})",
+                             "estimate": r[key].get("estimate"), "ci_lower": r[key].get("ci_lower"),
+                             "ci_upper": r[key].get("ci_upper"), f"risk_{ref}": r["risk"][ref],
+                             f"risk_{trt}": r["risk"][trt]})
+        out["outcomes_six_month"] = pd.DataFrame(rows)
+    fu = doc.get("follow_up")
+    if fu:
+        out["outcomes_follow_up"] = pd.DataFrame(fu["rates"])
+    barc = doc.get("barc10")
+    if barc:
+        out["outcomes_barc10"] = pd.DataFrame([{"arm": k, **v} for k, v in barc["change"].items()])
+    return out
+
+
+def _light(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` without its ``attrs`` (a shallow copy): pandas deep-copies attrs, such as a simulated cohort's truth, at
+    every operation."""
+    if not df.attrs:
+        return df
+    out = df.copy(deep=False)
+    out.attrs = {}
+    return out
+
+
+def analyse_outcomes(cohort: pd.DataFrame, visits: pd.DataFrame, *, arm: str = "arm", treated: str = "peer",
+                     reference: str = "usual_care", horizons: Iterable[int] = LINKAGE_HORIZONS,
+                     by: Sequence[str] = ("arm", "site"), conf_level: float = 0.95,
+                     id_col: str = "participant_id") -> OutcomesResult:
+    """Every secondary outcome the data allow: linkage, 6-month risks, follow-up rates and BARC-10.
+
+    Parameters
+    ----------
+    cohort : pandas.DataFrame
+        One row per participant (``participant_id``, ``arm``, ``time``, ``outcome``; ``site`` for follow-up rates
+        by site; linkage columns as :func:`linkage_frame` reads them).
+    visits : pandas.DataFrame
+        The follow-up interviews, already linked to the cohort
+        (:func:`peerstudy.data.programme.readers.link_visits`): ``participant_id``, ``visit``, ``day`` and the
+        measures (``barc10``; at 6 months ``housed``, ``employed``).
+    horizons : iterable of int
+        Days for the cumulative incidence of linkage (default 7, 30, 90).
+
+    Returns
+    -------
+    OutcomesResult
+        Parts whose columns are absent are None; a part that cannot be fitted (e.g. no one housed in an arm) is
+        None with the reason in ``errors``.
+
+    Raises
+    ------
+    SchemaError
+        Missing cohort or visits columns.
+    """
+    require_frame(cohort, name="cohort")
+    require_frame(visits, name="visits")
+    require_columns(cohort, [id_col, arm, "time", "outcome"])
+    require_columns(visits, [id_col, "visit", "day"])
+    horizons = tuple(int(h) for h in horizons)
+    errors: dict[str, str] = {}
+    cohort, visits = _light(cohort), _light(visits)
+    counts: dict[str, Any] = {"arms": {str(k): int(v) for k, v in cohort[arm].astype(str).value_counts().items()}}
+    data = cohort if arm == "arm" else cohort.rename(columns={arm: "arm"})
+    linkage = None
+    link = linkage_frame(data)
+    if link is not None:
+        linkage = linkage_incidence(link, group="arm", horizons=horizons)
+        ending = link["linkage_ending"].astype(str).to_numpy()
+        lt = link["linkage_time"].to_numpy(dtype=float)
+        g = link["arm"].astype(str).to_numpy()
+        counts["linkage"] = {lab: {"n": int((g == lab).sum()), "linked": int(((g == lab) & (ending == "linked")).sum()),
+                                   "by_day": {str(h): int(((g == lab) & (ending == "linked") & (lt <= h)).sum())
+                                              for h in horizons}}
+                             for lab in linkage.curves}
+    follow = None
+    groups = [c for c in by if c in data.columns]
+    follow = follow_up_rates(data, visits, by=groups, conf_level=conf_level)
+    six = six_month_frame(data, visits, id_col=id_col)
+    interviewed = set(visits.loc[(visits["visit"].astype(str) == "6m") & visits["day"].between(*GPRA_WINDOW),
+                                 id_col].tolist())
+    risks: dict[str, RiskContrast] = {}
+    counts["six_month"] = {}
+    for name in BINARY_OUTCOMES:
+        if name not in visits.columns:
+            continue
+        y = six[name]
+        done = six[id_col].isin(interviewed).to_numpy()
+        cells = {}
+        for lab in (reference, treated):
+            m = (six["arm"].astype(str) == lab).to_numpy()
+            rec = m & y.notna().to_numpy()
+            cells[lab] = {"due": int(m.sum()), "interviewed": int((m & done).sum()), "recorded": int(rec.sum()),
+                          "yes": int((y[rec] == 1).sum()), "no": int((y[rec] == 0).sum())}
+        counts["six_month"][name] = cells
+        try:
+            risks[name] = risk_contrast(six, outcome=name, group="arm", reference=reference, treated=treated,
+                                        conf_level=conf_level)
+        except AnalysisError as exc:
+            errors[f"six_month.{name}"] = str(exc)
+    barc = None
+    if "barc10" in visits.columns:
+        try:
+            barc = barc_mixed_model(visits, data, group="arm", treated=treated, id_col=id_col, conf_level=conf_level)
+        except AnalysisError as exc:
+            errors["barc10"] = str(exc)
+        scored = visits[visits["barc10"].notna()]
+        counts["barc10"] = {"participants": int(scored[id_col].nunique()), "n": int(len(cohort)),
+                            "by_visit": {str(k): int(v) for k, v in scored["visit"].astype(str).value_counts().items()}}
+    return OutcomesResult(linkage=linkage, risks=risks, follow_up=follow, barc10=barc, horizons=horizons,
+                          conf_level=check_conf_level(conf_level), counts=counts, errors=errors)
+
+
+def impute_six_month(cohort: pd.DataFrame, visits: pd.DataFrame, *, m: int, covariates: Sequence[str] = (),
+                     arm: str = "arm", treated: str = "peer", reference: str = "usual_care", time: str = "time",
+                     event: str = "event", conf_level: float = 0.95, rng: Any = None,
+                     id_col: str = "participant_id") -> dict[str, Any]:
+    """Missed 6-month interviews filled by multiple imputation; risk differences and ratios pooled by Rubin's rules.
+
+    Everyone due an interview (:func:`six_month_frame`) is kept; the 0/1 outcomes of those not interviewed are
+    imputed by chained equations (:func:`peerstudy.survival.missing.impute`) from the arm, ``covariates`` (imputed
+    too where missing), the BARC-10 total at intake when recorded, the dropout indicator and the Nelson-Aalen
+    cumulative hazard, so people who left treatment (who are interviewed less often) are represented. Valid when
+    interviews are missing at random given these.
+
+    Returns
+    -------
+    dict
+        ``{"m", "seed", "method", "predictors", "n_missing": {outcome: count}, "pooled": {outcome:
+        {"risk_difference": {...}, "risk_ratio": {...}}}}``, each pooled term as a row of
+        :class:`peerstudy.survival.missing.PooledResult` (the ratio and its interval exponentiated).
+
+    Raises
+    ------
+    AnalysisError
+        No 6-month outcome column, or nothing missing to impute.
+    """
+    from peerstudy.survival.missing import impute, pool
+
+    names = [c for c in BINARY_OUTCOMES if c in visits.columns]
+    if not names:
+        raise AnalysisError(f"the interview table has no 6-month outcome to impute ({', '.join(BINARY_OUTCOMES)})")
+    cohort, visits = _light(cohort), _light(visits)
+    data = cohort if arm == "arm" else cohort.rename(columns={arm: "arm"})
+    six = six_month_frame(data, visits, outcomes=names, id_col=id_col)
+    extra: list[str] = []
+    if "barc10" in visits.columns:
+        intake = visits[visits["visit"].astype(str) == "intake"].drop_duplicates(subset=[id_col])
+        six = six.merge(intake[[id_col, "barc10"]].rename(columns={"barc10": "barc10_intake"}), on=id_col,
+                        how="left")
+        if six["barc10_intake"].notna().any():
+            extra.append("barc10_intake")
+    columns = [*names, *[c for c in covariates if c in six.columns and c not in names], *extra]
+    six = six[list(dict.fromkeys([id_col, "arm", time, event, *columns]))]  # each completed copy holds only these
+    imp = impute(six, columns=columns, m=m, time=time, event=event, predictors=("arm",), rng=rng)
+    pooled: dict[str, Any] = {}
+    for name in names:
+        # one fit per completed data set gives both contrasts (as pool_risk_difference and pool_risk_ratio pool them)
+        fits = [risk_contrast(d, outcome=name, group="arm", reference=reference, treated=treated)
+                for d in imp.datasets]
+        rd = pool(np.array([[f.risk_difference["estimate"]] for f in fits]),
+                  np.array([[f.risk_difference["se"] ** 2] for f in fits]), terms=["risk_difference"],
+                  conf_level=conf_level, analysis=f"risk difference of {name}")
+        rr = pool(np.array([[f.risk_ratio["log"]] for f in fits]), np.array([[f.risk_ratio["se_log"] ** 2] for f in fits]),
+                  terms=["log_risk_ratio"], conf_level=conf_level, analysis=f"log risk ratio of {name}",
+                  exponentiate=True)
+        ratio = {k: float(v) for k, v in rr.table.iloc[0].items()}
+        for k in ("estimate", "ci_lower", "ci_upper"):
+            ratio[k] = math.exp(ratio[k])
+        ratio["se_log"] = ratio.pop("se")
+        pooled[name] = {"risk_difference": {k: float(v) for k, v in rd.table.iloc[0].items()}, "risk_ratio": ratio}
+    desc = imp.to_dict()
+    return {"m": desc["m"], "seed": desc["seed"], "method": desc["method"],
+            "predictors": [*desc["predictors"], *[c for c in columns if c not in names]],
+            "n_missing": {k: desc["n_missing"][k] for k in names}, "pooled": pooled}

@@ -7,8 +7,11 @@ as those words), so such a file gives the same cohort as the CSV of the same dat
 a separate catalogue file, which is not read: code such columns with the mapping's ``values:`` table.
 
 :func:`link_visits` checks an interview table (one row per participant and visit) against a cohort: every
-participant must be in the cohort, no participant may have the same visit twice, and days must be whole
-numbers >= 0; all problems are reported at once.
+participant must be in the cohort, no participant may have the same visit twice, days must be whole
+numbers >= 0 and, with ``windows``, each visit must be a known one held inside its window; measures
+(:data:`MEASURES`: BARC-10 totals 10-60, housed and employed 0/1) must be whole numbers in range. All problems
+are reported at once (``err.problems``, one sentence each). :func:`read_visits` reads such a table from CSV,
+Parquet, SAS, SPSS or Stata and links it.
 
 :func:`read_redcap` reads a REDCap "raw" CSV export with its data dictionary: radio and dropdown codes become
 their labels, checkbox columns ``NAME___CODE`` become 0/1 columns ``NAME__LABEL``, and rows of a repeating
@@ -28,7 +31,13 @@ import pandas as pd
 
 from peerstudy.exceptions import DataError, SchemaError
 
-__all__ = ["STATISTICAL_SUFFIXES", "read_statistical_file", "link_visits", "RedcapExport", "read_redcap"]
+__all__ = ["STATISTICAL_SUFFIXES", "FOLLOW_UP_WINDOWS", "MEASURES", "read_statistical_file", "link_visits",
+           "read_visits", "RedcapExport", "read_redcap"]
+
+#: Interviews: name -> (first day, last day) after intake. The 6-month window is the GPRA 5-8 months.
+FOLLOW_UP_WINDOWS: dict[str, tuple[int, int]] = {"intake": (0, 0), "3m": (76, 106), "6m": (152, 243)}
+#: Interview measures: name -> (lowest, highest) whole value allowed (missing is always allowed).
+MEASURES: dict[str, tuple[int, int]] = {"barc10": (10, 60), "housed": (0, 1), "employed": (0, 1)}
 
 #: File endings read by :func:`read_statistical_file`, with the pyreadstat reader of each.
 STATISTICAL_SUFFIXES: dict[str, str] = {".sas7bdat": "read_sas7bdat", ".xpt": "read_xport", ".sav": "read_sav",
@@ -91,18 +100,55 @@ def _ids(values: pd.Series) -> str:
     return ", ".join(shown) + more
 
 
+def _id_text(v: Any) -> str:
+    """An id as text for matching: ``7``, ``7.0`` (a numeric id read by SPSS or Stata) and ``"7"`` are the same."""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _shown(v: Any) -> str:
+    """A value as a message shows it: ``61``, ``2.5``, ``'yes'``."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return repr(v)
+
+
 def link_visits(visits: pd.DataFrame, cohort: pd.DataFrame, *, id_col: str = "participant_id",
-                visit: str = "visit", day: str = "day") -> pd.DataFrame:
+                visit: str = "visit", day: str = "day", windows: "dict[str, tuple[int, int]] | None" = None,
+                measures: "dict[str, tuple[int, int]] | None" = None) -> pd.DataFrame:
     """An interview table checked against its cohort: ids known, one row per participant and visit.
 
     Ids are compared as text, so ``7`` in one table matches ``"7"`` in the other; the returned table
     takes the cohort's id values and type, sorted by participant and day.
 
+    Parameters
+    ----------
+    windows : dict, optional
+        Visit name -> (first day, last day) (e.g. :data:`FOLLOW_UP_WINDOWS`): a visit not named, or held
+        outside its window, is a problem. None: any visit name and day.
+    measures : dict, optional
+        Column -> (lowest, highest) whole value (e.g. :data:`MEASURES`); checked where the column exists.
+
     Raises
     ------
     SchemaError
-        Missing columns; every problem at once: ids not in the cohort, repeated (participant, visit)
-        pairs, days missing or not whole numbers >= 0 (up to five ids shown for each).
+        Missing columns; every problem at once (``err.problems``, one sentence each): ids not in the cohort,
+        repeated (participant, visit) pairs, days missing or not whole numbers >= 0, unknown visits, visits
+        outside their window, measures out of range (up to five ids shown for each).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cohort = pd.DataFrame({"participant_id": [1, 2]})
+    >>> visits = pd.DataFrame({"participant_id": [1, 2], "visit": ["6m", "6m"], "day": [200, 120]})
+    >>> try:
+    ...     link_visits(visits, cohort, windows=FOLLOW_UP_WINDOWS)
+    ... except SchemaError as err:
+    ...     print(err.problems)
+    ["1 '6m' interview(s) outside its window (days 152-243): participant(s) 2"]
     """
     for name, frame, cols in (("visits", visits, (id_col, visit, day)), ("cohort", cohort, (id_col,))):
         if not isinstance(frame, pd.DataFrame):
@@ -110,8 +156,8 @@ def link_visits(visits: pd.DataFrame, cohort: pd.DataFrame, *, id_col: str = "pa
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise SchemaError(f"{name} table lacks column(s) {', '.join(map(repr, missing))}")
-    known = {str(v): v for v in cohort[id_col].tolist()}
-    key = visits[id_col].astype(str)
+    known = {_id_text(v): v for v in cohort[id_col].tolist()}
+    key = visits[id_col].map(_id_text)
     problems = []
     unknown = visits[~key.isin(known)]
     if len(unknown):
@@ -124,12 +170,63 @@ def link_visits(visits: pd.DataFrame, cohort: pd.DataFrame, *, id_col: str = "pa
     if bad.any():
         problems.append(f"column {day!r} must hold whole days >= 0; bad for participant(s) "
                         f"{_ids(visits.loc[bad, id_col])}")
+    if windows is not None:
+        label = visits[visit].astype(str).where(visits[visit].notna(), "")
+        odd = ~label.isin(windows)
+        if odd.any():
+            names = ", ".join(repr(v) for v in label[odd].drop_duplicates().iloc[:5])
+            problems.append(f"{int(odd.sum())} interview(s) with an unknown {visit!r} ({names}; known: "
+                            f"{', '.join(windows)}): participant(s) {_ids(visits.loc[odd, id_col])}")
+        for name, (lo, hi) in windows.items():
+            out_of = (label == name).to_numpy() & ~bad.to_numpy() & ~days.between(lo, hi).to_numpy()
+            if out_of.any():
+                span = f"day {lo}" if lo == hi else f"days {lo}-{hi}"
+                problems.append(f"{int(out_of.sum())} {name!r} interview(s) outside its window ({span}): "
+                                f"participant(s) {_ids(visits.loc[out_of, id_col])}")
+    for col, (lo, hi) in (measures or {}).items():
+        if col not in visits.columns:
+            continue
+        values = pd.to_numeric(visits[col], errors="coerce")
+        wrong = (values.isna() & visits[col].notna()) | (values < lo) | (values > hi) | (values.fillna(lo) % 1 != 0)
+        if wrong.any():
+            problems.append(f"column {col!r} must hold whole numbers from {lo} to {hi} (or be empty); got "
+                            f"{_shown(visits.loc[wrong, col].iloc[0])} for participant(s) "
+                            f"{_ids(visits.loc[wrong, id_col])}")
     if problems:
-        raise SchemaError("follow-up interviews: " + "; ".join(problems))
+        raise SchemaError("follow-up interviews: " + "; ".join(problems), problems)
     out = visits.copy()
     out[id_col] = [known[k] for k in key]
     out[day] = days.astype(np.int64)
+    for col in (measures or {}):
+        if col in out.columns:
+            out[col] = pd.array(pd.to_numeric(out[col]).round(), dtype="Int64")
     return out.sort_values([id_col, day], kind="stable").reset_index(drop=True)
+
+
+def read_visits(path: "str | Path", cohort: pd.DataFrame, *, windows: "dict[str, tuple[int, int]] | None" = None,
+                measures: "dict[str, tuple[int, int]] | None" = None, id_col: str = "participant_id") -> pd.DataFrame:
+    """Read a follow-up interview table (CSV, Parquet, SAS, SPSS, Stata) and link it to ``cohort``.
+
+    Columns: ``participant_id``, ``visit`` (``intake``, ``3m``, ``6m``), ``day`` after intake and the measures
+    (``barc10``; ``housed`` and ``employed`` at 6 months), as ``peerstudy simulate`` writes ``FILE.visits.csv``.
+    Windows and measures default to :data:`FOLLOW_UP_WINDOWS` and :data:`MEASURES`.
+
+    Raises
+    ------
+    DataError
+        A missing or unreadable file.
+    SchemaError
+        Every problem :func:`link_visits` finds.
+    """
+    from peerstudy.data.schema import read_table
+
+    path = Path(path)
+    if path.suffix.lower() in STATISTICAL_SUFFIXES:
+        table = read_statistical_file(path)
+    else:
+        table = read_table(path)
+    return link_visits(table, cohort, id_col=id_col, windows=FOLLOW_UP_WINDOWS if windows is None else windows,
+                       measures=MEASURES if measures is None else measures)
 
 
 #: Columns of a REDCap data dictionary export that are read.
