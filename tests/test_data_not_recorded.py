@@ -47,10 +47,18 @@ def test_an_absent_covariate_is_missing_for_everyone_never_zero(half):
     validate_cohort(data.cohort)  # a column missing for everyone is "not recorded", not invalid
 
 
-def test_a_covariate_missing_for_some_rows_only_is_still_invalid():
+def test_a_covariate_missing_for_some_rows_keeps_its_na_and_a_wrong_value_is_still_invalid():
+    from peerstudy.data.schema import missing_values
+
     cohort = simulate_cohort("outpatient_default", rng=1, n=30)
-    with pytest.raises(SchemaError, match="'homeless' must be 0/1"):
-        validate_cohort(cohort.assign(homeless=np.where(np.arange(30) < 3, np.nan, cohort["homeless"])))
+    gappy = cohort.assign(homeless=np.where(np.arange(30) < 3, np.nan, cohort["homeless"]),
+                          age=np.where(np.arange(30) == 5, np.nan, cohort["age"]))
+    validate_cohort(gappy)  # missing is missing: analyses leave the rows out or impute them
+    assert missing_values(gappy) == {"homeless": 3, "age": 1}
+    with pytest.raises(SchemaError, match=r"'homeless' must be 0/1 \(or missing\); 1 value"):
+        validate_cohort(gappy.assign(homeless=np.where(np.arange(30) == 10, 2.0, gappy["homeless"])))
+    with pytest.raises(SchemaError, match=r"'age' must be a number >= 0 \(or missing\)"):
+        validate_cohort(gappy.assign(age=np.where(np.arange(30) == 11, -4.0, gappy["age"])))
 
 
 def test_teds_without_a_column_leaves_its_covariate_missing(tmp_path):
@@ -116,3 +124,17 @@ def test_a_failing_cell_is_named_by_the_line_that_raised():
           "File /x/y.py:12, in f()", "Cell In[3], line 9"]
     assert _raising_line(tb, 3) == 9
     assert _raising_line(tb, 4) is None
+
+
+def test_a_report_refuses_covariates_missing_for_some_and_names_them_without_counting(tmp_path):
+    from peerstudy.exceptions import DataError
+    from peerstudy.report.notebook import check_data
+
+    cohort = simulate_cohort("outpatient_default", rng=1, n=40)
+    path = tmp_path / "gappy.csv"
+    cohort.assign(injects=np.where(np.arange(40) < 4, np.nan, cohort["injects"])).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"covariate\(s\) injects are missing for some participants") as err:
+        check_data(str(path), "")
+    assert "4" not in str(err.value).replace("--impute 20", "")
+    cohort.to_csv(path, index=False)
+    assert check_data(str(path), "")["rows"] == 40

@@ -56,7 +56,7 @@ def test_types_are_checked(cohort):
     with pytest.raises(SchemaError) as err:
         validate_cohort(bad)
     assert any("column 'time' must be whole days" in p for p in err.value.problems)
-    assert any("column 'female' must be 0/1; 60 value(s) are not (e.g. 2)" in p for p in err.value.problems)
+    assert any("column 'female' must be 0/1 (or missing); 60 value(s) are not (e.g. 2)" in p for p in err.value.problems)
     with pytest.raises(SchemaError, match="a cohort must be a pandas DataFrame; got list"):
         validate_cohort([1, 2])
 

@@ -20,8 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from peerstudy.data.schema import missing_values, not_recorded, read_cohort
     from peerstudy.exceptions import SchemaError
-    from peerstudy.data.schema import read_cohort
 
     if args.mapping is not None:
         from peerstudy.data.programme import validate_export
@@ -38,4 +38,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"  - {problem if len(problem) <= 400 else problem[:380] + ' ... (shortened)'}", file=sys.stderr)
         return 2
     print(f"{args.file}: valid cohort, {len(df):,} participants, {int(df['event'].sum()):,} dropouts")
+    gaps = missing_values(df)
+    if gaps:
+        print("  missing values (left out or imputed by analyses, never filled): "
+              + ", ".join(f"{c} {n:,}" for c, n in gaps.items()))
+    absent = not_recorded(df)
+    if absent:
+        print(f"  not recorded: {', '.join(absent)}")
     return 0

@@ -1,7 +1,9 @@
 """The canonical cohort: one row per participant, its columns, types, validation and file I/O.
 
-Columns (all required; ``coach`` and ``coach_match`` are optional extras; a covariate the data do not record
-is a column missing (NA) for everyone, see :func:`not_recorded`):
+Columns (all required; ``coach``, ``coach_match`` and the linkage and episode follow-up columns of
+:data:`OPTIONAL_COLUMNS` are optional extras; a covariate the data do not record is a column missing (NA) for
+everyone, see :func:`not_recorded`, and a covariate missing for some participants keeps its NA values, which
+analyses leave out or impute, never fill):
 
 ================ ========================== ====================================================
 column           type                       meaning
@@ -54,6 +56,9 @@ __all__ = [
     "not_recorded",
     "COLUMNS",
     "OPTIONAL_COLUMNS",
+    "missing_values",
+    "LINKAGE_ENDINGS",
+    "EPISODE_ENDINGS",
     "CODEBOOK",
     "validate_cohort",
     "read_cohort",
@@ -69,7 +74,13 @@ BINARY_COVARIATES: tuple[str, ...] = ("female", "homeless", "stimulant_use", "in
 COVARIATES: tuple[str, ...] = ("age", "female", "homeless", "stimulant_use", "injects", "unemployed",
                                "depression", "prior_treatments")
 COLUMNS: tuple[str, ...] = ("participant_id", "site", "arm", "enrolled_on", *COVARIATES, "time", "outcome", "event")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("coach", "coach_match")
+#: How observation of linkage to care ended ("linked", or the ending that came first).
+LINKAGE_ENDINGS: tuple[str, ...] = ("linked", *OUTCOMES)
+#: How observation of recurrent episodes ended, when they are followed past a dropout.
+EPISODE_ENDINGS: tuple[str, ...] = ("end_of_follow_up", "lost_to_follow_up", "incarcerated", "died")
+#: Columns a cohort may carry beside the canonical ones: coaches, linkage to care, episode follow-up.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("coach", "coach_match", "linkage_time", "linkage_ending", "linkage_day",
+                                     "events_time", "events_ending")
 
 #: column -> (type, unit, meaning); written beside the synthetic data as its codebook.
 CODEBOOK: dict[str, tuple[str, str, str]] = {
@@ -88,6 +99,14 @@ CODEBOOK: dict[str, tuple[str, str, str]] = {
     "coach": ("string (optional)", "-", "peer coach, for clustering by coach; empty without a coach (usual care)"),
     "coach_match": ("0/1 (optional)", "-", "1 = client matched with their coach (primary substance or lived "
                     "experience); empty without a coach"),
+    "linkage_time": ("integer >= 1 (optional)", "days", "days to linkage to care (e.g. first MOUD dose) or to the "
+                     "end of its observation"),
+    "linkage_ending": ("linked | an outcome (optional)", "-", "linked, or the ending that came before linkage"),
+    "linkage_day": ("integer >= 1 (optional)", "days", "day of linkage to care; empty when never linked"),
+    "events_time": ("integer >= time (optional)", "days", "days to the end of observation of recurrent episodes, "
+                    "when they are followed past a dropout"),
+    "events_ending": ("end_of_follow_up | lost_to_follow_up | incarcerated | died (optional)", "-",
+                      "how observation of recurrent episodes ended"),
     "time": ("integer >= 1", "days", "days from enrolment to the end of observation"),
     "outcome": ("dropout | retained | lost_to_follow_up | incarcerated | died", "-",
                 "how observation ended: dropout is the event; retained and lost_to_follow_up are censored; "
@@ -122,10 +141,22 @@ def _check_binary(df: pd.DataFrame, col: str, problems: list[str]) -> None:
     if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
         problems.append(f"column {col!r} must be 0/1; got type {s.dtype}")
         return
-    bad = ~s.isin([0, 1]).to_numpy()
+    bad = (~s.isin([0, 1]) & s.notna()).to_numpy()  # missing is missing: NA is not a wrong value
     if bad.any():
-        problems.append(f"column {col!r} must be 0/1; {int(bad.sum())} value(s) are not (e.g. "
+        problems.append(f"column {col!r} must be 0/1 (or missing); {int(bad.sum())} value(s) are not (e.g. "
                         f"{_show(s[bad].iloc[0])}) at {_ids(df, bad)}")
+
+
+def missing_values(df: pd.DataFrame, columns: "tuple[str, ...] | list[str]" = COVARIATES) -> dict[str, int]:
+    """The covariates recorded for some participants but missing (NA) for others, with how many are missing.
+
+    >>> import pandas as pd
+    >>> missing_values(pd.DataFrame({"age": [30, None, 41], "female": [None] * 3}), ("age", "female"))
+    {'age': 1}
+    """
+    absent = set(not_recorded(df, columns))
+    return {c: int(df[c].isna().sum()) for c in columns
+            if c in df.columns and c not in absent and df[c].isna().any()}
 
 
 def not_recorded(df: pd.DataFrame, columns: "tuple[str, ...] | list[str]" = COVARIATES) -> tuple[str, ...]:
@@ -178,6 +209,39 @@ def _check_coach(df: pd.DataFrame, problems: list[str]) -> None:
                             "where 'coach' is missing)")
 
 
+def _check_follow_up_columns(df: pd.DataFrame, problems: list[str]) -> None:
+    """The optional linkage and episode follow-up columns: whole days >= 1 and known endings, in pairs."""
+    for time_col, ending_col, endings in (("linkage_time", "linkage_ending", LINKAGE_ENDINGS),
+                                          ("events_time", "events_ending", EPISODE_ENDINGS)):
+        given = [c for c in (time_col, ending_col) if c in df.columns]
+        if len(given) == 1:
+            other = ending_col if given[0] == time_col else time_col
+            problems.append(f"column {given[0]!r} needs the column {other!r} (they come as a pair)")
+        if time_col in df.columns:
+            t = pd.to_numeric(df[time_col], errors="coerce")
+            bad = (t.isna() | (t < 1) | (t.fillna(1) % 1 != 0)).to_numpy()
+            if bad.any():
+                problems.append(f"column {time_col!r} must hold whole days >= 1; {int(bad.sum())} value(s) are not "
+                                f"(e.g. {_show(df[time_col][bad].iloc[0])}) at {_ids(df, bad)}")
+            elif time_col == "events_time" and "time" in df.columns and pd.api.types.is_numeric_dtype(df["time"]):
+                early = (t < df["time"]).to_numpy()
+                if early.any():
+                    problems.append(f"column 'events_time' must be at least 'time' (episodes are followed past a "
+                                    f"dropout, never less); {int(early.sum())} value(s) are not, at {_ids(df, early)}")
+        if ending_col in df.columns:
+            bad = ~df[ending_col].astype("object").isin(endings).to_numpy()
+            if bad.any():
+                vals = sorted({str(v) for v in df[ending_col][bad]})[:_MAX_IDS]
+                problems.append(f"column {ending_col!r} must be one of {', '.join(endings)}; got "
+                                f"{', '.join(map(repr, vals))} at {_ids(df, bad)}")
+    if "linkage_day" in df.columns:
+        d = pd.to_numeric(df["linkage_day"], errors="coerce")
+        bad = ((d.isna() & df["linkage_day"].notna()) | (d < 1) | (d.fillna(1) % 1 != 0)).to_numpy()
+        if bad.any():
+            problems.append(f"column 'linkage_day' must hold whole days >= 1 (empty when never linked); "
+                            f"{int(bad.sum())} value(s) are not, at {_ids(df, bad)}")
+
+
 def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFrame:
     """Check a cohort against the canonical schema and report every problem at once.
 
@@ -186,7 +250,8 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
     df : pandas.DataFrame
         One row per participant.
     allow_extra : bool, default False
-        Accept columns beyond the canonical ones (``coach`` and ``coach_match`` are always accepted).
+        Accept columns beyond the canonical ones (those of :data:`OPTIONAL_COLUMNS`, such as ``coach`` and
+        ``linkage_time``, are always accepted and checked).
 
     Returns
     -------
@@ -225,6 +290,7 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
     if "site" in df.columns and df["site"].isna().any():
         problems.append(f"column 'site' has missing values at {_ids(df, df['site'].isna())}")
     _check_coach(df, problems)
+    _check_follow_up_columns(df, problems)
     if "arm" in df.columns:
         arm = df["arm"].astype("object")
         bad = ~arm.isin(ARMS).to_numpy()
@@ -252,9 +318,9 @@ def validate_cohort(df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFr
             if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
                 problems.append(f"column {col!r} must be numeric; got type {s.dtype}")
                 continue
-            bad = (s.isna() | (s < lo)).to_numpy()
+            bad = (s.notna() & (s < lo)).to_numpy()  # missing is missing: NA is not a wrong value
             if bad.any():
-                problems.append(f"column {col!r} must be a number >= {lo}; {int(bad.sum())} value(s) are not, "
+                problems.append(f"column {col!r} must be a number >= {lo} (or missing); {int(bad.sum())} value(s) are not, "
                                 f"at {_ids(df, bad)}")
     if "prior_treatments" in df.columns and pd.api.types.is_numeric_dtype(df["prior_treatments"]):
         s = df["prior_treatments"]
