@@ -35,7 +35,9 @@ browser:
 test: venv browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --nbval-lax --nbval-current-env tests src/peerstudy
 
+# compileall: kernels import the package from byte code even where PYTHONDONTWRITEBYTECODE is set
 report: venv
+	$(BIN)/python -m compileall -q src/peerstudy >/dev/null
 	$(BIN)/peerstudy report --scenario $(SCENARIO)
 
 data: venv

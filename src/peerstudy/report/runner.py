@@ -479,13 +479,27 @@ def _select_notebooks(notebooks: Sequence[str | os.PathLike] | None, notebook_di
     return specs
 
 
-def _needs_data(path: Path) -> bool:
-    """Whether a notebook is about programme data only (``metadata.peerstudy.needs_data``)."""
+def _notebook_meta(path: Path) -> dict[str, Any]:
+    """A notebook's ``metadata.peerstudy`` block (empty when it has none or cannot be read)."""
     try:
         meta = json.loads(Path(path).read_text(encoding="utf-8")).get("metadata", {})
     except (OSError, ValueError):
-        return False
-    return bool(meta.get("peerstudy", {}).get("needs_data", False))
+        return {}
+    block = meta.get("peerstudy", {})
+    return block if isinstance(block, dict) else {}
+
+
+def _needs_data(path: Path) -> bool:
+    """Whether a notebook is about programme data only (``metadata.peerstudy.needs_data``)."""
+    return bool(_notebook_meta(path).get("needs_data", False))
+
+
+def _longest_first(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The jobs in the order to start them: the longest first (``metadata.peerstudy.expected_seconds``, as
+    measured on the default parameters), so that the workers finish together. Only the start order changes:
+    each notebook runs in its own kernel, so its output is the same whatever the order or number of workers."""
+    cost = {job["name"]: float(_notebook_meta(Path(job["input"])).get("expected_seconds", 0) or 0) for job in jobs}
+    return sorted(jobs, key=lambda job: -cost[job["name"]])
 
 
 def _provenance(resolved: Mapping[str, Any], data_path: str | None,
@@ -544,7 +558,8 @@ def _run_notebooks(specs: Sequence[NotebookSpec], typed: Mapping[str, dict[str, 
     if progress:
         print(f"peerstudy report: running {len(jobs)} notebook(s) on {n_workers} worker(s), kernel {kernel!r}",
               file=sys.stderr, flush=True)
-    statuses = _run_jobs(jobs, workers=max(1, n_workers), progress=progress)
+    done = {st["name"]: st for st in _run_jobs(_longest_first(jobs), workers=max(1, n_workers), progress=progress)}
+    statuses = [done[job["name"]] for job in jobs]
     results: dict[str, Any] = {}
     for s in specs:
         f = results_dir / f"{s.name}.json"
