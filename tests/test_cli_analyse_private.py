@@ -41,3 +41,22 @@ def test_no_private_keeps_exact_counts_and_private_can_be_asked_for_a_cohort_fil
     steps = curves.dropna()
     assert len(steps) > 0 and "n_event" not in curves.columns
     assert audit_report(private_out, private=True).passed
+
+
+@pytest.mark.parametrize("k", [3, 6, 10])
+def test_an_arm_of_1_to_10_is_not_the_total_less_the_other_arm(tmp_path, k):
+    """With one arm's size hidden, the other arm's is hidden too: the total would give it away."""
+    import json
+
+    import peerstudy as ps
+    from peerstudy.cli import main
+
+    c = ps.simulate_cohort(ps.preset("outpatient_default"), rng=3, n=80)
+    uc = c.index[c["arm"] == "usual_care"][:k]
+    path = tmp_path / "small_arm.csv"
+    c[(c["arm"] == "peer") | c.index.isin(uc)].to_csv(path, index=False)
+    assert main(["analyse", str(path), "--private", "--out", str(tmp_path / "out")]) == 0
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    for groups in (doc["km"], doc["logrank"]["groups"]):
+        assert groups["usual_care"]["n"] == "<11" and groups["peer"]["n"] == "suppressed"
+    assert doc["km"]["peer"]["events"] in ("suppressed", "<11")

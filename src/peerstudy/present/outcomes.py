@@ -154,7 +154,7 @@ def private_outcomes(doc: Mapping[str, Any], *, threshold: int = THRESHOLD) -> d
     ...            {"by": "arm", "level": "peer", "due": 45, "done": 30, "rate": 0.6667, "ci_lower": 0.52,
     ...             "ci_upper": 0.79, "meets_target": False}]}}
     >>> [(r["due"], r["done"], r["rate"]) for r in private_outcomes(doc)["follow_up"]["rates"]]
-    [('40', 'suppressed', 0.75), ('45', '30', 0.667)]
+    [('40', 'suppressed', 'suppressed'), ('45', '30', 0.667)]
 
     Six people of usual care were not interviewed, so the number interviewed is hidden with them and the rate
     (0.85) is shown only to the nearest 0.25 (a step of at least 10/40).

@@ -482,10 +482,12 @@ SHARE_STEPS: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25)
 
 
 def coarsen_share(p: float, n: int, *, threshold: int = THRESHOLD) -> float | None:
-    """A share of ``n`` people rounded to a step of at least ``(threshold - 1) / n``; None if none is coarse enough.
+    """A share of ``n`` people rounded to a step of more than ``(threshold - 1) / n``; None if none is coarse enough.
 
-    With that step, a count behind the share (``p * n``) is known only within ``threshold - 1`` or more, so no
-    count from 1 to 10 can be solved back from it. Shares of fewer than 40 people are not shown (None).
+    With that step, a count behind the share (``p * n``) is known only within a range of more than
+    ``threshold - 1``, which holds at least ``threshold - 1`` whole numbers even where both of its ends are
+    whole (a step of exactly 10 / n can leave 9), so no count from 1 to 10 can be solved back from it. Shares of
+    40 people or fewer are not shown (None).
 
     >>> coarsen_share(13 / 17, 17) is None, coarsen_share(0.7647, 54), coarsen_share(0.7647, 800), coarsen_share(0.7647, 5000)
     (True, 0.8, 0.76, 0.76)
@@ -495,7 +497,7 @@ def coarsen_share(p: float, n: int, *, threshold: int = THRESHOLD) -> float | No
         return None
     need = (threshold - 1) / float(n)
     for step in SHARE_STEPS:
-        if step + 1e-12 >= need:
+        if step > need + 1e-12:
             return round(round(float(p) / step) * step, 4)
     return None
 
@@ -673,7 +675,37 @@ def private_document(obj: Any, *, n: int | None = None, threshold: int = THRESHO
             return float(f"{float(v):.{digits}g}")
         return v
 
-    return walk(doc, n, None)
+    return _hide_sibling_complements(walk(doc, n, None))
+
+
+#: Keys of the counts that groups side by side (arms, strata) each carry, and that add up to a total.
+GROUP_COUNT_KEYS: tuple[str, ...] = ("n", "events", "observed", "dropouts")
+
+
+def _hide_sibling_complements(node: Any) -> Any:
+    """Groups side by side (``{"peer": {"n": 30}, "usual_care": {"n": "<11"}}``) add up to a total shown
+    elsewhere, so where one group's count is suppressed the others' become "suppressed" too: with only one
+    hidden, it would be the total less the rest.
+
+    >>> _hide_sibling_complements({"n": 36, "km": {"peer": {"n": 30, "events": 12}, "usual_care": {"n": "<11",
+    ...                            "events": "<11"}}})
+    {'n': 36, 'km': {'peer': {'n': 'suppressed', 'events': 'suppressed'}, 'usual_care': {'n': '<11', 'events': '<11'}}}
+    """
+    if isinstance(node, Mapping):
+        out = {k: _hide_sibling_complements(v) for k, v in node.items()}
+        groups = [k for k, v in out.items() if isinstance(v, Mapping) and any(c in v for c in GROUP_COUNT_KEYS)]
+        if len(groups) >= 2:
+            for key in GROUP_COUNT_KEYS:
+                members = [g for g in groups if key in out[g]]
+                hidden = [g for g in members if isinstance(out[g][key], str) and _whole_count(out[g][key]) is None]
+                if hidden and len(hidden) < len(members):
+                    for g in members:
+                        if g not in hidden:
+                            out[g] = {**out[g], key: COMPLEMENT_LABEL}
+        return out
+    if isinstance(node, list):
+        return [_hide_sibling_complements(v) for v in node]
+    return node
 
 
 def curve_share(curve: Any, day: float, value: float, *, suppress: bool = True, digits: int = 2,

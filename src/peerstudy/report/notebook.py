@@ -184,13 +184,13 @@ def check_data(path: str, mapping: str) -> dict[str, Any]:
         raise DataError(f"cannot read data file {str(p)!r}: {exc.strerror}") from None
     df, flow = _read_data(str(p), mapping)
     from peerstudy.data.schema import COVARIATES, missing_values, not_recorded
+    from peerstudy.present.privacy import format_count, suppress_flow
 
     gaps = missing_values(df, COVARIATES)
     if gaps:  # named, not counted: the count could be 1-10
         raise DataError(f"--data {p.name!r}: covariate(s) {', '.join(gaps)} are missing for some participants, and a "
                         f"report does not leave people out unseen; analyse them with multiple imputation "
                         f"(peerstudy analyse {p.name} --covariates {','.join(gaps)} --impute 20)")
-    from peerstudy.present.privacy import format_count, suppress_flow
 
     # the manifest travels with the report: counts are suppressed as the pages suppress them
     rows = int(len(df))
