@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from peerstudy.cli import main
 from peerstudy.present.audit import audit_report
