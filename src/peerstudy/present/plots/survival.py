@@ -457,8 +457,8 @@ def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
              truth: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None, ci: bool = True,
              at_risk: bool = True, at_risk_days: Sequence[float] | None = None, suppress: bool = False,
              private: bool | None = None) -> Any:
-    """Cumulative incidence of each ending by group (colour = ending, line style = group), with 95% bands and
-    the number at risk below.
+    """Cumulative incidence of each ending by group (colour = ending, line style = group; with one ending, colour
+    = group), with 95% bands and the number at risk below.
 
     Parameters
     ----------
@@ -505,7 +505,8 @@ def plot_cif(cif: Any, *, ax: Any = None, causes: Sequence[str] | None = None,
             else:
                 t = np.concatenate([[0.0], np.asarray(curve.time, float)])
                 y = np.concatenate([[0.0], np.asarray(curve.cif[:, j], float)])
-            colour = _ENDING_COLOURS.get(c)
+            # one ending shown: colour by group, as the number-at-risk labels are; several: colour by ending
+            colour = ARM_COLOURS.get(g) if len(chosen) == 1 else _ENDING_COLOURS.get(c)
             if private:  # pooled points joined by straight lines
                 ax.plot(t, y, ls=styles[gi % len(styles)], color=colour, lw=2, marker="o", ms=3,
                         label=f"{c.replace('_', ' ').capitalize()}, {_label(g).lower()}"
