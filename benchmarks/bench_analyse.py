@@ -1,4 +1,4 @@
-"""Issue 3 target: the whole ``peerstudy analyse`` on 1,000,000 rows (KM, log-rank, Cox, RMST) in at most half the
+"""Target: the whole ``peerstudy analyse`` on 1,000,000 rows (KM, log-rank, Cox, RMST) in at most half the
 time of an R script doing the same, timed in the same run when ``Rscript`` exists (skipped with a note otherwise).
 
 Both sides read the same CSV of a simulated ``outpatient_default`` cohort (R with ``data.table::fread``, its fastest

@@ -1,4 +1,4 @@
-"""Issue 2 targets: simulate 1,000,000 participants of outpatient_default in <= 1 s in-process and <= 1 GB peak;
+"""Targets: simulate 1,000,000 participants of outpatient_default in <= 1 s in-process and <= 1 GB peak;
 the whole `peerstudy simulate --n 1000000 --out x.parquet` command in <= 4 s."""
 
 from __future__ import annotations
