@@ -1,9 +1,11 @@
-"""Target: the whole ``peerstudy analyse`` on 1,000,000 rows (KM, log-rank, Cox, RMST) in at most half the
-time of an R script doing the same, timed in the same run when ``Rscript`` exists (skipped with a note otherwise).
+"""Target: the whole ``peerstudy analyse`` on 1,000,000 rows (KM, log-rank, Cox, RMST and its primary analysis) in
+at most half the time of an R script doing the same, timed in the same run when ``Rscript`` exists (skipped with a
+note otherwise).
 
 Both sides read the same CSV of a simulated ``outpatient_default`` cohort (R with ``data.table::fread``, its fastest
 reader; Python with pandas) and fit: Kaplan-Meier by arm with retention at 30/90/180 days and medians; the log-rank
-test; Cox (Efron) of arm + age, homeless, stimulant_use, injects, unemployed; RMST at 90 and 180 days per arm; and
+test; Cox (Efron) of arm + age, homeless, stimulant_use, injects, unemployed; the primary analysis the command fits
+for a cohort of unstated design (the same Cox model stratified by site); RMST at 90 and 180 days per arm; and
 write JSON. The Python figure is the wall clock of the ``peerstudy analyse`` command (interpreter start included);
 the R figure is the wall clock of ``Rscript`` on the script below. Analysis-only times are reported too.
 """
@@ -26,7 +28,8 @@ COVS = "age,homeless,stimulant_use,injects,unemployed"
 R_SCRIPT = r"""
 suppressPackageStartupMessages({library(survival); library(data.table); library(jsonlite)})
 a <- commandArgs(trailingOnly = TRUE)
-d <- fread(a[1], select = c("time", "event", "arm", "age", "homeless", "stimulant_use", "injects", "unemployed"))
+d <- fread(a[1], select = c("time", "event", "arm", "site", "age", "homeless", "stimulant_use", "injects",
+                            "unemployed"))
 t0 <- Sys.time()
 d$arm <- factor(d$arm, levels = c("usual_care", "peer"))
 km <- survfit(Surv(time, event) ~ arm, data = d, conf.type = "log-log")
@@ -34,9 +37,12 @@ s <- summary(km, times = c(30, 90, 180))
 med <- summary(km)$table[, c("median", "0.95LCL", "0.95UCL")]
 lr <- survdiff(Surv(time, event) ~ arm, data = d)
 cx <- coxph(Surv(time, event) ~ arm + age + homeless + stimulant_use + injects + unemployed, data = d, ties = "efron")
+cs <- coxph(Surv(time, event) ~ arm + age + homeless + stimulant_use + injects + unemployed + strata(site), data = d,
+            ties = "efron")
 rm <- lapply(c(90, 180), function(tau) summary(km, rmean = tau)$table[, c("rmean", "se(rmean)")])
 t1 <- Sys.time()
 writeLines(toJSON(list(surv = s$surv, median = med, chisq = lr$chisq, coef = coef(cx), se = sqrt(diag(vcov(cx))),
+                       primary_coef = coef(cs),
                        rmst = rm, analysis_s = as.numeric(t1 - t0, units = "secs")), digits = NA), a[2])
 """
 
@@ -91,6 +97,7 @@ def run() -> dict:
 
         py_runs = [py_cli() for _ in range(2)]
         py_s, py_cpu = min(r[0] for r in py_runs), min(r[1] for r in py_runs)
+        primary = json.loads(Path(f"{tmp}/out/results.json").read_text())["primary"]
         inproc = json.loads(subprocess.run([sys.executable, "-c", IN_PROCESS, str(csv), COVS], check=True,
                                            capture_output=True, text=True).stdout)
         metrics["python_cli_analyse_1m_s"] = round(py_s, 3)
@@ -115,7 +122,7 @@ def run() -> dict:
             except subprocess.CalledProcessError as exc:
                 reason = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or [f"exit {exc.returncode}"]
                 notes.append(f"R failed, so the R side is unavailable: {reason[0][:200]}")
-                targets["peerstudy analyse 1M (KM, log-rank, Cox, RMST) <= 0.5 x R script"] = unavailable(0.5, reason[0][:200])
+                targets["peerstudy analyse 1M (KM, log-rank, Cox, primary, RMST) <= 0.5 x R script"] = unavailable(0.5, reason[0][:200])
                 runs = None
         if rscript is not None and runs is not None:
             r_s = min(r[0] for r in runs)
@@ -129,9 +136,10 @@ def run() -> dict:
             metrics["ratio_python_over_r"] = round(py_s / r_s, 3)
             if inproc["coef"] is not None:
                 metrics["arm_coef_abs_diff_vs_r"] = abs(inproc["coef"] - r_out["coef"][0])
+            metrics["primary_arm_coef_abs_diff_vs_r"] = abs(primary["term"]["coef"] - r_out["primary_coef"][0])
             chisq = r_out["chisq"][0] if isinstance(r_out["chisq"], list) else r_out["chisq"]
             metrics["logrank_abs_diff_vs_r"] = abs(inproc["chisq"] - chisq)
-            targets["peerstudy analyse 1M (KM, log-rank, Cox, RMST) <= 0.5 x R script"] = {
+            targets["peerstudy analyse 1M (KM, log-rank, Cox, primary, RMST) <= 0.5 x R script"] = {
                 "limit": round(0.5 * r_s, 3), "value": round(py_s, 3), "ok": py_s <= 0.5 * r_s}
     notes.append("best of 2 runs each; both sides read the same 1M-row CSV and write JSON; shared 2-core machine, "
                  "so CPU seconds (user + system) are reported beside wall clock")
