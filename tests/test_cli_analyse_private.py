@@ -61,3 +61,7 @@ def test_an_arm_of_1_to_10_is_not_the_total_less_the_other_arm(tmp_path, k):
     for groups in (doc["km"], doc["logrank"]["groups"]):
         assert groups["usual_care"]["n"] == "<11" and groups["peer"]["n"] == "suppressed"
     assert doc["km"]["peer"]["events"] in ("suppressed", "<11")
+    # a median of 1-10 people is one person's day: hidden in results.json and km_medians.csv
+    assert doc["km"]["usual_care"]["median"] == "suppressed"
+    medians = pd.read_csv(tmp_path / "out" / "km_medians.csv").set_index("group")
+    assert (medians.loc["usual_care"] == "suppressed").all()

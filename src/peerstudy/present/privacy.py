@@ -634,6 +634,7 @@ def private_document(obj: Any, *, n: int | None = None, threshold: int = THRESHO
       holding both ``n`` and ``events`` whose difference is from 1 to 10, ``events`` becomes "suppressed";
     * shares under :data:`SHARE_KEYS` are coarsened for the nearest enclosing ``n`` (else ``n`` given here;
       :func:`coarsen_share`), or replaced by "suppressed";
+    * the median (and its CI) of a group of fewer than ``threshold`` people becomes "suppressed";
     * other floats keep 3 significant digits (p-values 2);
     * strings go through :func:`scrub_text` where they are messages (keys ``error``, ``message``, ``notes``).
     """
@@ -665,6 +666,11 @@ def private_document(obj: Any, *, n: int | None = None, threshold: int = THRESHO
             if isinstance(here, (int, np.integer)) and isinstance(e, (int, np.integer)) and not isinstance(e, bool) \
                     and 1 <= here - e < threshold:
                 out["events"] = COMPLEMENT_LABEL
+            own = v.get("n", None)
+            if own is not None and (_whole_count(own) is None or _whole_count(own) < threshold):
+                for k in ("median", "median_ci"):  # a median of 1-10 people is one person's day
+                    if k in out:
+                        out[k] = COMPLEMENT_LABEL
             return out
         if isinstance(v, (list, tuple)):
             return [walk(x, size, key) for x in v]
@@ -766,7 +772,8 @@ def private_analysis(payload: Mapping[str, Any], tables: Mapping[str, pd.DataFra
       dropouts while at least 11 are at risk), without the per-day ``n_risk``, ``n_event`` and ``n_censor``;
     * ``km_horizons.csv`` and ``cif.csv`` show an estimate only where the events before it and the people left
       are each 0 or at least 11 (:func:`share_allowed`), rounded to 2 decimals, else "suppressed";
-    * other tables (model coefficients, RMST, medians) keep 3 significant digits.
+    * ``km_medians.csv`` shows a median (and its CI) only for groups of at least 11 people, else "suppressed";
+    * other tables (model coefficients, RMST) keep 3 significant digits.
     """
     doc = dict(payload)
     flow = doc.pop("flow", None)
@@ -809,6 +816,16 @@ def private_analysis(payload: Mapping[str, Any], tables: Mapping[str, pd.DataFra
                 k = int(((sub["outcome"].astype(str) == str(r["cause"])) & (sub["time"] <= float(r["time"]))).sum())
                 ok = share_allowed(k, int(sizes.get(g, len(sub))), threshold=threshold)
                 t.at[i, "cif"] = round(float(r["cif"]), 2) if ok else COMPLEMENT_LABEL
+        elif name == "km_medians" and curves and "group" in t.columns:
+            # a median of fewer than 11 people is one person's day: shown only for groups of 11 or more
+            for col in [c for c in t.columns if c != "group"]:
+                t[col] = t[col].astype(object)
+            for i, r in t.iterrows():
+                c = curves.get(str(r["group"]))
+                small = c is None or int(c.n) < threshold
+                for col in [c for c in t.columns if c != "group"]:
+                    v = r[col]
+                    t.at[i, col] = COMPLEMENT_LABEL if small else (float(f"{float(v):.3g}") if pd.notna(v) else v)
         else:
             for col in t.columns:
                 if col in COUNT_KEYS or col in ("n_risk", "n_event", "n_censor", "n_ending", "observed"):
