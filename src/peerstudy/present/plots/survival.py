@@ -277,7 +277,8 @@ def _terms_of(result: Any) -> dict[str, dict[str, float]]:
 
 @themed
 def plot_forest(results: Any, *, ax: Any = None, terms: Sequence[str] | None = None,
-                labels: Mapping[str, str] | None = None, xlabel: str = "Hazard ratio (95% CI)") -> Any:
+                labels: Mapping[str, str] | None = None, xlabel: str = "Hazard ratio (95% CI)",
+                ratio: str = "HR", ylabel: str = "Model term") -> Any:
     """Forest plot of hazard ratios and their confidence intervals on a log scale.
 
     Parameters
@@ -289,6 +290,10 @@ def plot_forest(results: Any, *, ax: Any = None, terms: Sequence[str] | None = N
         Terms to show, in order (default all of the first model).
     labels : mapping, optional
         Display names of terms (e.g. ``{"arm[peer]": "Peer coach vs usual care"}``).
+    ratio : str, default "HR"
+        What the ratios are, in the header of the printed estimates (e.g. "Rate ratio").
+    ylabel : str, default "Model term"
+        The label of the rows.
 
     Returns
     -------
@@ -327,9 +332,9 @@ def plot_forest(results: Any, *, ax: Any = None, terms: Sequence[str] | None = N
     ax.set_yticks(range(len(order) - 1, -1, -1), names)
     ax.set_ylim(-0.7, len(order) - 0.3)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("Model term")
+    ax.set_ylabel(ylabel)
     ax.grid(axis="y", visible=False)
-    _print_estimates(ax, tables, order, offsets)
+    _print_estimates(ax, tables, order, offsets, ratio=ratio)
     if k > 1:
         place_legend(ax, "top", ncol=k)
     lead = tables[next(iter(tables))].get(order[0], {})
@@ -342,12 +347,14 @@ def plot_forest(results: Any, *, ax: Any = None, terms: Sequence[str] | None = N
 
 
 def _print_estimates(ax: Any, tables: Mapping[str, Mapping[str, Any]], order: Sequence[str],
-                     offsets: np.ndarray) -> None:
+                     offsets: np.ndarray, *, ratio: str = "HR") -> None:
     """Each estimate and its interval printed right of the plot, on its row: "0.78 (0.68 to 0.89)"."""
     from matplotlib.transforms import blended_transform_factory
 
+    from peerstudy.present.wording import format_interval
+
     trans = blended_transform_factory(ax.transAxes, ax.transData)
-    ax.text(1.03, len(order) - 0.45, "HR (95% CI)", transform=trans, ha="left", va="bottom", fontsize=9,
+    ax.text(1.03, len(order) - 0.45, f"{ratio} (95% CI)", transform=trans, ha="left", va="bottom", fontsize=9,
             fontweight="bold")
     palette = ["#4c72b0", "#dd8452", "#55a868", "#c44e52"]
     for j, tab in enumerate(tables.values()):
@@ -355,7 +362,8 @@ def _print_estimates(ax: Any, tables: Mapping[str, Mapping[str, Any]], order: Se
             v = tab.get(term)
             if not v:
                 continue
-            ax.text(1.03, len(order) - 1 - i + offsets[j], f"{v['hr']:.2f} ({v['ci_lower']:.2f} to {v['ci_upper']:.2f})",
+            shown = format_interval(v["ci_lower"], v["ci_upper"], decimals=2, null=1.0)  # 0.999 never as "1.00"
+            ax.text(1.03, len(order) - 1 - i + offsets[j], f"{v['hr']:.2f} ({shown})",
                     transform=trans, ha="left", va="center", fontsize=9,
                     color=palette[j % len(palette)] if len(tables) > 1 else "black")
 
